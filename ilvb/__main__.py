@@ -1,0 +1,3 @@
+from ilvb.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""ilvb.billing."""

@@ -1,0 +1,106 @@
+"""One configuration path: typed defaults → optional TOML file → ``ILVB_`` environment → flags.
+
+Validated once at start-up; each component receives only its own section (``settings.rooms``,
+``settings.media`` …). No other module reads ``os.environ``. Nested environment variables use a
+double underscore: ``ILVB_ROOMS__DISCONNECT_TIMEOUT_S=5``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _cpu_count() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+class ServerSettings(BaseModel):
+    """HTTP/WebSocket listener and storage."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(7880, ge=0, le=65535)
+    data_dir: Path = Path("./ilvb-data")
+    # SQLAlchemy async URL; default: SQLite file under data_dir.
+    database_url: str | None = None
+    # Largest signaling frame accepted, in bytes; larger frames get `message_too_large`.
+    ws_max_message_bytes: int = Field(64 * 1024, ge=1024)
+    # Client heartbeat: the server expects a ping at least every interval.
+    heartbeat_interval_s: float = Field(10.0, gt=0)
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'ilvb.db').resolve()}"
+
+
+class RoomSettings(BaseModel):
+    """Room and member rules (MISSION §2, §3, §6). Per-app overrides live in the app record."""
+
+    # A member whose connection is gone this long is removed (MISSION §2: 30 s).
+    disconnect_timeout_s: float = Field(30.0, gt=0)
+    audio_sender_cap: int = Field(6, ge=1, le=64)
+    video_sender_cap: int = Field(4, ge=1, le=64)
+    max_views: int = Field(4, ge=1, le=16)
+    max_members: int = Field(50_000, ge=2)
+    # Enter/exit events are coalesced for this long before fan-out in large rooms.
+    event_batch_ms: float = Field(50.0, ge=0)
+    # Rooms with at least this many members use batching; smaller ones send at once.
+    event_batch_min_members: int = Field(50, ge=1)
+
+
+class MediaSettings(BaseModel):
+    """The media plane (SFU workers)."""
+
+    # Worker processes; 0 runs one worker inside the server process (tests, tiny installs).
+    workers: int = Field(default_factory=_cpu_count, ge=0, le=256)
+    # Address put into ICE candidates.
+    announced_ip: str = "127.0.0.1"
+    # Address the UDP sockets bind to.
+    bind_ip: str = "127.0.0.1"
+    # First UDP port; worker i listens on udp_port + i. 0 = ephemeral ports.
+    udp_port: int = Field(0, ge=0, le=65535)
+    # PLI/FIR relayed to a publisher at most this often.
+    keyframe_request_interval_s: float = Field(1.0, ge=0)
+    # Packets kept per video stream for NACK answers (power of two).
+    nack_cache_packets: int = Field(1024, ge=64)
+
+
+class Settings(BaseSettings):
+    """All settings. Build with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(env_prefix="ILVB_", env_nested_delimiter="__", extra="ignore")
+
+    server: ServerSettings = ServerSettings()
+    rooms: RoomSettings = RoomSettings()
+    media: MediaSettings = MediaSettings()
+    log_level: str = "info"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Defaults, then ``config_file`` (TOML), then ``ILVB_`` environment, then ``overrides``.
+
+    ``overrides`` are section dicts, e.g. ``load_settings(server={"port": 0})``.
+    """
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        with open(config_file, "rb") as f:
+            file_values = tomllib.load(f)
+    env_values = Settings().model_dump(exclude_unset=True)
+    merged = _deep_merge(_deep_merge(file_values, env_values), overrides)
+    return Settings.model_validate(merged)
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out

@@ -1,0 +1,151 @@
+"""Typed errors with stable codes, shared by REST, WebSocket signaling and both SDKs.
+
+Every error the product reports carries a machine-readable ``code`` (stable, documented in
+``docs/protocol.md``) and a human ``message``. One table maps each code to an HTTP status and
+a WebSocket close code, so REST replies, signaling error replies and SDK exceptions agree.
+
+Raise the most specific class; pass ``code`` when a class covers several codes::
+
+    raise LimitExceeded("audio_sender_limit", "6 members already send audio (limit 6)")
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class IlvbError(Exception):
+    """Base of all ilvb errors: a stable ``code``, a ``message`` and optional ``details``."""
+
+    default_code: ClassVar[str] = "internal_error"
+    http_status: ClassVar[int] = 500
+
+    def __init__(
+        self, code: str | None = None, message: str = "", details: dict[str, Any] | None = None
+    ) -> None:
+        self.code = code or self.default_code
+        self.message = message or self.code.replace("_", " ")
+        self.details = details or {}
+        super().__init__(f"{self.code}: {self.message}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire form used in REST bodies and signaling error replies."""
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+class InvalidArgument(IlvbError):
+    """The request is malformed or a field is out of range."""
+
+    default_code = "invalid_argument"
+    http_status = 400
+
+
+class Unauthenticated(IlvbError):
+    """No credential, or a credential that does not verify (ticket, app signature, admin key)."""
+
+    default_code = "unauthenticated"
+    http_status = 401
+
+
+class PermissionDenied(IlvbError):
+    """The caller is known but may not do this."""
+
+    default_code = "permission_denied"
+    http_status = 403
+
+
+class NotFound(IlvbError):
+    """The named app, room or member does not exist."""
+
+    default_code = "not_found"
+    http_status = 404
+
+
+class InvalidState(IlvbError):
+    """The request is valid but not in the current state (e.g. publish before entering)."""
+
+    default_code = "invalid_state"
+    http_status = 409
+
+
+class LimitExceeded(IlvbError):
+    """A product limit was reached (sender caps, view cap, call size, frame size)."""
+
+    default_code = "limit_exceeded"
+    http_status = 429
+
+
+class Unavailable(IlvbError):
+    """The service (or the media plane, or the account) cannot serve the request now."""
+
+    default_code = "unavailable"
+    http_status = 503
+
+
+# Every code the product emits -> (error class, HTTP status). docs/protocol.md lists the same.
+CODES: dict[str, type[IlvbError]] = {
+    # generic
+    "internal_error": IlvbError,
+    "invalid_argument": InvalidArgument,
+    "invalid_json": InvalidArgument,
+    "unknown_type": InvalidArgument,
+    "message_too_large": LimitExceeded,
+    "unsupported_protocol": InvalidArgument,
+    # authentication
+    "unauthenticated": Unauthenticated,
+    "ticket_malformed": Unauthenticated,
+    "ticket_expired": Unauthenticated,
+    "ticket_bad_signature": Unauthenticated,
+    "ticket_wrong_app": Unauthenticated,
+    "ticket_wrong_room": PermissionDenied,
+    "admin_key_required": Unauthenticated,
+    "app_signature_required": Unauthenticated,
+    # permissions and state
+    "permission_denied": PermissionDenied,
+    "not_in_room": InvalidState,
+    "already_in_room": InvalidState,
+    "invalid_state": InvalidState,
+    "not_found": NotFound,
+    "app_not_found": NotFound,
+    "room_not_found": NotFound,
+    "member_not_found": NotFound,
+    # limits
+    "audio_sender_limit": LimitExceeded,
+    "video_sender_limit": LimitExceeded,
+    "view_limit": LimitExceeded,
+    "call_full": LimitExceeded,
+    "limit_exceeded": LimitExceeded,
+    # availability
+    "unavailable": Unavailable,
+    "media_unavailable": Unavailable,
+}
+
+# WebSocket close codes (4000-4999 are application-defined, RFC 6455 §7.4.2).
+WS_CLOSE_CODES: dict[type[IlvbError], int] = {
+    IlvbError: 4500,
+    InvalidArgument: 4400,
+    Unauthenticated: 4401,
+    PermissionDenied: 4403,
+    NotFound: 4404,
+    InvalidState: 4409,
+    LimitExceeded: 4429,
+    Unavailable: 4503,
+}
+
+
+def error_from_dict(body: dict[str, Any]) -> IlvbError:
+    """Rebuild a typed error from its wire form (used by the SDKs, as mediasoup's Channel does)."""
+    code = str(body.get("code", "internal_error"))
+    cls = CODES.get(code, IlvbError)
+    return cls(code, str(body.get("message", "")), body.get("details") or None)
+
+
+def ws_close_code(error: IlvbError) -> int:
+    """The WebSocket close code for an error that ends a connection."""
+    for cls in type(error).__mro__:
+        if cls in WS_CLOSE_CODES:
+            return WS_CLOSE_CODES[cls]  # type: ignore[index]
+    return 4500

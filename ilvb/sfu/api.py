@@ -1,0 +1,208 @@
+"""The contract between the control plane and the media plane.
+
+The control plane (``ilvb.rooms`` / ``ilvb.server``) decides *who may send and who receives
+what*; the media plane (``ilvb.sfu``) moves the packets. The control plane only ever talks to
+the media plane through these two interfaces, so ``sfu`` never imports ``rooms`` and the rooms
+can be tested with a media plane that forwards nothing.
+
+Identities: ``room_id`` is the control plane's internal room id (never shown to clients);
+``member_id`` is the member's user id inside that room. ``source`` is one of
+``"microphone"``, ``"camera"``, ``"screen"``.
+
+Receive slots: each member's receive transport is negotiated once with fixed slots: ``audio_slots``
+audio m-lines (mids ``a0``, ``a1`` …, = the app's audio-sender cap) and ``video_slots`` video
+m-lines (mids ``v0`` … ``v3``). The SFU switches which producer feeds which slot by rewriting
+SSRC / sequence numbers / timestamps, so no renegotiation happens when speakers or views change.
+Every slot change is reported through ``on_event`` as ``"slot"`` so the control plane can tell the
+client which member it is now hearing or seeing in that slot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+Source = Literal["microphone", "camera", "screen"]
+SOURCES: tuple[Source, ...] = ("microphone", "camera", "screen")
+
+
+def source_kind(source: str) -> Literal["audio", "video"]:
+    """``microphone`` is audio; ``camera`` and ``screen`` are video."""
+    return "audio" if source == "microphone" else "video"
+
+
+@dataclass(frozen=True)
+class ProducerInfo:
+    """One incoming track the SFU accepted from a publisher's send transport."""
+
+    mid: str
+    source: Source
+    kind: Literal["audio", "video"]
+    codec: str  # "opus", "VP8", "H264"
+    ssrc: int
+
+
+@dataclass(frozen=True)
+class SendAnswer:
+    """The SFU's SDP answer to a publisher's offer, and the producers that now exist."""
+
+    sdp: str
+    producers: Sequence[ProducerInfo]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """What one member may receive; the SFU applies it within one second.
+
+    ``audio_from``: members whose audio this member listens to (``None`` = everyone). The SFU
+    forwards at most ``audio_slots`` of them, the loudest, never the member's own.
+    ``views``: (member_id, source) pairs in slot order, at most ``video_slots``.
+    """
+
+    audio_from: frozenset[str] | None = None
+    views: tuple[tuple[str, Source], ...] = ()
+
+
+@dataclass(frozen=True)
+class SlotEvent:
+    """A receive slot of ``member_id`` now carries ``source_member``'s ``source`` (or nothing)."""
+
+    member_id: str
+    mid: str
+    kind: Literal["audio", "video"]
+    source_member: str | None
+    source: Source | None
+
+
+# on_event(name, payload). Names: "slot" (SlotEvent), "transport_closed" ({"member_id"}),
+# "producer_closed" ({"member_id", "source"}). Called on the control plane's event loop.
+RouterEventHandler = Callable[[str, Any], None]
+
+
+class RouterHandle(Protocol):
+    """One room's media on one worker (mediasoup: Router), from ``MediaPlane.open_router``."""
+
+    room_id: str
+
+    async def negotiate_send(
+        self, member_id: str, offer_sdp: str, sources: dict[str, Source]
+    ) -> SendAnswer:
+        """Answer a publisher's SDP offer. ``sources`` maps each sending m-line's mid to its source.
+
+        Producers appear for the mapped m-lines; m-lines not in ``sources`` are rejected (port 0)
+        or set inactive. Renegotiation (a second offer) updates the same send transport.
+        """
+        ...
+
+    async def offer_receive(self, member_id: str, audio_slots: int, video_slots: int) -> str:
+        """Create (once) the member's receive transport and return the SFU's SDP offer."""
+        ...
+
+    async def accept_receive_answer(self, member_id: str, answer_sdp: str) -> None:
+        """Complete the receive transport's negotiation with the member's SDP answer."""
+        ...
+
+    async def set_source_enabled(self, member_id: str, source: Source, enabled: bool) -> None:
+        """Start/stop forwarding a member's source (mute, unpublish, permission revoked)."""
+        ...
+
+    async def set_subscription(self, member_id: str, subscription: Subscription) -> None:
+        """Replace what ``member_id`` receives (listen/unlisten, views)."""
+        ...
+
+    async def remove_member(self, member_id: str) -> None:
+        """Close the member's transports, producers and consumers. Idempotent."""
+        ...
+
+    async def stats(self) -> dict[str, Any]:
+        """Counters for tests and the console: transports, producers, consumers, packets."""
+        ...
+
+    async def close(self) -> None:
+        """Close everything of this room. Idempotent."""
+        ...
+
+
+class MediaPlane(Protocol):
+    """The set of SFU workers, seen from the control plane."""
+
+    async def start(self) -> None:
+        """Start workers (idempotent)."""
+        ...
+
+    async def close(self) -> None:
+        """Stop workers and close all routers."""
+        ...
+
+    async def open_router(self, room_id: str, on_event: RouterEventHandler) -> RouterHandle:
+        """Place a room on a worker and return its router."""
+        ...
+
+
+@dataclass
+class NullRouter:
+    """A router that forwards nothing: for control-plane tests and ``--no-media``.
+
+    It answers negotiation requests with ``media_unavailable``; everything else is accepted and
+    recorded so control-plane tests can assert what the media plane was told.
+    """
+
+    room_id: str
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)
+    enabled: dict[tuple[str, str], bool] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)
+    closed: bool = False
+
+    async def negotiate_send(
+        self, member_id: str, offer_sdp: str, sources: dict[str, Source]
+    ) -> SendAnswer:
+        from ilvb.errors import Unavailable
+
+        raise Unavailable("media_unavailable", "this server runs without a media plane")
+
+    async def offer_receive(self, member_id: str, audio_slots: int, video_slots: int) -> str:
+        from ilvb.errors import Unavailable
+
+        raise Unavailable("media_unavailable", "this server runs without a media plane")
+
+    async def accept_receive_answer(self, member_id: str, answer_sdp: str) -> None:
+        from ilvb.errors import Unavailable
+
+        raise Unavailable("media_unavailable", "this server runs without a media plane")
+
+    async def set_source_enabled(self, member_id: str, source: Source, enabled: bool) -> None:
+        self.enabled[(member_id, source)] = enabled
+
+    async def set_subscription(self, member_id: str, subscription: Subscription) -> None:
+        self.subscriptions[member_id] = subscription
+
+    async def remove_member(self, member_id: str) -> None:
+        self.removed.append(member_id)
+        self.subscriptions.pop(member_id, None)
+
+    async def stats(self) -> dict[str, Any]:
+        return {"transports": 0, "producers": 0, "consumers": 0}
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class NullMediaPlane:
+    """A media plane with no workers; routers are :class:`NullRouter`."""
+
+    def __init__(self) -> None:
+        self.routers: dict[str, NullRouter] = {}
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        for router in list(self.routers.values()):
+            await router.close()
+        self.routers.clear()
+
+    async def open_router(self, room_id: str, on_event: RouterEventHandler) -> NullRouter:
+        router = NullRouter(room_id)
+        self.routers[room_id] = router
+        return router
