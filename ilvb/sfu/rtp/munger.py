@@ -1,0 +1,248 @@
+"""Per-consumer RTP sequence-number and timestamp rewriting across source switches.
+
+A receive slot (one outgoing SSRC) carries different producers over time: the loudest speaker,
+the member a view points at. The receiver must see *one* continuous stream, so each consumer
+owns an :class:`RtpMunger` that maps every forwarded packet's ``(seq, timestamp)`` into the
+slot's output space (LiveKit ``pkg/sfu/rtpmunger.go``, mediasoup ``SeqManager.cpp``).
+
+Model: the output is a sequence of *generations*; one generation is one uninterrupted run of
+one source. Inside a generation the mapping is a pure offset, ``out = in + offset`` (mod 2**16
+for seq, 2**32 for timestamps), so reordered packets and losses keep their gaps and the
+receiver's NACKs name real packets. A generation starts at the first packet after
+:meth:`RtpMunger.switch_source`; its offsets are chosen so that
+
+1. ``out_seq = last_out_seq + 1`` — the receiver sees no sequence gap, hence sends no NACKs for
+   packets that never existed;
+2. ``out_ts = last_out_ts + max(elapsed wall time, MIN_SWITCH_STEP_S) * clock_rate`` — timestamps
+   advance like the real time that passed, and always by at least a frame-ish step so the new
+   source's first frame never shares a timestamp with the old source's last frame (equal
+   timestamps would be merged into one frame by the receiver's jitter buffer).
+
+Packets are *dropped* (``rewrite`` returns ``None``, the reason in :attr:`RtpMunger.last_drop`)
+when forwarding them would corrupt the output: see :class:`DropReason`. A full numeric trace is
+in ``docs/internals/forwarding.md``.
+
+All state is plain ints in ``__slots__``; :meth:`RtpMunger.rewrite` allocates only its result.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import IntEnum
+
+logger = logging.getLogger(__name__)
+
+_SEQ_MASK = 0xFFFF
+_SEQ_HALF = 0x8000
+_TS_MASK = 0xFFFFFFFF
+
+# Ring of recently forwarded extended output seqs, for duplicate detection (power of two).
+RING_SIZE = 1024
+# A packet more than this many sequence numbers behind the newest forwarded one is dropped:
+# its slot in the ring (and in the consumer's packet cache) has been reused.
+MAX_REORDER = RING_SIZE - 1
+# The smallest timestamp advance at a source switch, in seconds (one 10 ms audio frame; less
+# than one video frame): the new source's first frame must get a new timestamp.
+MIN_SWITCH_STEP_S = 0.010
+# out_to_in() remembers this many generations (a NACK older than a few switches is useless).
+MAX_GENERATIONS = 8
+
+
+class DropReason(IntEnum):
+    """Why :meth:`RtpMunger.rewrite` returned ``None``."""
+
+    # The same input seq was already forwarded in this generation (retransmission racing the
+    # original, or a duplicated datagram).
+    DUPLICATE = 1
+    # More than MAX_REORDER packets older than the newest forwarded one.
+    TOO_OLD = 2
+    # Older than the first packet of the current generation: its output seq would collide with
+    # the previous source's packets (a late packet of the new source, or an unlabelled late
+    # packet of the old source).
+    BEFORE_SWITCH = 3
+    # Labelled with a ``source`` other than the current one (a late packet of the old source).
+    WRONG_SOURCE = 4
+
+
+class RtpMunger:
+    """Rewrites one consumer's seq/timestamps so the stream stays continuous across sources.
+
+    ``initial_seq`` / ``initial_ts`` fix the output of the very first packet (default: the
+    first input packet's own values).
+    """
+
+    __slots__ = (
+        "out_ssrc",
+        "clock_rate",
+        "generation",
+        "last_drop",
+        "drops",
+        "_source",
+        "_pending",
+        "_started",
+        "_hi_in",
+        "_hi_out",
+        "_gen_first_out",
+        "_seq_offset",
+        "_ts_offset",
+        "_last_out_ts",
+        "_last_time",
+        "_ring",
+        "_gens",
+        "_initial_seq",
+        "_initial_ts",
+    )
+
+    def __init__(
+        self,
+        out_ssrc: int,
+        clock_rate: int,
+        *,
+        initial_seq: int | None = None,
+        initial_ts: int | None = None,
+    ) -> None:
+        self.out_ssrc = out_ssrc
+        self.clock_rate = clock_rate
+        # generation of the current source; switch_source() increments it
+        self.generation = 0
+        # why the last rewrite() returned None, and counts per DropReason
+        self.last_drop: DropReason | None = None
+        self.drops: dict[DropReason, int] = dict.fromkeys(DropReason, 0)
+        self._source: int | None = None
+        # True until the first packet of the current generation has been seen
+        self._pending = True
+        # True once any packet has been forwarded
+        self._started = False
+        # newest input seq of this generation (16 bit) and its *extended* output seq
+        # (monotonic int, never wraps: out_seq = ext & 0xFFFF)
+        self._hi_in = 0
+        self._hi_out = -1
+        # extended output seq of the first packet of this generation
+        self._gen_first_out = 0
+        # out_seq = (in_seq + _seq_offset) & 0xFFFF; out_ts = (in_ts + _ts_offset) & 0xFFFFFFFF
+        self._seq_offset = 0
+        self._ts_offset = 0
+        # output timestamp and arrival time of the newest forwarded packet
+        self._last_out_ts = 0
+        self._last_time = 0.0
+        # extended output seqs forwarded recently, indexed ext % RING_SIZE
+        self._ring = [-1] * RING_SIZE
+        # (generation, first extended out seq, seq offset), oldest first
+        self._gens: list[tuple[int, int, int]] = []
+        self._initial_seq = initial_seq
+        self._initial_ts = initial_ts
+
+    def switch_source(self, source: int | None = None) -> int:
+        """The next packet starts a new source (view or speaker switch); returns its generation.
+
+        ``source`` optionally labels the new source (e.g. the producer's SSRC); ``rewrite`` then
+        drops packets labelled with any other source.
+        """
+        self.generation += 1
+        self._pending = True
+        self._source = source
+        return self.generation
+
+    def rewrite(
+        self, seq: int, timestamp: int, now: float, source: int | None = None
+    ) -> tuple[int, int] | None:
+        """Map an incoming packet to ``(out_seq, out_ts)``, or ``None`` to drop it.
+
+        ``now`` is the arrival time in seconds (monotonic clock); it only matters for the
+        timestamp jump at a source switch.
+        """
+        # 0. a packet labelled with another source is a late packet of an old one
+        if source is not None and self._source is not None and source != self._source:
+            return self._drop(DropReason.WRONG_SOURCE)
+        # 1. first packet of a generation: choose the offsets (docstring rules 1 and 2)
+        if self._pending:
+            return self._start_generation(seq, timestamp, now)
+        # 2. distance from the newest packet of this generation, in [-32768, 32767]
+        d = ((seq - self._hi_in + _SEQ_HALF) & _SEQ_MASK) - _SEQ_HALF
+        out = self._hi_out + d
+        # 3. in-order (possibly after a loss): the new newest packet
+        if d > 0:
+            self._hi_in = seq
+            self._hi_out = out
+            self._last_time = now
+            out_ts = (timestamp + self._ts_offset) & _TS_MASK
+            self._last_out_ts = out_ts
+            self._ring[out & (RING_SIZE - 1)] = out
+            return out & _SEQ_MASK, out_ts
+        # 4. duplicate of the newest packet
+        if d == 0:
+            return self._drop(DropReason.DUPLICATE)
+        # 5. out of order: must belong to this generation and still be inside the window
+        if out < self._gen_first_out:
+            return self._drop(DropReason.BEFORE_SWITCH)
+        if d < -MAX_REORDER:
+            return self._drop(DropReason.TOO_OLD)
+        ring = self._ring
+        if ring[out & (RING_SIZE - 1)] == out:
+            return self._drop(DropReason.DUPLICATE)
+        ring[out & (RING_SIZE - 1)] = out
+        return out & _SEQ_MASK, (timestamp + self._ts_offset) & _TS_MASK
+
+    def _start_generation(self, seq: int, timestamp: int, now: float) -> tuple[int, int]:
+        """Offsets for the first packet of a new source (the module docstring's rules)."""
+        if not self._started:
+            # very first packet: keep its values unless initial ones were given
+            out = 0x10000 + (seq if self._initial_seq is None else self._initial_seq & _SEQ_MASK)
+            out_ts = timestamp if self._initial_ts is None else self._initial_ts & _TS_MASK
+            self._started = True
+        else:
+            # 1. continue the sequence right after the newest forwarded packet
+            out = self._hi_out + 1
+            # 2. advance the timestamp by the wall time that passed (at least one step)
+            elapsed = max(now - self._last_time, MIN_SWITCH_STEP_S)
+            out_ts = (self._last_out_ts + max(1, round(elapsed * self.clock_rate))) & _TS_MASK
+        self._pending = False
+        self._seq_offset = (out - seq) & _SEQ_MASK
+        self._ts_offset = (out_ts - timestamp) & _TS_MASK
+        self._hi_in = seq
+        self._hi_out = out
+        self._gen_first_out = out
+        self._last_out_ts = out_ts
+        self._last_time = now
+        self._ring[out & (RING_SIZE - 1)] = out
+        gens = self._gens
+        gens.append((self.generation, out, self._seq_offset))
+        if len(gens) > MAX_GENERATIONS:
+            del gens[0]
+        return out & _SEQ_MASK, out_ts
+
+    def _drop(self, reason: DropReason) -> None:
+        """Record a drop reason; the caller returns ``None``."""
+        self.last_drop = reason
+        self.drops[reason] += 1
+        return None
+
+    @property
+    def last_out_seq(self) -> int | None:
+        """The newest output sequence number, or ``None`` before the first packet."""
+        return self._hi_out & _SEQ_MASK if self._started else None
+
+    @property
+    def last_out_ts(self) -> int | None:
+        """The output timestamp of the newest forwarded packet, or ``None`` before any."""
+        return self._last_out_ts if self._started else None
+
+    def out_to_in(self, out_seq: int) -> tuple[int, int] | None:
+        """Map an output seq (from a receiver's NACK) to ``(generation, in_seq)``.
+
+        Works for any seq inside a remembered generation's range up to the newest forwarded
+        one, also for packets the SFU never received (its own NACK may have recovered them
+        since). ``None`` for seqs not sent yet, older than ``MAX_REORDER``, or from a forgotten
+        generation.
+        """
+        if not self._started:
+            return None
+        hi = self._hi_out
+        # extend out_seq to the extended number nearest the newest forwarded one
+        ext = hi + (((out_seq - hi + _SEQ_HALF) & _SEQ_MASK) - _SEQ_HALF)
+        if ext > hi or ext < hi - MAX_REORDER:
+            return None
+        for generation, first_out, offset in reversed(self._gens):
+            if ext >= first_out:
+                return generation, (ext - offset) & _SEQ_MASK
+        return None

@@ -1,0 +1,224 @@
+"""RtpMunger: continuous output seq/timestamps across source switches; state after each packet."""
+
+from __future__ import annotations
+
+from ilvb.sfu.rtp.munger import MAX_REORDER, MIN_SWITCH_STEP_S, DropReason, RtpMunger
+
+VIDEO = 90000
+
+
+def test_first_packet_keeps_its_values_by_default() -> None:
+    m = RtpMunger(1, VIDEO)
+    assert m.last_out_seq is None and m.out_to_in(5) is None
+    assert m.rewrite(100, 5000, 0.0) == (100, 5000)
+    assert m.last_out_seq == 100 and m.last_out_ts == 5000 and m.generation == 0
+
+
+def test_initial_values_fix_the_first_output() -> None:
+    m = RtpMunger(1, VIDEO, initial_seq=7, initial_ts=1_000)
+    assert m.rewrite(40000, 123456, 0.0) == (7, 1000)
+    assert m.rewrite(40001, 126456, 0.033) == (8, 4000)
+
+
+def test_in_order_stream_maps_by_constant_offset_across_wraparound() -> None:
+    m = RtpMunger(1, VIDEO, initial_seq=65534, initial_ts=2**32 - 3000)
+    seqs = [65530, 65531, 65532, 65533, 65534, 65535, 0, 1]
+    outs = []
+    for i, s in enumerate(seqs):
+        r = m.rewrite(s, 3000 * i, i / 30)
+        assert r is not None
+        outs.append(r)
+        assert m.last_out_seq == r[0]
+    assert [o[0] for o in outs] == [65534, 65535, 0, 1, 2, 3, 4, 5]
+    assert [o[1] for o in outs] == [(2**32 - 3000 + 3000 * i) % 2**32 for i in range(8)]
+
+
+def test_loss_keeps_the_gap_so_receiver_can_nack() -> None:
+    m = RtpMunger(1, VIDEO, initial_seq=10)
+    assert m.rewrite(500, 0, 0.0) == (10, 0)
+    assert m.rewrite(503, 0, 0.0) == (13, 0)  # 501, 502 lost
+    assert m.last_out_seq == 13
+    # the late packet fills its own hole
+    assert m.rewrite(501, 0, 0.01) == (11, 0)
+    assert m.last_out_seq == 13  # newest stays 13
+    assert m.out_to_in(12) == (0, 502)  # never received, still mappable
+
+
+def test_reordered_packets_keep_relative_positions() -> None:
+    m = RtpMunger(1, VIDEO, initial_seq=0)
+    order = [100, 102, 101, 104, 103, 105]
+    outs = [m.rewrite(s, 0, 0.0) for s in order]
+    assert [o[0] for o in outs if o] == [0, 2, 1, 4, 3, 5]
+
+
+def test_duplicates_are_dropped_newest_and_older() -> None:
+    m = RtpMunger(1, VIDEO, initial_seq=0)
+    assert m.rewrite(100, 0, 0.0) == (0, 0)
+    assert m.rewrite(101, 0, 0.0) == (1, 0)
+    assert m.rewrite(101, 0, 0.0) is None
+    assert m.last_drop is DropReason.DUPLICATE
+    assert m.rewrite(100, 0, 0.0) is None
+    assert m.last_drop is DropReason.DUPLICATE
+    assert m.drops[DropReason.DUPLICATE] == 2
+    # a hole filled once, then its duplicate dropped
+    assert m.rewrite(103, 0, 0.0) == (3, 0)
+    assert m.rewrite(102, 0, 0.0) == (2, 0)
+    assert m.rewrite(102, 0, 0.0) is None
+
+
+def test_packets_older_than_the_window_are_dropped() -> None:
+    m = RtpMunger(1, VIDEO, initial_seq=0)
+    m.rewrite(1000, 0, 0.0)
+    assert m.rewrite(1000 + MAX_REORDER + 2, 0, 0.0) == (MAX_REORDER + 2, 0)
+    assert m.rewrite(1001, 0, 0.0) is None and m.last_drop is DropReason.TOO_OLD
+    assert m.rewrite(1002, 0, 0.0) == (2, 0)  # exactly MAX_REORDER behind: still accepted
+
+
+def test_switch_continues_seq_and_advances_ts_by_wall_time() -> None:
+    m = RtpMunger(1, VIDEO, initial_seq=1000, initial_ts=50_000)
+    assert m.rewrite(7, 111, 10.0) == (1000, 50_000)
+    assert m.rewrite(8, 3111, 10.033) == (1001, 53_000)
+    assert m.switch_source() == 1
+    # new source: completely different numbers, arrives 100 ms after the last packet
+    out = m.rewrite(40_000, 999_999_999, 10.133)
+    assert out == (1002, 53_000 + 9000)
+    assert m.generation == 1 and m.last_out_seq == 1002
+    # the new source's own timing is kept from here on
+    assert m.rewrite(40_001, 999_999_999 + 3000, 10.166) == (1003, 65_000)
+    assert m.out_to_in(1003) == (1, 40_001)
+    assert m.out_to_in(1001) == (0, 8)
+
+
+def test_switch_advances_ts_by_at_least_the_minimum_step() -> None:
+    m = RtpMunger(1, 48000, initial_seq=0, initial_ts=0)
+    m.rewrite(1, 0, 5.0)
+    m.switch_source()
+    # same instant (or a clock that went backwards): still a new timestamp
+    assert m.rewrite(900, 7, 5.0) == (1, round(MIN_SWITCH_STEP_S * 48000))
+    m.switch_source()
+    assert m.rewrite(60000, 7, 4.0) == (2, 2 * round(MIN_SWITCH_STEP_S * 48000))
+
+
+def test_switch_across_output_wraparound() -> None:
+    m = RtpMunger(1, VIDEO, initial_seq=65535, initial_ts=2**32 - 100)
+    m.rewrite(10, 0, 0.0)
+    m.switch_source()
+    out = m.rewrite(30000, 0, 1.0)
+    assert out == (0, (2**32 - 100 + VIDEO) % 2**32)
+    assert m.out_to_in(65535) == (0, 10) and m.out_to_in(0) == (1, 30000)
+
+
+def test_switch_twice_without_packets_between_uses_latest_generation() -> None:
+    m = RtpMunger(1, VIDEO, initial_seq=0, initial_ts=0)
+    m.rewrite(5, 0, 0.0)
+    assert m.switch_source() == 1
+    assert m.switch_source() == 2
+    assert m.rewrite(700, 0, 0.02) == (1, 1800)
+    assert m.out_to_in(1) == (2, 700)
+    assert m.out_to_in(0) == (0, 5)
+
+
+def test_switch_twice_with_packets_keeps_every_generation_mappable() -> None:
+    m = RtpMunger(1, VIDEO, initial_seq=0, initial_ts=0)
+    for s in (10, 11, 12):
+        m.rewrite(s, 0, 0.0)
+    m.switch_source()
+    for s in (500, 501):
+        m.rewrite(s, 0, 0.1)
+    m.switch_source()
+    for s in (9000, 9001, 9002):
+        m.rewrite(s, 0, 0.2)
+    assert m.last_out_seq == 7
+    assert [m.out_to_in(o) for o in range(8)] == [
+        (0, 10),
+        (0, 11),
+        (0, 12),
+        (1, 500),
+        (1, 501),
+        (2, 9000),
+        (2, 9001),
+        (2, 9002),
+    ]
+    assert m.out_to_in(8) is None  # not sent yet
+
+
+def test_late_packet_of_new_source_older_than_switch_point_is_dropped() -> None:
+    m = RtpMunger(1, VIDEO, initial_seq=0)
+    m.rewrite(10, 0, 0.0)
+    m.rewrite(11, 0, 0.0)
+    m.switch_source()
+    assert m.rewrite(500, 0, 0.1) == (2, 9000)
+    # 499 of the new source: its output (1) would collide with the old source's packet
+    assert m.rewrite(499, 0, 0.1) is None and m.last_drop is DropReason.BEFORE_SWITCH
+    # the generation continues normally
+    assert m.rewrite(502, 0, 0.1) == (4, 9000)
+    assert m.rewrite(501, 0, 0.1) == (3, 9000)
+
+
+def test_unlabelled_late_packets_of_old_source_that_look_older_are_dropped() -> None:
+    m = RtpMunger(1, VIDEO, initial_seq=0)
+    for s in (20000, 20001, 20003):
+        m.rewrite(s, 0, 0.0)
+    m.switch_source()
+    assert m.rewrite(30000, 0, 0.1) == (4, 9000)
+    # 20002 of the old source arrives late: 9998 behind the new base
+    assert m.rewrite(20002, 0, 0.1) is None
+    assert m.last_drop is DropReason.BEFORE_SWITCH
+    assert m.last_out_seq == 4
+
+
+def test_labelled_late_packets_of_old_source_are_dropped_whatever_their_seq() -> None:
+    m = RtpMunger(1, VIDEO, initial_seq=0)
+    m.switch_source(source=0xAAAA)
+    m.rewrite(100, 0, 0.0, source=0xAAAA)
+    m.rewrite(101, 0, 0.0, source=0xAAAA)
+    m.switch_source(source=0xBBBB)
+    assert m.rewrite(50, 0, 0.1, source=0xBBBB) == (2, 9000)
+    # seq 102 looks *newer* than 50: only the label can tell it belongs to the old source
+    assert m.rewrite(102, 0, 0.1, source=0xAAAA) is None
+    assert m.last_drop is DropReason.WRONG_SOURCE
+    assert m.rewrite(51, 0, 0.1, source=0xBBBB) == (3, 9000)
+    assert m.drops[DropReason.WRONG_SOURCE] == 1
+
+
+def test_out_to_in_rejects_seqs_beyond_the_window_and_forgotten_generations() -> None:
+    m = RtpMunger(1, VIDEO, initial_seq=0)
+    m.rewrite(0, 0, 0.0)
+    m.rewrite(MAX_REORDER + 5, 0, 0.0)
+    assert m.out_to_in(MAX_REORDER + 5) == (0, MAX_REORDER + 5)
+    assert m.out_to_in(4) is None  # older than the window
+    assert m.out_to_in(5) == (0, 5)
+    # many switches: only the last MAX_GENERATIONS are remembered
+    m2 = RtpMunger(1, VIDEO, initial_seq=0)
+    m2.rewrite(0, 0, 0.0)
+    for g in range(1, 12):
+        m2.switch_source()
+        m2.rewrite(g * 100, 0, g * 0.1)
+    assert m2.out_to_in(11) == (11, 1100)
+    assert m2.out_to_in(0) is None
+
+
+def test_long_run_with_loss_reorder_and_wrap_matches_reference_offsets() -> None:
+    """Every forwarded packet keeps out - in constant within a generation (mod 2**16)."""
+    import random
+
+    rng = random.Random(7)
+    m = RtpMunger(1, VIDEO, initial_seq=1234)
+    base = 65000
+    arrivals = [(base + i) & 0xFFFF for i in range(3000) if rng.random() > 0.05]
+    # swap some neighbours to reorder
+    for i in range(0, len(arrivals) - 1, 17):
+        arrivals[i], arrivals[i + 1] = arrivals[i + 1], arrivals[i]
+    offset = (1234 - arrivals[0]) & 0xFFFF
+    seen = set()
+    for s in arrivals:
+        r = m.rewrite(s, 0, 0.0)
+        if s == arrivals[0]:
+            assert r is not None
+        if r is None:
+            continue
+        assert r[0] == (s + offset) & 0xFFFF
+        assert r[0] not in seen
+        seen.add(r[0])
+    # only reordered packets that were "before the first packet" can be dropped
+    assert len(seen) >= len(arrivals) - 1
