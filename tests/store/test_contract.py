@@ -1,0 +1,84 @@
+"""The AppStore contract, run against every implementation (in-memory and SQL)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from ilvb.errors import NotFound
+from ilvb.store.interfaces import AppStore
+from ilvb.store.memory import MemoryAppStore
+from ilvb.store.sql import SqlAppStore
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AppStore]:
+    s: AppStore
+    if request.param == "memory":
+        s = MemoryAppStore()
+    else:
+        s = SqlAppStore(f"sqlite+aiosqlite:///{tmp_path / 'ilvb.db'}")
+    await s.open()
+    yield s
+    await s.close()
+
+
+async def test_create_gives_fresh_ids_and_secrets(store: AppStore) -> None:
+    a = await store.create_app("one")
+    b = await store.create_app("two")
+    assert a.app_id != b.app_id
+    assert a.secret != b.secret
+    assert len(a.secret) >= 40  # 256 bits, URL-safe base64
+    assert (a.name, a.enabled, a.audio_sender_cap, a.video_sender_cap) == ("one", True, None, None)
+    assert await store.get_app(a.app_id) == a
+
+
+async def test_list_is_oldest_first(store: AppStore) -> None:
+    created = [await store.create_app(f"app{i}") for i in range(5)]
+    assert [a.app_id for a in await store.list_apps()] == [a.app_id for a in created]
+
+
+async def test_unknown_app_is_none_or_app_not_found(store: AppStore) -> None:
+    assert await store.get_app("app_nope") is None
+    with pytest.raises(NotFound) as err:
+        await store.rotate_secret("app_nope")
+    assert err.value.code == "app_not_found"
+    with pytest.raises(NotFound) as err:
+        await store.update_app("app_nope", name="x")
+    assert err.value.code == "app_not_found"
+
+
+async def test_rotate_replaces_only_the_secret(store: AppStore) -> None:
+    app = await store.create_app("rot")
+    rotated = await store.rotate_secret(app.app_id)
+    assert rotated.secret != app.secret
+    assert (rotated.app_id, rotated.name, rotated.created_at) == (
+        app.app_id,
+        app.name,
+        app.created_at,
+    )
+    assert await store.get_app(app.app_id) == rotated
+
+
+async def test_update_changes_only_given_fields(store: AppStore) -> None:
+    app = await store.create_app("before")
+    after = await store.update_app(app.app_id, name="after", video_sender_cap=2)
+    assert (after.name, after.video_sender_cap, after.audio_sender_cap, after.enabled) == (
+        "after",
+        2,
+        None,
+        True,
+    )
+    after = await store.update_app(app.app_id, enabled=False)
+    assert (after.name, after.video_sender_cap, after.enabled) == ("after", 2, False)
+    assert after.secret == app.secret
+    assert await store.get_app(app.app_id) == after
+
+
+async def test_admin_key_hash_starts_empty_and_can_be_replaced(store: AppStore) -> None:
+    assert await store.get_admin_key_hash() is None
+    await store.set_admin_key_hash("sha256:1")
+    await store.set_admin_key_hash("sha256:2")
+    assert await store.get_admin_key_hash() == "sha256:2"
