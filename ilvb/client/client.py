@@ -1,0 +1,245 @@
+"""``Client``: the Python SDK's entry point (rooms, calls, members, media, events).
+
+::
+
+    client = await Client.connect("ws://127.0.0.1:7880/ws", ticket)
+    await client.enter("math-101")
+    await client.publish_audio(ToneSource(440))
+    await client.request_views(["teacher"])
+    async for user_id, frame in client.remote_video():
+        ...
+    await client.close()
+
+Every request raises the typed :mod:`ilvb.errors` exception the server reported (same codes as
+the Web SDK). Events arrive both as callbacks (``client.on("members.entered", cb)``) and as
+async iterators (``async for ev in client.events()``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+from aiortc.mediastreams import MediaStreamTrack
+
+from ilvb.client.connection import Connection
+from ilvb.client.events import Callback, Event, EventHub, EventStream
+from ilvb.client.media import MediaSession
+from ilvb.client.remote import FrameCallback, FrameStream, RemoteMedia
+from ilvb.errors import InvalidArgument
+
+
+class Client:
+    """One signed-in user: a signaling connection, at most one room, its media transports."""
+
+    def __init__(self, connection: Connection, events: EventHub) -> None:
+        self.connection = connection
+        self._events = events
+        self.remote = RemoteMedia()
+        self.media = MediaSession(self._request, self.remote)
+        self.room: str | int | None = None
+        self.kind: str | None = None
+        self.me: dict[str, Any] | None = None
+        self.audio_slots = 0
+        self.video_slots = 0
+        events.on("slot", self._on_slot)
+        events.on("room.exited", self._on_exited)
+
+    @classmethod
+    async def connect(cls, url: str, ticket: str, **options: Any) -> Client:
+        """Connect to ``ws://host:port/ws`` with a login ticket (raises ``ticket_*`` errors).
+
+        ``options`` go to :class:`~ilvb.client.connection.Connection` (``request_timeout_s``,
+        ``resume_window_s``).
+        """
+        events = EventHub()
+        connection = await Connection.open(url, ticket, events, **options)
+        return cls(connection, events)
+
+    @property
+    def user_id(self) -> str:
+        """My user id, as the ticket says."""
+        return self.connection.user_id
+
+    # -- events -------------------------------------------------------------------------------
+
+    def on(self, event: str, callback: Callback) -> Callable[[], None]:
+        """Call ``callback(Event)`` for each ``event`` (``"*"``: all); returns an unsubscriber."""
+        return self._events.on(event, callback)
+
+    def events(self, names: Iterable[str] | None = None) -> EventStream:
+        """``async for ev in client.events()``: every event from now on (or only ``names``)."""
+        return self._events.iterate(names)
+
+    async def wait_for(
+        self, event: str, predicate: Callable[[Event], bool] | None = None, timeout_s: float = 10.0
+    ) -> Event:
+        """The next ``event`` (matching ``predicate``) within ``timeout_s`` seconds."""
+        import asyncio
+
+        stream = self._events.iterate([event])
+        try:
+            async with asyncio.timeout(timeout_s):
+                async for ev in stream:
+                    if predicate is None or predicate(ev):
+                        return ev
+        finally:
+            stream.close()
+        raise TimeoutError(f"no {event} event")
+
+    # -- rooms ---------------------------------------------------------------------------------
+
+    async def enter(
+        self, room: str | int, kind: str = "room", *, receive: bool = True
+    ) -> dict[str, Any]:
+        """Enter a room (``kind="room"``) or a two-person call (``kind="call"``).
+
+        With ``receive`` (default) the receive transport is negotiated right away, so the
+        room's audio starts flowing. Returns the ``room.enter`` response.
+        """
+        reply = await self._request("room.enter", {"room": room, "kind": kind})
+        self.room = reply.get("room", room)
+        self.kind = reply.get("kind", kind)
+        self.me = reply.get("me")
+        self.audio_slots = int(reply.get("audio_slots", 0))
+        self.video_slots = int(reply.get("video_slots", 0))
+        if receive:
+            await self.media.open_receive()
+        return reply
+
+    async def enter_call(self, number: int = 0, *, receive: bool = True) -> int:
+        """Enter a two-person call; ``0`` allocates a new number. Returns the call number."""
+        reply = await self.enter(number, kind="call", receive=receive)
+        return int(reply["room"])
+
+    async def exit(self) -> None:
+        """Leave the room (others see ``members.exited``); closes the media transports."""
+        try:
+            await self._request("room.exit", {})
+        finally:
+            await self._left()
+
+    async def members(self, page_size: int = 100) -> AsyncIterator[dict[str, Any]]:
+        """Every member of my room (MemberState dicts) in entry order, paging through all."""
+        cursor: Any = None
+        while True:
+            data: dict[str, Any] = {"limit": page_size}
+            if cursor is not None:
+                data["cursor"] = cursor
+            reply = await self._request("room.members", data)
+            for member in reply.get("members", []):
+                yield member
+            cursor = reply.get("next_cursor")
+            if cursor is None:
+                return
+
+    async def senders(self) -> list[dict[str, Any]]:
+        """Members now sending audio, video or screen."""
+        return list((await self._request("room.senders", {})).get("members", []))
+
+    async def member(self, user_id: str) -> dict[str, Any]:
+        """One member's state (``member_not_found`` if not in my room)."""
+        return await self._request("member.get", {"user_id": user_id})
+
+    # -- publishing ----------------------------------------------------------------------------
+
+    async def publish_audio(self, track: MediaStreamTrack) -> None:
+        """Send ``track`` as my microphone (checked: permission, audio-sender cap)."""
+        await self.publish("microphone", track)
+
+    async def publish_video(self, track: MediaStreamTrack, source: str = "camera") -> None:
+        """Send ``track`` as my camera (or ``source="screen"``)."""
+        await self.publish(source, track)
+
+    async def publish(self, source: str, track: MediaStreamTrack) -> None:
+        """Ask the server for ``source``, then negotiate it on the send transport."""
+        if source not in ("microphone", "camera", "screen"):
+            raise InvalidArgument("invalid_argument", f"unknown source {source!r}")
+        await self._request("media.publish", {"source": source})
+        await self.media.publish(source, track)
+
+    async def unpublish(self, source: str) -> None:
+        """Stop sending ``source``."""
+        await self._request("media.unpublish", {"source": source})
+        await self.media.unpublish(source)
+
+    async def mute(self, source: str, muted: bool = True) -> None:
+        """Mute (or unmute) one of my sources: a muted source is not forwarded."""
+        await self._request("media.mute", {"source": source, "muted": muted})
+
+    async def set_permissions(self, **permissions: bool) -> dict[str, Any]:
+        """Change my own ``audio`` / ``video`` / ``screen`` permissions (within the ticket's)."""
+        return await self._request("permissions.set", permissions)
+
+    # -- receiving -----------------------------------------------------------------------------
+
+    async def request_views(
+        self, user_ids: list[str], source: str = "camera"
+    ) -> list[dict[str, Any]]:
+        """View these members' video (at most 4; 3 while I send video). Returns all views."""
+        reply = await self._request("view.request", {"user_ids": list(user_ids), "source": source})
+        return list(reply.get("views", []))
+
+    async def cancel_views(self, user_ids: list[str] | None = None) -> list[dict[str, Any]]:
+        """Stop viewing these members (``None``: all). Returns the remaining views."""
+        data: dict[str, Any] = {} if user_ids is None else {"user_ids": list(user_ids)}
+        return list((await self._request("view.cancel", data)).get("views", []))
+
+    async def listen_stop(self, user_ids: list[str]) -> list[str]:
+        """Stop hearing these members (affects only me). Returns everyone I don't hear."""
+        reply = await self._request("listen.stop", {"user_ids": list(user_ids)})
+        return list(reply.get("not_listening", []))
+
+    async def listen_resume(self, user_ids: list[str] | None = None) -> list[str]:
+        """Hear these members again (``None``: everyone)."""
+        data: dict[str, Any] = {} if user_ids is None else {"user_ids": list(user_ids)}
+        return list((await self._request("listen.resume", data)).get("not_listening", []))
+
+    def on_frame(self, kind: str, callback: FrameCallback) -> Callable[[], None]:
+        """Call ``callback(user_id, frame)`` for each decoded remote ``audio``/``video`` frame."""
+        if kind not in ("audio", "video"):
+            raise InvalidArgument("invalid_argument", "kind must be audio or video")
+        return self.remote.on_frame(kind, callback)  # type: ignore[arg-type]
+
+    def remote_video(self, user_ids: Iterable[str] | None = None) -> FrameStream:
+        """``async for user_id, frame in client.remote_video()``: decoded remote video frames."""
+        return self.remote.frames("video", user_ids)
+
+    def remote_audio(self, user_ids: Iterable[str] | None = None) -> FrameStream:
+        """``async for user_id, frame in client.remote_audio()``: decoded remote audio frames."""
+        return self.remote.frames("audio", user_ids)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close media and the signaling connection (the server sees me leave). Idempotent."""
+        await self.media.close()
+        await self.remote.close()
+        await self.connection.close()
+        self._events.close()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- internals -----------------------------------------------------------------------------
+
+    async def _request(self, type_: str, data: dict[str, Any]) -> dict[str, Any]:
+        return await self.connection.request(type_, data)
+
+    def _on_slot(self, event: Event) -> None:
+        data = event.data
+        self.remote.set_slot(
+            str(data.get("mid")), data.get("kind", "audio"), data.get("user_id"), data.get("source")
+        )
+
+    async def _on_exited(self, event: Event) -> None:
+        await self._left()
+
+    async def _left(self) -> None:
+        self.room = None
+        self.kind = None
+        self.me = None
+        await self.media.close()

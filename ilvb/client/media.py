@@ -1,0 +1,120 @@
+"""The client's two media transports (docs/protocol.md "Media negotiation").
+
+- Send: an aiortc ``RTCPeerConnection`` the client offers on; each published source is one
+  ``sendonly`` transceiver, announced as ``transport.send.offer {sdp, sources: {mid: source}}``.
+  Publishing another source renegotiates the same connection; unpublishing detaches the track.
+- Receive: the server offers fixed slots (``a0…``, ``v0…``), the client answers; decoded frames
+  go to :class:`~ilvb.client.remote.RemoteMedia`.
+
+``answer_filter`` / ``offer_filter`` let tests rewrite the server's SDP before it is applied
+(e.g. point the client at a UDP impairment proxy instead of the SFU's port).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamTrack
+
+from ilvb.client.remote import RemoteMedia
+from ilvb.errors import InvalidArgument, InvalidState
+
+log = logging.getLogger(__name__)
+
+Request = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+SdpFilter = Callable[[str], str]
+
+
+class MediaSession:
+    """The send and receive peer connections of one client in one room."""
+
+    def __init__(self, request: Request, remote: RemoteMedia) -> None:
+        self._request = request
+        self.remote = remote
+        self.send_pc: RTCPeerConnection | None = None
+        self.recv_pc: RTCPeerConnection | None = None
+        self.sending: dict[str, RTCRtpTransceiver] = {}  # source -> transceiver
+        self.answer_filter: SdpFilter | None = None  # applied to the send answer
+        self.offer_filter: SdpFilter | None = None  # applied to the receive offer
+        self._lock = asyncio.Lock()
+
+    async def publish(self, source: str, track: MediaStreamTrack) -> None:
+        """Send ``track`` as ``source`` (the server granted ``media.publish`` already)."""
+        kind = "audio" if source == "microphone" else "video"
+        if track.kind != kind:
+            raise InvalidArgument(
+                "invalid_argument", f"{source} needs a {kind} track, not {track.kind}"
+            )
+        async with self._lock:
+            transceiver = self.sending.get(source)
+            if transceiver is not None and transceiver.currentDirection is not None:
+                # Already negotiated: swap the track, no renegotiation needed.
+                transceiver.sender.replaceTrack(track)
+                return
+            if self.send_pc is None:
+                self.send_pc = RTCPeerConnection()
+            self.sending[source] = self.send_pc.addTransceiver(track, direction="sendonly")
+            await self._negotiate_send()
+
+    async def unpublish(self, source: str) -> None:
+        """Stop sending ``source`` (the transceiver stays, without a track)."""
+        transceiver = self.sending.get(source)
+        if transceiver is not None:
+            transceiver.sender.replaceTrack(None)
+
+    async def _negotiate_send(self) -> None:
+        pc = self.send_pc
+        assert pc is not None
+        offer = await pc.createOffer()
+        await pc.setLocalDescription(offer)
+        sources = {t.mid: src for src, t in self.sending.items() if t.mid is not None}
+        reply = await self._request(
+            "transport.send.offer", {"sdp": pc.localDescription.sdp, "sources": sources}
+        )
+        sdp = str(reply.get("sdp", ""))
+        if self.answer_filter is not None:
+            sdp = self.answer_filter(sdp)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+
+    async def open_receive(self) -> None:
+        """Negotiate the receive transport once (server offers, client answers)."""
+        async with self._lock:
+            if self.recv_pc is not None:
+                return
+            pc = RTCPeerConnection()
+            self.recv_pc = pc
+            reply = await self._request("transport.recv.open", {})
+            sdp = str(reply.get("sdp", ""))
+            if self.offer_filter is not None:
+                sdp = self.offer_filter(sdp)
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            for transceiver in pc.getTransceivers():
+                if transceiver.mid is None:
+                    continue
+                transceiver.direction = "recvonly"
+                self.remote.attach(transceiver.mid, transceiver.kind, transceiver.receiver.track)  # type: ignore[arg-type]
+            answer = await pc.createAnswer()
+            await pc.setLocalDescription(answer)
+            await self._request("transport.recv.answer", {"sdp": pc.localDescription.sdp})
+
+    def receiver_stats_pc(self) -> RTCPeerConnection:
+        """The receive peer connection (for ``getStats()`` in tests)."""
+        if self.recv_pc is None:
+            raise InvalidState("invalid_state", "the receive transport is not open")
+        return self.recv_pc
+
+    async def close(self) -> None:
+        """Close both peer connections. Idempotent."""
+        for pc in (self.send_pc, self.recv_pc):
+            if pc is not None:
+                with contextlib.suppress(Exception):
+                    await pc.close()
+        self.send_pc = None
+        self.recv_pc = None
+        self.sending.clear()
+        await self.remote.reset()
