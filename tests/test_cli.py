@@ -1,0 +1,215 @@
+"""The ``ilvb`` command line, run as a real subprocess (as scripts and the README use it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ilvb.auth.tickets import verify_ticket
+from ilvb.errors import Unauthenticated
+
+ILVB = [sys.executable, "-m", "ilvb"]
+STARTUP_TIMEOUT_S = 60.0  # a loaded 2-core CI machine can be slow to import everything
+LISTENING = re.compile(r"^ilvb listening on http://127\.0\.0\.1:(\d+)$")
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([*ILVB, *args], capture_output=True, text=True, timeout=60)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"ilvb {args} failed ({proc.returncode}): {proc.stderr}")
+    return proc
+
+
+def run_json(*args: str) -> dict:
+    return json.loads(run(*args, "--json").stdout)
+
+
+def test_version_prints_the_package_version() -> None:
+    from ilvb import __version__
+
+    assert run("version").stdout.strip() == f"ilvb {__version__}"
+
+
+def test_app_create_list_show_rotate_on_the_store(tmp_path: Path) -> None:
+    d = str(tmp_path / "data")
+    created = run_json("app", "create", "classroom", "--data-dir", d)
+    assert created["app_id"].startswith("app_") and len(created["secret"]) >= 40
+    assert created["name"] == "classroom"
+
+    listed = json.loads(run("app", "list", "--data-dir", d, "--json").stdout)
+    assert [a["app_id"] for a in listed] == [created["app_id"]]
+    assert "secret" not in listed[0]
+    assert created["app_id"] in run("app", "list", "--data-dir", d).stdout
+
+    shown = run_json("app", "show", created["app_id"], "--data-dir", d)
+    assert shown["secret"] == created["secret"]
+
+    rotated = run_json("app", "rotate", created["app_id"], "--data-dir", d)
+    assert rotated["secret"] != created["secret"]
+    assert (
+        run_json("app", "show", created["app_id"], "--data-dir", d)["secret"] == (rotated["secret"])
+    )
+
+
+def test_ticket_verifies_with_the_secret_and_carries_its_options(tmp_path: Path) -> None:
+    app = run_json("app", "create", "t", "--data-dir", str(tmp_path))
+    ticket = run(
+        "ticket",
+        "--app-id",
+        app["app_id"],
+        "--secret",
+        app["secret"],
+        "--user",
+        "alice",
+        "--ttl",
+        "120",
+        "--room",
+        "math-101",
+        "--no-video",
+    ).stdout.strip()
+    assert "\n" not in ticket
+    claims = verify_ticket(ticket, app["secret"], app_id=app["app_id"])
+    assert (claims.user_id, claims.app_id, claims.room) == ("alice", app["app_id"], "math-101")
+    assert (claims.priv.audio, claims.priv.video, claims.priv.screen) == (True, False, True)
+    assert 100 < claims.expires_at - time.time() <= 121
+
+    # Rotating the secret invalidates every ticket signed with the old one.
+    rotated = run_json("app", "rotate", app["app_id"], "--data-dir", str(tmp_path))
+    with pytest.raises(Unauthenticated) as err:
+        verify_ticket(ticket, rotated["secret"], app_id=app["app_id"])
+    assert err.value.code == "ticket_bad_signature"
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("app", "show", "app_missing"), "app_not_found"),
+        (("app", "rotate", "app_missing"), "app_not_found"),
+        (("app", "create", "   "), "invalid_argument"),
+    ],
+)
+def test_bad_store_commands_exit_1_with_the_error_code(
+    tmp_path: Path, args: tuple[str, ...], code: str
+) -> None:
+    proc = run(*args, "--data-dir", str(tmp_path), check=False)
+    assert proc.returncode == 1
+    assert f"error: {code}:" in proc.stderr
+
+
+def test_ticket_refuses_a_non_positive_ttl() -> None:
+    proc = run(
+        "ticket", "--app-id", "a", "--secret", "s", "--user", "u", "--ttl", "-5", check=False
+    )
+    assert proc.returncode == 1
+    assert "invalid_argument" in proc.stderr
+
+
+def test_usage_errors_exit_2() -> None:
+    assert run(check=False).returncode == 2
+    assert run("ticket", "--app-id", "a", check=False).returncode == 2
+
+
+class Server:
+    """``ilvb serve`` in a subprocess; stdout lines collected by a thread."""
+
+    def __init__(self, *args: str) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [*ILVB, "serve", "--port", "0", "--no-media", "--log-level", "warning", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def wait_for(self, pattern: re.Pattern[str], timeout: float = STARTUP_TIMEOUT_S) -> re.Match:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no line matching {pattern.pattern!r}; saw {self.seen}")
+            try:
+                line = self.lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                err = self.proc.stderr.read() if self.proc.stderr else ""
+                raise AssertionError(f"server exited; stdout {self.seen}; stderr {err[-2000:]}")
+            self.seen.append(line)
+            if m := pattern.match(line):
+                return m
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Server]]:
+    started: list[Server] = []
+    yield started
+    for s in started:
+        s.stop()
+
+
+def test_serve_prints_admin_key_once_then_listening_line_and_answers(
+    tmp_path: Path, servers: list[Server]
+) -> None:
+    d = str(tmp_path / "data")
+    first = Server("--data-dir", d)
+    servers.append(first)
+    port = int(first.wait_for(LISTENING).group(1))
+    assert port > 0
+    keys = [line.split(": ", 1)[1] for line in first.seen if line.startswith("admin key: ")]
+    assert len(keys) == 1
+    base = f"http://127.0.0.1:{port}"
+    assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+    assert httpx.get(f"{base}/v1/apps", timeout=10).status_code == 401
+    r = httpx.get(f"{base}/v1/apps", headers={"X-Admin-Key": keys[0]}, timeout=10)
+    assert (r.status_code, r.json()) == (200, {"apps": []})
+    first.stop()
+    assert first.proc.returncode is not None
+
+    # Second start on the same data dir: no new admin key; --demo creates the demo app.
+    second = Server("--data-dir", d, "--demo")
+    servers.append(second)
+    port = int(second.wait_for(LISTENING).group(1))
+    app_id = second.wait_for(re.compile(r"^demo app id: (app_\w+)$")).group(1)
+    secret = second.wait_for(re.compile(r"^demo app secret: (\S+)$")).group(1)
+    second.wait_for(re.compile(r"^mint a ticket: ilvb ticket --app-id \S+ --secret \S+ --user"))
+    second.wait_for(re.compile(rf"^demo page: http://127\.0\.0\.1:{port}/demo$"))
+    assert not [line for line in second.seen if line.startswith("admin key")]
+    # The old key still works (it was not regenerated) and the demo app is in the store.
+    r = httpx.get(
+        f"http://127.0.0.1:{port}/v1/apps/{app_id}",
+        headers={"Authorization": f"Bearer {keys[0]}"},
+        timeout=10,
+    )
+    assert r.status_code == 200
+    assert (r.json()["name"], r.json()["secret"]) == ("demo", secret)
