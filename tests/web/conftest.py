@@ -1,0 +1,113 @@
+"""Browser fixtures: one headless Debian Chromium per session (Playwright), a context per test.
+
+Pages must come from http://127.0.0.1:PORT so getUserMedia works (a secure context). Tests that
+need only the static files (devices, pre-call) use ``static_origin``, a tiny HTTP server serving
+``ilvb/web/static`` under ``/sdk/`` (and ``/precall``); room tests use the real server.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+STATIC = Path(__file__).resolve().parents[2] / "ilvb" / "web" / "static"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--auto-select-desktop-capture-source=Entire screen",
+    "--autoplay-policy=no-user-gesture-required",
+    # Gather 127.0.0.1 ICE candidates: all media stays on the loopback interface.
+    "--allow-loopback-in-peer-connection",
+    # Keep media flowing in pages that are not in front.
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+    "--window-size=1920,1200",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/web is a browser test (``pytest -m browser`` runs them alone)."""
+    for item in items:
+        if "tests/web/" in str(item.fspath).replace("\\", "/"):
+            item.add_marker(pytest.mark.browser)
+
+
+class _StaticHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves /sdk/<file> and /precall from ilvb/web/static, quietly."""
+
+    def translate_path(self, path: str) -> str:
+        path = path.split("?", 1)[0]
+        if path == "/precall":
+            return str(STATIC / "precall.html")
+        if path.startswith("/sdk/"):
+            return str(STATIC / path[len("/sdk/") :])
+        return str(STATIC / "__missing__")
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        return
+
+
+_StaticHandler.extensions_map = {
+    **http.server.SimpleHTTPRequestHandler.extensions_map,
+    ".js": "text/javascript",
+}
+
+
+@pytest.fixture(scope="session")
+def static_origin() -> Iterator[str]:
+    """http://127.0.0.1:PORT serving the Web SDK's static files (no signaling)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_StaticHandler))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser() -> AsyncIterator[object]:
+    """One Chromium for the whole session."""
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip("Debian chromium is not installed")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def new_page(browser: object) -> AsyncIterator[object]:
+    """A factory of pages, each in its own context (own cookies, own devices); closed after."""
+    contexts = []
+
+    async def make(url: str | None = None) -> object:
+        ctx = await browser.new_context(  # type: ignore[attr-defined]
+            viewport={"width": 1280, "height": 800}, permissions=["microphone", "camera"]
+        )
+        contexts.append(ctx)
+        page = await ctx.new_page()
+        page.on("console", lambda m: m.type in ("error", "warning") and print("page:", m.text))
+        page.on("pageerror", lambda e: print("page error:", e))
+        if url:
+            await page.goto(url)
+        return page
+
+    yield make
+    for ctx in contexts:
+        await ctx.close()

@@ -1,0 +1,133 @@
+"""Devices in real Chromium: fake device lists, microphone volume and level, camera switching,
+external audio/video, speaker level, and the pre-call test page."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
+
+LOAD_SDK = """async () => {
+  const sdk = await import('/sdk/ilvb.js');
+  window.sdk = sdk;
+  window.devices = new sdk.Devices();
+  return Object.keys(sdk);
+}"""
+
+# The loudest peak of the microphone level seen over `ms` (sampled every 10 ms).
+MIC_PEAK = """async (ms) => {
+  let peak = 0; const end = performance.now() + ms;
+  while (performance.now() < end) {
+    peak = Math.max(peak, devices.microphoneLevel());
+    await new Promise(r => setTimeout(r, 10));
+  }
+  return peak;
+}"""
+
+
+async def sdk_page(new_page, static_origin):
+    page = await new_page(f"{static_origin}/sdk/precall.html")
+    exports = await page.evaluate(LOAD_SDK)
+    assert {"Client", "Devices", "IlvbError", "SCREEN_MODES"} <= set(exports)
+    return page
+
+
+async def test_device_lists_show_chromium_fake_devices(new_page, static_origin):
+    page = await sdk_page(new_page, static_origin)
+    # Labels are only visible once the page has media permission.
+    await page.evaluate(
+        "navigator.mediaDevices.getUserMedia({audio: true, video: true})"
+        ".then(s => s.getTracks().forEach(t => t.stop()))"
+    )
+    info = await page.evaluate("""async () => ({
+      mics: await devices.list('microphone'), cams: await devices.list('camera'),
+      speakers: await devices.list('speaker'),
+      counts: [await devices.count('microphone'), await devices.count('camera'),
+               await devices.count('speaker')],
+      all: (await devices.list()).length,
+    })""")
+    mic_names = [d["name"] for d in info["mics"]]
+    cam_names = [d["name"] for d in info["cams"]]
+    speaker_names = [d["name"] for d in info["speakers"]]
+    assert "Fake Default Audio Input" in mic_names and "Fake Audio Input 1" in mic_names
+    assert cam_names and all(n.startswith("fake_device_") for n in cam_names)
+    assert "Fake Default Audio Output" in speaker_names
+    assert info["counts"] == [len(mic_names), len(cam_names), len(speaker_names)]
+    assert info["all"] == sum(info["counts"])
+    assert all(d["type"] == "microphone" and d["id"] for d in info["mics"])
+    assert not any(d["opened"] for d in info["mics"] + info["cams"])
+
+
+async def test_microphone_volume_zero_gives_a_silent_level(new_page, static_origin):
+    page = await sdk_page(new_page, static_origin)
+    await page.evaluate("devices.openMicrophone()")
+    # Chromium's fake microphone beeps: at volume 1 the level rises above silence.
+    loud = await page.evaluate(MIC_PEAK, 2500)
+    assert loud > 0.05, loud
+    opened = await page.evaluate(
+        "devices.list('microphone').then(l => l.filter(d => d.opened).length)"
+    )
+    assert opened == 1
+    await page.evaluate("devices.microphoneVolume = 0")
+    assert await page.evaluate("devices.microphoneVolume") == 0
+    await page.wait_for_timeout(100)
+    silent = await page.evaluate(MIC_PEAK, 2500)
+    assert silent < 1e-4, silent
+    # Half volume halves the peak (digital gain applied before sending).
+    await page.evaluate("devices.microphoneVolume = 0.5")
+    half = await page.evaluate(MIC_PEAK, 2500)
+    assert 0.3 * loud < half < 0.7 * loud, (loud, half)
+    err = await page.evaluate(
+        "(() => { try { devices.microphoneVolume = 7; } catch (e) { return [e.name, e.code]; } })()"
+    )
+    assert err == ["IlvbError", "invalid_argument"]
+
+
+async def test_opening_a_camera_closes_the_other_one(new_page, static_origin):
+    page = await sdk_page(new_page, static_origin)
+    states = await page.evaluate("""async () => {
+      const first = await devices.openCamera();
+      const second = await devices.openCamera();
+      const s = second.getSettings();
+      const canvas = document.createElement('canvas'); canvas.width = 320; canvas.height = 240;
+      const ext = devices.openExternalVideo(canvas, 15);
+      return {first: first.readyState, second: second.readyState, ext: ext.readyState,
+              size: [s.width, s.height], cam: devices.cameraDeviceId,
+              opened: (await devices.list('camera')).filter(d => d.opened).length};
+    }""")
+    assert states["first"] == "ended"
+    assert states["size"] == [640, 480]
+    assert states["second"] == "ended"  # external video replaced the camera
+    assert states["ext"] == "live" and states["cam"] == "external"
+    assert states["opened"] == 0
+
+
+async def test_external_audio_is_sent_through_the_microphone_chain(new_page, static_origin):
+    page = await sdk_page(new_page, static_origin)
+    peak = await page.evaluate("""async () => {
+      const ext = await devices.openExternalAudio({sampleRate: 48000});
+      let peak = 0;
+      for (let f = 0; f < 50; f++) {          // 50 frames of 20 ms: a 0.5 amplitude 440 Hz tone
+        const frame = new Float32Array(960);
+        for (let i = 0; i < 960; i++)
+          frame[i] = 0.5 * Math.sin(2 * Math.PI * 440 * (f * 960 + i) / 48000);
+        ext.push(frame);
+        if (ext.queuedSeconds > 0.1) await new Promise(r => setTimeout(r, 15));
+        peak = Math.max(peak, devices.microphoneLevel());
+      }
+      return peak;
+    }""")
+    assert 0.4 < peak <= 0.55, peak
+    assert await page.evaluate("devices.microphoneTrack.readyState") == "live"
+
+
+async def test_precall_page_checks_microphone_speaker_and_camera(new_page, static_origin):
+    page = await new_page(f"{static_origin}/precall")
+    await page.wait_for_function("document.getElementById('mic-select').options.length > 0")
+    mic = await page.evaluate("precall.testMicrophone(2500)")
+    speaker = await page.evaluate("precall.testSpeaker(1000)")
+    cam = await page.evaluate("precall.testCamera(1000)")
+    assert mic["ok"] and mic["peak"] > 0.05, mic
+    assert speaker["ok"] and speaker["peak"] > 0.5, speaker
+    assert cam["ok"] and cam["frames"] > 3 and [cam["width"], cam["height"]] == [640, 480], cam
+    assert await page.inner_text("#cam-result") == "OK: 640×480 @ 15 fps"
