@@ -127,8 +127,8 @@ class RtpMunger:
         self._last_time = 0.0
         # extended output seqs forwarded recently, indexed ext % RING_SIZE
         self._ring = [-1] * RING_SIZE
-        # (generation, first extended out seq, seq offset), oldest first
-        self._gens: list[tuple[int, int, int]] = []
+        # (generation, first extended out seq, seq offset, ts offset), oldest first
+        self._gens: list[tuple[int, int, int, int]] = []
         self._initial_seq = initial_seq
         self._initial_ts = initial_ts
 
@@ -206,7 +206,7 @@ class RtpMunger:
         self._last_time = now
         self._ring[out & (RING_SIZE - 1)] = out
         gens = self._gens
-        gens.append((self.generation, out, self._seq_offset))
+        gens.append((self.generation, out, self._seq_offset, self._ts_offset))
         if len(gens) > MAX_GENERATIONS:
             del gens[0]
         return out & _SEQ_MASK, out_ts
@@ -242,7 +242,15 @@ class RtpMunger:
         ext = hi + (((out_seq - hi + _SEQ_HALF) & _SEQ_MASK) - _SEQ_HALF)
         if ext > hi or ext < hi - MAX_REORDER:
             return None
-        for generation, first_out, offset in reversed(self._gens):
+        for generation, first_out, offset, _ in reversed(self._gens):
             if ext >= first_out:
                 return generation, (ext - offset) & _SEQ_MASK
+        return None
+
+    def out_timestamp(self, generation: int, timestamp: int) -> int | None:
+        """The output timestamp of an input ``timestamp`` of ``generation`` (for retransmitting a
+        cached packet found with :meth:`out_to_in`); ``None`` for a forgotten generation."""
+        for g, _, _, ts_offset in reversed(self._gens):
+            if g == generation:
+                return (timestamp + ts_offset) & _TS_MASK
         return None

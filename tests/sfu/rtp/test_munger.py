@@ -222,3 +222,16 @@ def test_long_run_with_loss_reorder_and_wrap_matches_reference_offsets() -> None
         seen.add(r[0])
     # only reordered packets that were "before the first packet" can be dropped
     assert len(seen) >= len(arrivals) - 1
+
+
+def test_out_timestamp_rebuilds_a_retransmission_of_an_older_generation() -> None:
+    m = RtpMunger(1, VIDEO, initial_seq=0, initial_ts=1000)
+    m.rewrite(10, 500, 0.0)
+    m.rewrite(11, 3500, 0.033)
+    m.switch_source()
+    assert m.rewrite(77, 10, 0.1) == (2, 4000 + round(0.067 * VIDEO))
+    gen, in_seq = m.out_to_in(1) or (None, None)
+    assert (gen, in_seq) == (0, 11)
+    assert m.out_timestamp(0, 3500) == 4000
+    assert m.out_timestamp(1, 10) == 4000 + round(0.067 * VIDEO)
+    assert m.out_timestamp(5, 10) is None

@@ -1,0 +1,168 @@
+"""Packet loss recovery: a retransmission cache and the SFU's own NACK generator (RFC 4585 §6.2.1).
+
+Two halves of NACK handling in the SFU (mediasoup ``RtpStreamRecv`` / ``NackGenerator.cpp``,
+libwebrtc ``nack_requester.cc``):
+
+* :class:`PacketCache` keeps the last ``size`` packets of one incoming stream, indexed
+  ``seq % size``. When a subscriber NACKs an output seq, the consumer maps it back with
+  ``RtpMunger.out_to_in`` and re-sends the cached packet with the same rewritten header.
+* :class:`NackGenerator` watches one publisher's incoming stream, notices holes in the sequence
+  numbers and decides when to NACK the publisher for them, so the cache has the packet before
+  the subscribers ask.
+"""
+
+from __future__ import annotations
+
+import logging
+
+logger = logging.getLogger(__name__)
+
+_SEQ_MASK = 0xFFFF
+_SEQ_HALF = 0x8000
+
+# A forward jump larger than this (in packets) is not loss but a stream restart: forget the
+# missing list instead of NACKing hundreds of packets.
+MAX_GAP = 500
+# A backward jump larger than this is also a restart (the publisher reset its seq numbers).
+MAX_BACKWARD = 3000
+# At most this many seqs are tracked as missing; the oldest are forgotten first.
+MAX_MISSING = 1000
+# NACK one seq at most this many times ...
+MAX_TRIES = 10
+# ... and give up on it this long after it was found missing (seconds).
+MAX_AGE_S = 1.0
+# Retries wait at least one RTT, and never less than this (seconds).
+MIN_RETRY_S = 0.020
+
+
+class PacketCache:
+    """The last ``size`` packets of one stream by sequence number (``size`` a power of two)."""
+
+    __slots__ = ("size", "_mask", "_seqs", "_packets")
+
+    def __init__(self, size: int = 1024) -> None:
+        assert size > 0 and size & (size - 1) == 0, "PacketCache size must be a power of two"
+        self.size = size
+        self._mask = size - 1
+        self._seqs = [-1] * size
+        self._packets: list[bytes | None] = [None] * size
+
+    def put(self, seq: int, packet: bytes) -> None:
+        """Store ``packet`` (replacing whatever was at ``seq % size``)."""
+        i = seq & self._mask
+        self._seqs[i] = seq
+        self._packets[i] = packet
+
+    def get(self, seq: int) -> bytes | None:
+        """The packet stored for exactly ``seq``, or ``None`` (never stored or overwritten)."""
+        i = seq & self._mask
+        if self._seqs[i] != seq:
+            return None
+        return self._packets[i]
+
+    def clear(self) -> None:
+        """Forget every packet."""
+        self._seqs = [-1] * self.size
+        self._packets = [None] * self.size
+
+
+class NackGenerator:
+    """Tracks missing seqs of one publisher stream and says which to NACK when.
+
+    Decisions, per missing seq (times in seconds):
+
+    1. A hole is found when a packet arrives more than one seq ahead of the newest one; every
+       seq in between becomes *missing* (unless the jump is > ``MAX_GAP``: reset instead).
+    2. ``due()`` returns a missing seq right away the first time (the publisher's RTX answers
+       within one RTT, well before a jitter buffer gives up on it).
+    3. It returns it again every ``max(rtt, MIN_RETRY_S)`` while it is still missing.
+    4. After ``MAX_TRIES`` NACKs, or ``MAX_AGE_S`` after it went missing, it is given up
+       (counted in ``lost``): the subscribers' own NACKs or a keyframe must fix it.
+    5. When the packet arrives (late or retransmitted) it is removed (counted in ``recovered``).
+    """
+
+    __slots__ = ("_hi", "_missing", "nacks_sent", "recovered", "lost", "resets")
+
+    def __init__(self) -> None:
+        # newest seq seen, as an extended (non-wrapping) int; None before the first packet
+        self._hi: int | None = None
+        # extended seq -> [time found missing, time last NACKed (-1: never), tries]
+        self._missing: dict[int, list[float]] = {}
+        self.nacks_sent = 0
+        self.recovered = 0
+        self.lost = 0
+        self.resets = 0
+
+    @property
+    def missing(self) -> list[int]:
+        """The seqs currently missing, oldest first."""
+        return [s & _SEQ_MASK for s in sorted(self._missing)]
+
+    def on_packet(self, seq: int, now: float) -> None:
+        """Record the arrival of ``seq`` at ``now``."""
+        hi = self._hi
+        if hi is None:
+            self._hi = seq
+            return
+        # distance from the newest packet, in [-32768, 32767]
+        d = ((seq - hi + _SEQ_HALF) & _SEQ_MASK) - _SEQ_HALF
+        ext = hi + d
+        # 1. the next packet in order: the common case
+        if d == 1:
+            self._hi = ext
+            return
+        missing = self._missing
+        # 2. older packet: a late original or a retransmission fills its hole
+        if d <= 0:
+            if missing.pop(ext, None) is not None:
+                self.recovered += 1
+            elif d < -MAX_BACKWARD:
+                self._reset(seq)
+            return
+        # 3. a jump too large to be loss: the stream restarted
+        if d > MAX_GAP:
+            self._reset(seq)
+            return
+        # 4. a hole of d - 1 packets
+        for s in range(hi + 1, ext):
+            missing[s] = [now, -1.0, 0]
+        self._hi = ext
+        # keep the list bounded: forget the oldest
+        if len(missing) > MAX_MISSING:
+            for s in sorted(missing)[: len(missing) - MAX_MISSING]:
+                del missing[s]
+                self.lost += 1
+
+    def _reset(self, seq: int) -> None:
+        """Forget every missing seq and restart from ``seq``."""
+        logger.debug("nack generator reset at seq %d (%d missing dropped)", seq, len(self._missing))
+        self.lost += len(self._missing)
+        self._missing.clear()
+        self._hi = seq
+        self.resets += 1
+
+    def due(self, now: float, rtt: float) -> list[int]:
+        """The seqs to NACK now (oldest first); call every ~10-20 ms or after a new hole."""
+        missing = self._missing
+        if not missing:
+            return []
+        retry = max(rtt, MIN_RETRY_S)
+        out: list[int] = []
+        expired: list[int] = []
+        for s, entry in missing.items():
+            found, last, tries = entry
+            # 4. give up: too many tries or too old
+            if tries >= MAX_TRIES or now - found > MAX_AGE_S:
+                expired.append(s)
+                continue
+            # 2./3. first NACK right away, then once per retry interval
+            if last < 0 or now - last >= retry:
+                entry[1] = now
+                entry[2] = tries + 1
+                out.append(s)
+        for s in expired:
+            del missing[s]
+        self.lost += len(expired)
+        self.nacks_sent += len(out)
+        out.sort()
+        return [s & _SEQ_MASK for s in out]
