@@ -1,0 +1,144 @@
+"""Room-wide event fan-out with enter/exit coalescing (MISSION §2: every member gets every event).
+
+Cost model: one flush serializes each event once and queues it on every member's outbox, so a
+batch of k enters/exits in a room of n members costs O(n + k²) string work (the k² only for the
+members who entered inside the batch, whose event lists start later), never O(n·k) JSON encoding
+and never O(n²) per join storm.
+
+Exactly-once rule: an enter/exit op with room sequence ``s`` goes to each member present at flush
+time whose own entry sequence is below ``s`` (it was in the room when the op happened). A member
+learns about the members before it from ``room.members``; it never sees its own entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from bisect import bisect_right
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ilvb.rooms.member import Member
+
+log = logging.getLogger(__name__)
+
+
+def event_frame(name: str, data: dict[str, Any]) -> str:
+    """One server event as a compact JSON text frame."""
+    return json.dumps({"type": "event", "event": name, "data": data}, separators=(",", ":"))
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON."""
+    return json.dumps(value, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class MembershipOp:
+    """One pending enter or exit: ``item`` is the MemberState (enter) or user id (exit), as JSON."""
+
+    seq: int
+    kind: str  # "entered" | "exited"
+    reason: str | None
+    item: str
+
+
+class MembershipBatcher:
+    """Coalesces ``members.entered`` / ``members.exited`` events and flushes them to the room.
+
+    Small rooms (below ``min_members``) flush at once; larger ones wait ``window_s`` so a join
+    storm becomes a few large frames per member instead of one frame per join per member.
+    """
+
+    def __init__(
+        self,
+        recipients: Callable[[], Iterable[Member]],
+        size: Callable[[], int],
+        window_s: float,
+        min_members: int,
+    ) -> None:
+        self._recipients = recipients
+        self._size = size
+        self._window_s = window_s
+        self._min_members = min_members
+        self._ops: list[MembershipOp] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self.flushes = 0
+
+    def add(self, op: MembershipOp) -> None:
+        """Queue an op; flush now in a small room, else within the batch window."""
+        self._ops.append(op)
+        if self._window_s <= 0 or self._size() < self._min_members:
+            self.flush()
+            return
+        if self._timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+                return
+            self._timer = loop.call_later(self._window_s, self.flush)
+
+    def pending(self) -> int:
+        """Ops not yet flushed."""
+        return len(self._ops)
+
+    def flush(self) -> None:
+        """Send every pending op to every member that should get it, in order."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        ops, self._ops = self._ops, []
+        if not ops:
+            return
+        self.flushes += 1
+        seqs = [op.seq for op in ops]
+        first = seqs[0]
+        frames_from: dict[int, list[str]] = {}
+        for member in self._recipients():
+            if member.outbox is None:
+                continue
+            # Members present before the batch get all of it; later ones a suffix.
+            start = 0 if member.seq < first else bisect_right(seqs, member.seq)
+            if start >= len(ops):
+                continue
+            frames = frames_from.get(start)
+            if frames is None:
+                frames = frames_from[start] = _frames(ops, start)
+            for frame in frames:
+                member.outbox.send(frame)
+
+    def close(self) -> None:
+        """Drop pending ops and the timer (the room is gone)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._ops = []
+
+
+def _frames(ops: list[MembershipOp], start: int) -> list[str]:
+    """Group consecutive ops of the same kind (and reason) into one event frame each."""
+    frames: list[str] = []
+    i = start
+    while i < len(ops):
+        kind, reason = ops[i].kind, ops[i].reason
+        j = i
+        while j < len(ops) and ops[j].kind == kind and ops[j].reason == reason:
+            j += 1
+        items = ",".join(op.item for op in ops[i:j])
+        if kind == "entered":
+            frames.append(
+                '{"type":"event","event":"members.entered","data":{"members":[' + items + "]}}"
+            )
+        else:
+            frames.append(
+                '{"type":"event","event":"members.exited","data":{"user_ids":['
+                + items
+                + '],"reason":'
+                + dumps(reason)
+                + "}}"
+            )
+        i = j
+    return frames

@@ -1,0 +1,537 @@
+"""The rooms of every app on this node: entering, leaving, media rules and the disconnect window.
+
+All state changes happen synchronously on the event loop (no awaits in between), so concurrent
+requests never see a half-applied change; the media plane is told afterwards through each room's
+ordered :class:`~ilvb.rooms.media_link.RouterLink`. Rules (MISSION §2, §3, §6):
+
+1. The first entry creates the room (fresh internal id), the last exit destroys it.
+2. A member whose connection is gone for ``disconnect_timeout_s`` (30 s) is removed; it can
+   :meth:`reconnect` before that without the others seeing an exit.
+3. Audio senders ≤ the app's cap (6), video senders ≤ 4, views ≤ 4 (3 while sending video).
+4. Call rooms: number 0 allocates a fresh number; two members at most; one leaving ends the call
+   for both (``call.ended`` then ``room.exited``).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from typing import Any, Literal
+
+from ilvb.auth.tickets import TicketClaims, check_room
+from ilvb.config import RoomSettings
+from ilvb.errors import InvalidArgument, LimitExceeded, NotFound, PermissionDenied
+from ilvb.rooms.clock import Clock, LoopClock
+from ilvb.rooms.fanout import event_frame
+from ilvb.rooms.limits import RoomLimits
+from ilvb.rooms.media_link import RouterLink
+from ilvb.rooms.member import Member, Outbox
+from ilvb.rooms.permissions import PERMISSION_SOURCE, Permissions
+from ilvb.rooms.room import Room
+from ilvb.sfu.api import MediaPlane, SlotEvent, Source, source_kind
+from ilvb.store.interfaces import AppRecord
+
+log = logging.getLogger(__name__)
+
+RoomKind = Literal["room", "call"]
+MAX_CALL_NUMBER = 999_999_999
+
+
+class RoomManager:
+    """Registry of live rooms per app, and every room/member rule of the control plane."""
+
+    def __init__(
+        self, settings: RoomSettings, media: MediaPlane, *, clock: Clock | None = None
+    ) -> None:
+        self.settings = settings
+        self.media = media
+        self.clock: Clock = clock or LoopClock()
+        self._rooms: dict[str, dict[tuple[str, str], Room]] = {}
+        self._links: set[RouterLink] = set()
+        # Called with (member, reason) after a member left its room, for the signaling layer.
+        self.on_member_removed: Callable[[Member, str], None] | None = None
+
+    # registry ------------------------------------------------------------------------------
+
+    def rooms(self, app_id: str) -> list[Room]:
+        """Live rooms of an app, oldest first."""
+        return sorted(self._rooms.get(app_id, {}).values(), key=lambda r: r.created_at)
+
+    def find(self, app_id: str, room: str | int, kind: RoomKind = "room") -> Room | None:
+        """The live room with this business id, or None."""
+        return self._rooms.get(app_id, {}).get((kind, str(room)))
+
+    def get(self, app_id: str, room: str | int, kind: RoomKind = "room") -> Room:
+        """The live room, or ``room_not_found``."""
+        found = self.find(app_id, room, kind)
+        if found is None:
+            raise NotFound("room_not_found", f"no live {kind} {room!r}")
+        return found
+
+    def room_count(self) -> int:
+        """Live rooms on this node."""
+        return sum(len(r) for r in self._rooms.values())
+
+    async def close(self) -> None:
+        """Close every room's router (server shutdown)."""
+        for app_rooms in list(self._rooms.values()):
+            for room in list(app_rooms.values()):
+                self._destroy(room)
+        for link in list(self._links):
+            try:
+                await link.wait_closed()
+            except Exception:
+                log.exception("closing a router failed")
+        self._links.clear()
+
+    async def idle(self) -> None:
+        """Wait until every room's queued media commands ran (tests)."""
+        for link in list(self._links):
+            await link.idle()
+
+    # enter / exit --------------------------------------------------------------------------
+
+    def enter(
+        self,
+        app: AppRecord,
+        claims: TicketClaims,
+        room: str | int,
+        kind: RoomKind = "room",
+        outbox: Outbox | None = None,
+    ) -> Member:
+        """Enter (creating the room if needed); returns the new member."""
+        _check_business_id(room, kind)
+        allocated = False
+        if kind == "call":
+            number = int(room)
+            if number == 0:
+                check_room(claims, 0)
+                room = self._allocate_call_number(app.app_id)
+                allocated = True
+            else:
+                room = number
+        check_room(claims, room)
+        app_rooms = self._rooms.setdefault(app.app_id, {})
+        target = app_rooms.get((kind, str(room)))
+        if target is not None:
+            existing = target.members.get(claims.user_id)
+            occupied = len(target) - (1 if existing is not None else 0)
+            if kind == "call" and occupied >= 2:
+                raise LimitExceeded("call_full", "this call already has two members")
+            if occupied >= target.limits.max_members:
+                raise LimitExceeded(
+                    "limit_exceeded", f"the room is full ({target.limits.max_members} members)"
+                )
+            if existing is not None:
+                self._remove(existing, "replaced")
+        elif kind == "call" and not allocated:
+            raise NotFound("room_not_found", f"no call {room}")
+        if target is None:
+            target = self._create(app, kind, room)
+        ceiling = Permissions(claims.priv.audio, claims.priv.video, claims.priv.screen)
+        member = Member(
+            user_id=claims.user_id,
+            role=claims.role,
+            ceiling=ceiling,
+            permissions=ceiling,
+            seq=target.next_seq(),
+            entered_at=self.clock.time(),
+            outbox=outbox,
+        )
+        target.add(member)
+        return member
+
+    def exit(self, member: Member, reason: str = "left") -> None:
+        """Leave the room (``left``, ``kicked``, ``timeout``); ends a call for the other side."""
+        room = member.room
+        if room is None:
+            return
+        self._remove(member, reason)
+        if room.kind == "call" and reason != "replaced":
+            for other in list(room.members.values()):
+                other.send(event_frame("call.ended", {"reason": reason}))
+                self._remove(other, "call_ended", announce=False)
+        if not room.members:
+            self._destroy(room)
+
+    def kick(self, member: Member) -> None:
+        """Remove a member on the app server's request (``kicked``)."""
+        self.exit(member, "kicked")
+
+    def close_room(self, room: Room) -> None:
+        """Remove everyone (``room_closed``) and destroy the room."""
+        for member in list(room.members.values()):
+            self._remove(member, "room_closed", announce=False)
+        self._destroy(room)
+
+    def disconnect(self, member: Member) -> None:
+        """The member's connection is gone: start its disconnect window."""
+        room = member.room
+        if room is None or not member.connected:
+            return
+        member.outbox = None
+        member.connected = False
+        room.broadcast_state(member)
+        member.timer = self.clock.call_later(
+            self.settings.disconnect_timeout_s, lambda: self._expire(member)
+        )
+
+    def reconnect(self, member: Member, outbox: Outbox) -> None:
+        """The member came back on a new connection inside the window (seamless)."""
+        member.outbox = outbox
+        if member.timer is not None:
+            member.timer.cancel()
+            member.timer = None
+        if member.room is not None and not member.connected:
+            member.connected = True
+            member.room.broadcast_state(member)
+
+    # media rules ---------------------------------------------------------------------------
+
+    def publish(self, member: Member, source: Source) -> None:
+        """Grant sending ``source``: permission, sender caps, view cap."""
+        room = _room_of(member)
+        if not member.permissions.allows(source):
+            raise PermissionDenied("permission_denied", f"no permission to send {source}")
+        if source in member.sending:
+            return
+        if source_kind(source) == "audio":
+            if len(room.audio_senders) >= room.limits.audio_senders:
+                raise LimitExceeded(
+                    "audio_sender_limit",
+                    f"{len(room.audio_senders)} members already send audio "
+                    f"(limit {room.limits.audio_senders})",
+                )
+            room.audio_senders.add(member.user_id)
+            self._audio_senders_changed(room)
+        else:
+            if not member.sends_video:
+                if len(room.video_senders) >= room.limits.video_senders:
+                    raise LimitExceeded(
+                        "video_sender_limit",
+                        f"{len(room.video_senders)} members already send video "
+                        f"(limit {room.limits.video_senders})",
+                    )
+                if len(member.views) > room.limits.view_cap(True):
+                    raise LimitExceeded(
+                        "view_limit",
+                        f"at most {room.limits.view_cap(True)} views while sending video: "
+                        "cancel a view first",
+                    )
+            room.video_senders.add(member.user_id)
+        member.sending.add(source)
+        if source not in member.muted:
+            self._post(room, lambda r: r.set_source_enabled(member.user_id, source, True))
+        room.broadcast_state(member)
+
+    def unpublish(self, member: Member, source: Source) -> None:
+        """Stop sending ``source``."""
+        room = _room_of(member)
+        if source not in member.sending:
+            return
+        self._stop_source(room, member, source)
+        room.broadcast_state(member)
+
+    def mute(self, member: Member, source: Source, muted: bool) -> None:
+        """The member's own mute switch for a source (a muted source is not forwarded)."""
+        room = _room_of(member)
+        if muted == (source in member.muted):
+            return
+        if muted:
+            member.muted.add(source)
+        else:
+            member.muted.discard(source)
+        if source in member.sending:
+            self._post(room, lambda r: r.set_source_enabled(member.user_id, source, not muted))
+        room.broadcast_state(member)
+
+    def request_views(
+        self, member: Member, user_ids: list[str], source: Source = "camera"
+    ) -> list[dict[str, Any]]:
+        """Add views of these members' ``source`` (at most 4, 3 while sending video)."""
+        room = _room_of(member)
+        wanted: list[tuple[str, Source]] = []
+        for uid in user_ids:
+            if uid == member.user_id:
+                raise InvalidArgument("invalid_argument", "a member cannot view itself")
+            if uid not in room.members:
+                raise NotFound("member_not_found", f"no member {uid!r} in this room")
+            if (uid, source) not in member.views and (uid, source) not in wanted:
+                wanted.append((uid, source))
+        cap = room.limits.view_cap(member.sends_video)
+        if len(member.views) + len(wanted) > cap:
+            raise LimitExceeded(
+                "view_limit",
+                f"at most {cap} views"
+                + (" while sending video" if member.sends_video else "")
+                + f" ({len(member.views)} already)",
+            )
+        if wanted:
+            member.views.extend(wanted)
+            for uid, _ in wanted:
+                room.viewers_of.setdefault(uid, set()).add(member.user_id)
+            self._push_subscription(room, member)
+        return views_of(member)
+
+    def cancel_views(
+        self, member: Member, user_ids: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Cancel the views of these members, or all views."""
+        room = _room_of(member)
+        drop = None if user_ids is None else set(user_ids)
+        kept = [v for v in member.views if drop is not None and v[0] not in drop]
+        if len(kept) != len(member.views):
+            still_viewed = {uid for uid, _ in kept}
+            for uid in {uid for uid, _ in member.views} - still_viewed:
+                viewers = room.viewers_of.get(uid)
+                if viewers is not None:
+                    viewers.discard(member.user_id)
+                    if not viewers:
+                        del room.viewers_of[uid]
+            member.views = kept
+            self._push_subscription(room, member)
+        return views_of(member)
+
+    def stop_listening(self, member: Member, user_ids: list[str]) -> list[str]:
+        """Stop hearing these members (only this member is affected)."""
+        room = _room_of(member)
+        new = {u for u in user_ids if u != member.user_id} - member.not_listening
+        if new:
+            member.not_listening |= new
+            room.restricted_listeners.add(member.user_id)
+            self._push_subscription(room, member)
+        return sorted(member.not_listening)
+
+    def resume_listening(self, member: Member, user_ids: list[str] | None = None) -> list[str]:
+        """Hear these members again, or everyone."""
+        room = _room_of(member)
+        before = len(member.not_listening)
+        if user_ids is None:
+            member.not_listening.clear()
+        else:
+            member.not_listening -= set(user_ids)
+        if len(member.not_listening) != before:
+            if not member.not_listening:
+                room.restricted_listeners.discard(member.user_id)
+            self._push_subscription(room, member)
+        return sorted(member.not_listening)
+
+    def set_permissions(
+        self, member: Member, changes: dict[str, bool], by: Literal["self", "server"]
+    ) -> None:
+        """Change permissions; revoking stops that source. ``self`` stays within the ceiling,
+        ``server`` (the app's REST call) also moves the ceiling."""
+        room = _room_of(member)
+        if by == "self":
+            ceiling = member.ceiling
+            for key, value in changes.items():
+                if value and not getattr(ceiling, key):
+                    raise PermissionDenied(
+                        "permission_denied", f"the ticket does not allow {key!r}"
+                    )
+        else:
+            member.ceiling = member.ceiling.with_changes(changes)
+        new = member.permissions.with_changes(changes)
+        if new == member.permissions:
+            return
+        member.permissions = new
+        for key, value in changes.items():
+            source = PERMISSION_SOURCE[key]
+            if not value and source in member.sending:
+                self._stop_source(room, member, source)
+        member.send(event_frame("permissions.changed", {"permissions": new.to_dict(), "by": by}))
+        room.broadcast_state(member)
+
+    # negotiation (awaits the media plane) ---------------------------------------------------
+
+    async def negotiate_send(self, member: Member, sdp: str, sources: dict[str, Source]) -> str:
+        """Answer the member's send-transport offer; every source must have been published."""
+        room = _room_of(member)
+        for mid, source in sources.items():
+            if source not in member.sending:
+                raise PermissionDenied(
+                    "permission_denied",
+                    f"m-line {mid!r}: publish {source!r} with media.publish first",
+                )
+        router = await _link(room).router()
+        answer = await router.negotiate_send(member.user_id, sdp, dict(sources))
+        for source in set(sources.values()) & member.muted:
+            self._post(room, lambda r, s=source: r.set_source_enabled(member.user_id, s, False))
+        return answer.sdp
+
+    async def offer_receive(self, member: Member) -> str:
+        """The server's offer for the member's receive transport (fixed slots)."""
+        room = _room_of(member)
+        router = await _link(room).router()
+        sdp = await router.offer_receive(
+            member.user_id, audio_slots=room.limits.audio_senders, video_slots=room.limits.max_views
+        )
+        self._push_subscription(room, member)
+        return sdp
+
+    async def accept_receive_answer(self, member: Member, sdp: str) -> None:
+        """Complete the receive transport with the member's answer."""
+        room = _room_of(member)
+        router = await _link(room).router()
+        await router.accept_receive_answer(member.user_id, sdp)
+
+    # internals -----------------------------------------------------------------------------
+
+    def _create(self, app: AppRecord, kind: RoomKind, room: str | int) -> Room:
+        new = Room(
+            app.app_id,
+            kind,
+            str(room),
+            room,
+            RoomLimits.for_app(self.settings, app),
+            batch_window_s=self.settings.event_batch_ms / 1000.0,
+            batch_min_members=self.settings.event_batch_min_members,
+            created_at=self.clock.time(),
+        )
+        new.link = RouterLink(self.media, new.internal_id, self._router_events(new))
+        self._links.add(new.link)
+        self._rooms.setdefault(app.app_id, {})[(kind, str(room))] = new
+        log.debug("room created: app=%s %s=%r", app.app_id, kind, room)
+        return new
+
+    def _destroy(self, room: Room) -> None:
+        if room.closed:
+            return
+        room.closed = True
+        room.batcher.close()
+        app_rooms = self._rooms.get(room.app_id, {})
+        if app_rooms.get((room.kind, room.key)) is room:
+            del app_rooms[(room.kind, room.key)]
+            if not app_rooms:
+                self._rooms.pop(room.app_id, None)
+        if room.link is not None:
+            link = room.link
+            link.close()
+            task = link._task
+            task.add_done_callback(lambda _t: self._links.discard(link))
+        log.debug("room destroyed: app=%s %s=%r", room.app_id, room.kind, room.display)
+
+    def _remove(self, member: Member, reason: str, *, announce: bool = True) -> None:
+        room = member.room
+        if room is None:
+            return
+        was_audio = member.user_id in room.audio_senders
+        viewers = set(room.viewers_of.pop(member.user_id, ()))
+        room.remove(member, reason, announce=announce)
+        if member.timer is not None:
+            member.timer.cancel()
+            member.timer = None
+        member.send(event_frame("room.exited", {"reason": reason}))
+        uid = member.user_id
+        self._post(room, lambda r: r.remove_member(uid))
+        if was_audio:
+            self._audio_senders_changed(room)
+        for viewer_id in viewers:
+            viewer = room.members.get(viewer_id)
+            if viewer is not None:
+                viewer.views = [v for v in viewer.views if v[0] != uid]
+                self._push_subscription(room, viewer)
+        if self.on_member_removed is not None:
+            try:
+                self.on_member_removed(member, reason)
+            except Exception:
+                log.exception("on_member_removed failed")
+
+    def _expire(self, member: Member) -> None:
+        member.timer = None
+        if member.room is not None and not member.connected:
+            self.exit(member, "timeout")
+
+    def _stop_source(self, room: Room, member: Member, source: Source) -> None:
+        member.sending.discard(source)
+        if source_kind(source) == "audio":
+            room.audio_senders.discard(member.user_id)
+            self._audio_senders_changed(room)
+        elif not member.sends_video:
+            room.video_senders.discard(member.user_id)
+        self._post(room, lambda r: r.set_source_enabled(member.user_id, source, False))
+
+    def _audio_senders_changed(self, room: Room) -> None:
+        # Only members with a restricted listen set name senders explicitly.
+        for uid in room.restricted_listeners:
+            listener = room.members.get(uid)
+            if listener is not None:
+                self._push_subscription(room, listener)
+
+    def _push_subscription(self, room: Room, member: Member) -> None:
+        subscription = room.subscription(member)
+        uid = member.user_id
+        self._post(room, lambda r: r.set_subscription(uid, subscription))
+
+    def _post(self, room: Room, command: Any) -> None:
+        if room.link is not None:
+            room.link.post(command)
+
+    def _router_events(self, room: Room) -> Callable[[str, Any], None]:
+        def on_event(name: str, payload: Any) -> None:
+            if name == "slot" and isinstance(payload, SlotEvent):
+                member = room.members.get(payload.member_id)
+                if member is not None:
+                    member.send(
+                        event_frame(
+                            "slot",
+                            {
+                                "mid": payload.mid,
+                                "kind": payload.kind,
+                                "user_id": payload.source_member,
+                                "source": payload.source,
+                            },
+                        )
+                    )
+            else:
+                log.debug("room %r: media event %s %r", room.display, name, payload)
+
+        return on_event
+
+    def _allocate_call_number(self, app_id: str) -> int:
+        app_rooms = self._rooms.get(app_id, {})
+        while True:
+            number = secrets.randbelow(MAX_CALL_NUMBER - 100_000) + 100_000
+            if ("call", str(number)) not in app_rooms:
+                return number
+
+
+def views_of(member: Member) -> list[dict[str, Any]]:
+    """The member's views in slot order, as sent in ``view.*`` responses."""
+    return [
+        {"user_id": uid, "source": source, "mid": f"v{i}"}
+        for i, (uid, source) in enumerate(member.views)
+    ]
+
+
+def _room_of(member: Member) -> Room:
+    if member.room is None:
+        from ilvb.errors import InvalidState
+
+        raise InvalidState("not_in_room", "enter a room first")
+    return member.room
+
+
+def _link(room: Room) -> RouterLink:
+    if room.link is None:
+        from ilvb.errors import Unavailable
+
+        raise Unavailable("media_unavailable", "this room has no media router")
+    return room.link
+
+
+def _check_business_id(room: object, kind: str) -> None:
+    if kind not in ("room", "call"):
+        raise InvalidArgument("invalid_argument", "kind must be 'room' or 'call'")
+    if isinstance(room, bool) or not isinstance(room, str | int):
+        raise InvalidArgument("invalid_argument", "room must be a string or an integer")
+    if isinstance(room, str) and not (1 <= len(room) <= 128):
+        raise InvalidArgument("invalid_argument", "room must be 1-128 characters")
+    if isinstance(room, int) and not (0 <= room <= 2**53):
+        raise InvalidArgument("invalid_argument", "room number out of range")
+    if kind == "call":
+        if isinstance(room, str) and not (room.isascii() and room.isdigit()):
+            raise InvalidArgument("invalid_argument", "a call is entered by its number")
+        if int(room) > MAX_CALL_NUMBER:
+            raise InvalidArgument("invalid_argument", "call number out of range")

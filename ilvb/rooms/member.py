@@ -1,0 +1,81 @@
+"""A member of a room: one user's identity, permissions, media state and event outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ilvb.rooms.permissions import Permissions
+from ilvb.sfu.api import SOURCES, Source
+
+if TYPE_CHECKING:
+    from ilvb.rooms.clock import TimerHandle
+    from ilvb.rooms.room import Room
+
+
+class Outbox(Protocol):
+    """Where a member's events go: a connection's non-blocking send queue."""
+
+    def send(self, frame: str) -> None:
+        """Queue one text frame; never blocks (a full queue drops the connection instead)."""
+        ...
+
+
+@dataclass(eq=False)
+class Member:
+    """One user inside one room incarnation.
+
+    ``seq`` orders members by entry (and is the paging cursor). ``outbox`` is None while the
+    member's connection is gone (the disconnect window); events are then not queued for it.
+    """
+
+    user_id: str
+    role: str
+    ceiling: Permissions
+    permissions: Permissions
+    seq: int
+    entered_at: float
+    outbox: Outbox | None = None
+    sending: set[Source] = field(default_factory=set)
+    muted: set[Source] = field(default_factory=set)
+    connected: bool = True
+    # Views in slot order: (member, source).
+    views: list[tuple[str, Source]] = field(default_factory=list)
+    not_listening: set[str] = field(default_factory=set)
+    room: Room | None = None
+    timer: TimerHandle | None = None
+    # The signaling session that owns this member (opaque to the rooms package).
+    session: Any = None
+
+    @property
+    def sends_video(self) -> bool:
+        """Sending camera or screen."""
+        return "camera" in self.sending or "screen" in self.sending
+
+    def send(self, frame: str) -> None:
+        """Queue a frame when connected; drop it while away (events are not replayed)."""
+        if self.outbox is not None:
+            self.outbox.send(frame)
+
+    def state(self) -> dict[str, Any]:
+        """The MemberState wire object (docs/protocol.md)."""
+        return {
+            "user_id": self.user_id,
+            "role": self.role,
+            "entered_at": self.entered_at,
+            "permissions": self.permissions.to_dict(),
+            "sending": {
+                "audio": "microphone" in self.sending,
+                "video": "camera" in self.sending,
+                "screen": "screen" in self.sending,
+            },
+            "muted": {
+                "audio": "microphone" in self.muted,
+                "video": "camera" in self.muted,
+                "screen": "screen" in self.muted,
+            },
+            "connected": self.connected,
+        }
+
+
+__all__ = ["Member", "Outbox", "SOURCES"]

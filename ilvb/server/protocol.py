@@ -1,0 +1,186 @@
+"""Signaling message models (docs/protocol.md, version 1): every request's ``data`` is validated
+here in strict mode, so a wrong field type is an ``invalid_argument`` reply, never a crash."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+
+from ilvb.errors import InvalidArgument
+
+PROTOCOL_VERSION = 1
+
+RequestId = StrictInt | Annotated[StrictStr, Field(max_length=64)]
+SourceName = Literal["microphone", "camera", "screen"]
+UserId = Annotated[StrictStr, Field(min_length=1, max_length=256)]
+UserIds = Annotated[list[UserId], Field(max_length=64)]
+RoomId = (
+    Annotated[StrictStr, Field(min_length=1, max_length=128)]
+    | Annotated[StrictInt, Field(ge=0, le=2**53)]
+)
+Sdp = Annotated[StrictStr, Field(min_length=1, max_length=60_000)]
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+class Envelope(BaseModel):
+    """The outer frame of a request."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    id: RequestId | None = None
+    type: Annotated[StrictStr, Field(max_length=64)]
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Hello(_Data):
+    """``hello``: protocol version, login ticket, optional resume token."""
+
+    protocol: StrictInt
+    ticket: Annotated[StrictStr, Field(max_length=8192)]
+    resume: Annotated[StrictStr, Field(max_length=128)] | None = None
+
+
+class Empty(_Data):
+    """A request without fields."""
+
+
+class RoomEnter(_Data):
+    """``room.enter``."""
+
+    room: RoomId
+    kind: Literal["room", "call"] = "room"
+
+
+class RoomMembers(_Data):
+    """``room.members``: one page."""
+
+    cursor: Annotated[StrictStr, Field(max_length=32)] | None = None
+    limit: Annotated[StrictInt, Field(ge=1, le=500)] = 100
+
+
+class MemberGet(_Data):
+    """``member.get``."""
+
+    user_id: UserId
+
+
+class MediaSource(_Data):
+    """``media.publish`` / ``media.unpublish``."""
+
+    source: SourceName
+
+
+class MediaMute(_Data):
+    """``media.mute``."""
+
+    source: SourceName
+    muted: StrictBool
+
+
+class ViewRequest(_Data):
+    """``view.request``."""
+
+    user_ids: Annotated[list[UserId], Field(min_length=1, max_length=16)]
+    source: Literal["camera", "screen"] = "camera"
+
+
+class ViewCancel(_Data):
+    """``view.cancel`` (no ``user_ids`` = all)."""
+
+    user_ids: UserIds | None = None
+
+
+class ListenStop(_Data):
+    """``listen.stop``."""
+
+    user_ids: Annotated[list[UserId], Field(min_length=1, max_length=64)]
+
+
+class ListenResume(_Data):
+    """``listen.resume`` (no ``user_ids`` = everyone)."""
+
+    user_ids: UserIds | None = None
+
+
+class PermissionsSet(_Data):
+    """``permissions.set``: flags to change."""
+
+    audio: StrictBool | None = None
+    video: StrictBool | None = None
+    screen: StrictBool | None = None
+
+    def changes(self) -> dict[str, bool]:
+        """Only the flags that were given."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class SendOffer(_Data):
+    """``transport.send.offer``."""
+
+    sdp: Sdp
+    sources: Annotated[
+        dict[Annotated[StrictStr, Field(max_length=32)], SourceName], Field(max_length=16)
+    ]
+
+
+class RecvAnswer(_Data):
+    """``transport.recv.answer``."""
+
+    sdp: Sdp
+
+
+REQUEST_MODELS: dict[str, type[_Data]] = {
+    "hello": Hello,
+    "ping": Empty,
+    "room.enter": RoomEnter,
+    "room.exit": Empty,
+    "room.members": RoomMembers,
+    "room.senders": Empty,
+    "member.get": MemberGet,
+    "media.publish": MediaSource,
+    "media.unpublish": MediaSource,
+    "media.mute": MediaMute,
+    "view.request": ViewRequest,
+    "view.cancel": ViewCancel,
+    "listen.stop": ListenStop,
+    "listen.resume": ListenResume,
+    "permissions.set": PermissionsSet,
+    "transport.send.offer": SendOffer,
+    "transport.recv.open": Empty,
+    "transport.recv.answer": RecvAnswer,
+}
+
+
+def parse_envelope(obj: Any) -> Envelope:
+    """Validate the outer frame; ``invalid_json`` for a non-object, ``invalid_argument`` else."""
+    if not isinstance(obj, dict):
+        raise InvalidArgument("invalid_json", "a frame must be one JSON object")
+    try:
+        return Envelope.model_validate(obj)
+    except ValidationError as exc:
+        raise InvalidArgument("invalid_argument", describe(exc)) from exc
+
+
+def parse_data(kind: str, data: dict[str, Any]) -> _Data:
+    """Validate a request's ``data``; ``unknown_type`` / ``invalid_argument`` on failure."""
+    model = REQUEST_MODELS.get(kind)
+    if model is None:
+        raise InvalidArgument("unknown_type", f"unknown request type {kind[:64]!r}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidArgument("invalid_argument", describe(exc)) from exc
+
+
+def describe(exc: ValidationError) -> str:
+    """One line naming the first bad field."""
+    errors = exc.errors()
+    if not errors:
+        return "invalid request"
+    first = errors[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "frame"
+    return f"{where}: {first.get('msg', 'invalid')}"[:300]

@@ -1,0 +1,250 @@
+"""REST for an app's server (and admins) over live rooms: list, info, members, kick,
+permissions, close.
+
+Under ``/v1/apps/{app_id}/rooms``. Credentials: ``Authorization: Bearer <server token>`` signed
+with that app's secret (:func:`ilvb.auth.tickets.sign_server_token`), or the admin key
+(``X-Admin-Key`` or as a bearer token). A server token of another app is refused with
+``app_signature_required``. Call rooms are addressed with ``?kind=call``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict
+
+from ilvb.auth.admin import authenticate_admin
+from ilvb.auth.app_auth import app_from_request, bearer_token
+from ilvb.errors import InvalidArgument, NotFound, Unauthenticated
+from ilvb.rooms.manager import RoomManager
+from ilvb.rooms.member import Member
+from ilvb.rooms.room import Room
+
+Kind = Literal["room", "call"]
+
+
+class Flags(BaseModel):
+    """Per-source booleans."""
+
+    audio: bool
+    video: bool
+    screen: bool
+
+
+class MemberStateModel(BaseModel):
+    """A member's state (the MemberState of docs/protocol.md)."""
+
+    user_id: str
+    role: str
+    entered_at: float
+    permissions: Flags
+    sending: Flags
+    muted: Flags
+    connected: bool
+
+
+class RoomLimitsModel(BaseModel):
+    """A room's caps."""
+
+    audio_senders: int
+    video_senders: int
+    max_views: int
+    max_members: int
+
+
+class RoomInfo(BaseModel):
+    """A live room (the internal id is never exposed)."""
+
+    room: str | int
+    kind: Kind
+    member_count: int
+    created_at: float
+    audio_senders: int
+    video_senders: int
+    limits: RoomLimitsModel
+
+
+class RoomList(BaseModel):
+    """Live rooms of an app."""
+
+    rooms: list[RoomInfo]
+
+
+class MemberPage(BaseModel):
+    """One page of members in entry order."""
+
+    members: list[MemberStateModel]
+    next_cursor: str | None
+    total: int
+
+
+class SenderList(BaseModel):
+    """Members sending audio, video or screen."""
+
+    members: list[MemberStateModel]
+
+
+class PermissionsChange(BaseModel):
+    """Flags to change; omitted ones keep their value. Revoking stops that source."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    audio: bool | None = None
+    video: bool | None = None
+    screen: bool | None = None
+
+
+class Done(BaseModel):
+    """An empty success."""
+
+
+class ErrorDetail(BaseModel):
+    """A typed error."""
+
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Body of every error reply."""
+
+    error: ErrorDetail
+
+
+async def app_access(
+    request: Request, app_id: Annotated[str, Path(min_length=1, max_length=64)]
+) -> str:
+    """Admin key, or a server token of ``app_id``; returns the app id."""
+    token = bearer_token(request)
+    if request.headers.get("x-admin-key") or (token is not None and token.count(".") != 2):
+        await authenticate_admin(request)
+        if await request.app.state.store.get_app(app_id) is None:
+            raise NotFound("app_not_found", f"no app {app_id!r}")
+        return app_id
+    app = await app_from_request(request)
+    if app is None:
+        raise Unauthenticated(
+            "app_signature_required",
+            "send Authorization: Bearer <server token signed with the app key> or the admin key",
+        )
+    if app.app_id != app_id:
+        raise Unauthenticated("app_signature_required", "the token was signed for another app")
+    return app_id
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "invalid_argument"},
+    401: {"model": ErrorBody, "description": "app_signature_required / admin_key_required"},
+    404: {"model": ErrorBody, "description": "app_not_found / room_not_found / member_not_found"},
+}
+
+router = APIRouter(prefix="/v1/apps/{app_id}/rooms", tags=["rooms"], responses=_ERRORS)
+
+AppId = Annotated[str, Depends(app_access)]
+RoomKey = Annotated[str, Path(min_length=1, max_length=128)]
+UserKey = Annotated[str, Path(min_length=1, max_length=256)]
+KindQuery = Annotated[Kind, Query()]
+
+
+def _rooms(request: Request) -> RoomManager:
+    return request.app.state.rooms  # type: ignore[no-any-return]
+
+
+def _room(request: Request, app_id: str, room: str, kind: Kind) -> Room:
+    return _rooms(request).get(app_id, room, kind)
+
+
+def _member(room: Room, user_id: str) -> Member:
+    member = room.members.get(user_id)
+    if member is None:
+        raise NotFound("member_not_found", f"no member {user_id!r} in this room")
+    return member
+
+
+@router.get("", response_model=RoomList)
+async def list_rooms(request: Request, app_id: AppId) -> dict[str, Any]:
+    """The app's live rooms and calls."""
+    return {"rooms": [room.info() for room in _rooms(request).rooms(app_id)]}
+
+
+@router.get("/{room}", response_model=RoomInfo)
+async def room_info(
+    request: Request, app_id: AppId, room: RoomKey, kind: KindQuery = "room"
+) -> dict[str, Any]:
+    """One live room."""
+    return _room(request, app_id, room, kind).info()
+
+
+@router.get("/{room}/members", response_model=MemberPage)
+async def room_members(
+    request: Request,
+    app_id: AppId,
+    room: RoomKey,
+    kind: KindQuery = "room",
+    cursor: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    """Members in entry order, one page; pass ``next_cursor`` back for the next page."""
+    target = _room(request, app_id, room, kind)
+    after: int | None = None
+    if cursor is not None:
+        if not (cursor.isascii() and cursor.isdigit()):
+            raise InvalidArgument("invalid_argument", "cursor: not a cursor from this server")
+        after = int(cursor)
+    members, next_seq = target.page(after, limit)
+    return {
+        "members": [m.state() for m in members],
+        "next_cursor": None if next_seq is None else str(next_seq),
+        "total": len(target),
+    }
+
+
+@router.get("/{room}/senders", response_model=SenderList)
+async def room_senders(
+    request: Request, app_id: AppId, room: RoomKey, kind: KindQuery = "room"
+) -> dict[str, Any]:
+    """Members sending audio, video or screen."""
+    return {"members": [m.state() for m in _room(request, app_id, room, kind).senders()]}
+
+
+@router.get("/{room}/members/{user_id}", response_model=MemberStateModel)
+async def member_state(
+    request: Request, app_id: AppId, room: RoomKey, user_id: UserKey, kind: KindQuery = "room"
+) -> dict[str, Any]:
+    """One member's state."""
+    return _member(_room(request, app_id, room, kind), user_id).state()
+
+
+@router.post("/{room}/members/{user_id}/kick", response_model=Done)
+async def kick_member(
+    request: Request, app_id: AppId, room: RoomKey, user_id: UserKey, kind: KindQuery = "room"
+) -> dict[str, Any]:
+    """Remove a member (it gets ``room.exited`` with reason ``kicked``)."""
+    _rooms(request).kick(_member(_room(request, app_id, room, kind), user_id))
+    return {}
+
+
+@router.post("/{room}/members/{user_id}/permissions", response_model=MemberStateModel)
+async def set_permissions(
+    request: Request,
+    app_id: AppId,
+    room: RoomKey,
+    user_id: UserKey,
+    body: PermissionsChange,
+    kind: KindQuery = "room",
+) -> dict[str, Any]:
+    """Change a member's permissions (also its ceiling); revoking stops that source at once."""
+    member = _member(_room(request, app_id, room, kind), user_id)
+    changes = {k: v for k, v in body.model_dump().items() if v is not None}
+    _rooms(request).set_permissions(member, changes, "server")
+    return member.state()
+
+
+@router.delete("/{room}", response_model=Done)
+async def close_room(
+    request: Request, app_id: AppId, room: RoomKey, kind: KindQuery = "room"
+) -> dict[str, Any]:
+    """Close a room: everyone gets ``room.exited`` with reason ``room_closed``."""
+    _rooms(request).close_room(_room(request, app_id, room, kind))
+    return {}

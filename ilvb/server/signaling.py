@@ -1,0 +1,410 @@
+"""The signaling WebSocket ``/ws`` (docs/protocol.md, version 1).
+
+One :class:`SignalingSession` per connection reads frames, validates each with
+:mod:`ilvb.server.protocol`, calls the :class:`~ilvb.rooms.manager.RoomManager` and replies.
+Bad frames get an ``error`` reply carrying the request id (or null) and the connection goes on;
+only a failed ``hello`` closes it. A connection silent for 3 heartbeat intervals is closed and
+its member enters the disconnect window; ``hello`` with ``resume`` picks the member up again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect
+
+from ilvb.auth.app_auth import authenticate_ticket
+from ilvb.auth.tickets import TicketClaims
+from ilvb.config import Settings
+from ilvb.errors import (
+    IlvbError,
+    InvalidArgument,
+    InvalidState,
+    LimitExceeded,
+    NotFound,
+    Unauthenticated,
+    ws_close_code,
+)
+from ilvb.rooms.fanout import dumps, event_frame
+from ilvb.rooms.manager import RoomManager
+from ilvb.rooms.member import Member
+from ilvb.server import protocol as p
+from ilvb.server.connection import Connection
+from ilvb.store.interfaces import AppRecord, AppStore
+
+log = logging.getLogger(__name__)
+
+router = APIRouter()
+HEARTBEAT_MISSES = 3
+REPLACED_CLOSE = 4409
+
+
+@dataclass(eq=False)
+class SessionRecord:
+    """A signaling session: survives its connection while its member is in the window."""
+
+    token: str
+    app: AppRecord
+    claims: TicketClaims
+    conn: Connection | None = None
+    member: Member | None = None
+
+
+class SignalingHub:
+    """Sessions by resume token; wired to the room manager's removal hook."""
+
+    def __init__(self, rooms: RoomManager) -> None:
+        self.rooms = rooms
+        self.sessions: dict[str, SessionRecord] = {}
+        rooms.on_member_removed = self._member_removed
+
+    def open(self, app: AppRecord, claims: TicketClaims, conn: Connection) -> SessionRecord:
+        """A new session for a fresh connection."""
+        record = SessionRecord(secrets.token_urlsafe(24), app, claims, conn)
+        self.sessions[record.token] = record
+        return record
+
+    def resumable(self, token: str, app: AppRecord, claims: TicketClaims) -> SessionRecord | None:
+        """The session to resume: same app and user, its member still in a room."""
+        record = self.sessions.get(token)
+        if record is None or record.app.app_id != app.app_id:
+            return None
+        if record.claims.user_id != claims.user_id:
+            return None
+        if record.member is None or record.member.room is None:
+            return None
+        return record
+
+    def connection_lost(self, record: SessionRecord, conn: Connection) -> None:
+        """The connection closed: start the member's window, or forget the session."""
+        if record.conn is not conn:
+            return  # already replaced by a resumed connection
+        record.conn = None
+        member = record.member
+        if member is not None and member.room is not None:
+            self.rooms.disconnect(member)
+        else:
+            self.sessions.pop(record.token, None)
+
+    def _member_removed(self, member: Member, reason: str) -> None:
+        record = member.session
+        if not isinstance(record, SessionRecord) or record.member is not member:
+            return
+        record.member = None
+        if record.conn is None:
+            self.sessions.pop(record.token, None)
+
+
+@router.websocket("/ws")
+async def signaling_endpoint(ws: WebSocket) -> None:
+    """The signaling WebSocket."""
+    await ws.accept()
+    session = SignalingSession(
+        ws, ws.app.state.settings, ws.app.state.store, ws.app.state.rooms, ws.app.state.signaling
+    )
+    await session.run()
+
+
+class SignalingSession:
+    """One connection: reads, validates, dispatches, replies."""
+
+    def __init__(
+        self,
+        ws: WebSocket,
+        settings: Settings,
+        store: AppStore,
+        rooms: RoomManager,
+        hub: SignalingHub,
+    ) -> None:
+        self.ws = ws
+        self.settings = settings
+        self.store = store
+        self.rooms = rooms
+        self.hub = hub
+        self.conn = Connection(ws)
+        self.record: SessionRecord | None = None
+        self.max_bytes = settings.server.ws_max_message_bytes
+        self.heartbeat_s = settings.server.heartbeat_interval_s
+
+    @property
+    def member(self) -> Member | None:
+        return self.record.member if self.record is not None else None
+
+    async def run(self) -> None:
+        """Serve frames until the socket closes or goes silent."""
+        try:
+            while not self.conn.closed:
+                try:
+                    message = await asyncio.wait_for(
+                        self.ws.receive(), timeout=self.heartbeat_s * HEARTBEAT_MISSES
+                    )
+                except TimeoutError:
+                    self.conn.close(4408, "heartbeat timeout")
+                    break
+                if message["type"] == "websocket.disconnect":
+                    break
+                text = message.get("text")
+                if text is None:
+                    raw = message.get("bytes") or b""
+                    if len(raw) > self.max_bytes:
+                        self._too_large()
+                        continue
+                    try:
+                        text = raw.decode("utf-8")
+                    except UnicodeDecodeError:
+                        self._error(None, InvalidArgument("invalid_json", "frames are UTF-8 JSON"))
+                        continue
+                if len(text) > self.max_bytes or len(text.encode("utf-8")) > self.max_bytes:
+                    self._too_large()
+                    continue
+                await self._handle(text)
+        except WebSocketDisconnect:
+            pass
+        except Exception:
+            log.exception("signaling connection failed")
+        finally:
+            if self.record is not None:
+                self.hub.connection_lost(self.record, self.conn)
+            self.conn.close()
+            # Let the writer flush a final close frame, then stop it.
+            await asyncio.sleep(0)
+            await self.conn.aclose()
+
+    # frames ------------------------------------------------------------------------------
+
+    async def _handle(self, text: str) -> None:
+        request_id: int | str | None = None
+        try:
+            try:
+                obj = json.loads(text)
+            except (ValueError, RecursionError) as exc:
+                raise InvalidArgument("invalid_json", "the frame is not valid JSON") from exc
+            request_id = _readable_id(obj)
+            envelope = p.parse_envelope(obj)
+            data = p.parse_data(envelope.type, envelope.data)
+            if envelope.type == "hello":
+                await self._hello(request_id, data)  # type: ignore[arg-type]
+                return
+            if self.record is None:
+                raise Unauthenticated("unauthenticated", "send hello first")
+            handler = HANDLERS[envelope.type]
+            result = await handler(self, data)
+            self._reply(request_id, result)
+        except IlvbError as exc:
+            self._error(request_id, exc)
+        except Exception:
+            log_id = secrets.token_hex(4)
+            log.exception("internal error (log id %s) handling a signaling frame", log_id)
+            self._error(
+                request_id, IlvbError("internal_error", f"internal error (log id {log_id})")
+            )
+
+    def _reply(self, request_id: int | str | None, data: dict[str, Any]) -> None:
+        self.conn.send(dumps({"id": request_id, "type": "response", "data": data}))
+
+    def _error(self, request_id: int | str | None, error: IlvbError) -> None:
+        self.conn.send(dumps({"id": request_id, "type": "error", "error": error.to_dict()}))
+
+    def _too_large(self) -> None:
+        self._error(
+            None,
+            LimitExceeded("message_too_large", f"frames are limited to {self.max_bytes} bytes"),
+        )
+
+    # handshake ---------------------------------------------------------------------------
+
+    async def _hello(self, request_id: int | str | None, data: p.Hello) -> None:
+        if self.record is not None:
+            raise InvalidState("invalid_state", "hello was already accepted on this connection")
+        try:
+            if data.protocol != p.PROTOCOL_VERSION:
+                raise InvalidArgument(
+                    "unsupported_protocol",
+                    f"protocol {data.protocol} is not supported (this server speaks "
+                    f"{p.PROTOCOL_VERSION})",
+                )
+            app, claims = await authenticate_ticket(self.store, data.ticket)
+        except IlvbError as exc:
+            self._error(request_id, exc)
+            self.conn.close(ws_close_code(exc), exc.code)
+            return
+        resumed = False
+        record = self.hub.resumable(data.resume, app, claims) if data.resume else None
+        if record is not None and record.member is not None:
+            old = record.conn
+            record.conn = self.conn
+            record.claims = claims
+            if old is not None and old is not self.conn:
+                old.close(REPLACED_CLOSE, "resumed on another connection")
+            self.rooms.reconnect(record.member, self.conn)
+            resumed = True
+        else:
+            record = self.hub.open(app, claims, self.conn)
+        self.record = record
+        body: dict[str, Any] = {
+            "protocol": p.PROTOCOL_VERSION,
+            "user_id": claims.user_id,
+            "app_id": app.app_id,
+            "session": record.token,
+            "heartbeat_interval_s": self.heartbeat_s,
+            "resumed": resumed,
+        }
+        if resumed and record.member is not None and record.member.room is not None:
+            body["room"] = record.member.room.display
+            body["kind"] = record.member.room.kind
+            body["me"] = record.member.state()
+        self._reply(request_id, body)
+
+    # requests ----------------------------------------------------------------------------
+
+    def _require_member(self) -> Member:
+        member = self.member
+        if member is None or member.room is None:
+            raise InvalidState("not_in_room", "enter a room first")
+        return member
+
+    async def ping(self, _data: p.Empty) -> dict[str, Any]:
+        return {"time": time.time()}
+
+    async def room_enter(self, data: p.RoomEnter) -> dict[str, Any]:
+        assert self.record is not None
+        if self.member is not None and self.member.room is not None:
+            raise InvalidState("already_in_room", "exit the current room first")
+        member = self.rooms.enter(
+            self.record.app, self.record.claims, data.room, data.kind, self.conn
+        )
+        member.session = self.record
+        self.record.member = member
+        room = member.room
+        assert room is not None
+        body = {
+            "room": room.display,
+            "kind": room.kind,
+            "me": member.state(),
+            "member_count": len(room),
+            "audio_slots": room.limits.audio_senders,
+            "video_slots": room.limits.max_views,
+        }
+        # Like room.exited for room.exit, the event goes out right before the response.
+        self.conn.send(event_frame("room.entered", {"room": room.display, "me": body["me"]}))
+        return body
+
+    async def room_exit(self, _data: p.Empty) -> dict[str, Any]:
+        member = self._require_member()
+        self.rooms.exit(member, "left")
+        return {}
+
+    async def room_members(self, data: p.RoomMembers) -> dict[str, Any]:
+        member = self._require_member()
+        room = member.room
+        assert room is not None
+        cursor: int | None = None
+        if data.cursor is not None:
+            if not data.cursor.isascii() or not data.cursor.isdigit():
+                raise InvalidArgument("invalid_argument", "cursor: not a cursor from this server")
+            cursor = int(data.cursor)
+        members, next_seq = room.page(cursor, data.limit)
+        return {
+            "members": [m.state() for m in members],
+            "next_cursor": None if next_seq is None else str(next_seq),
+            "total": len(room),
+        }
+
+    async def room_senders(self, _data: p.Empty) -> dict[str, Any]:
+        member = self._require_member()
+        assert member.room is not None
+        return {"members": [m.state() for m in member.room.senders()]}
+
+    async def member_get(self, data: p.MemberGet) -> dict[str, Any]:
+        member = self._require_member()
+        assert member.room is not None
+        other = member.room.members.get(data.user_id)
+        if other is None:
+            raise NotFound("member_not_found", f"no member {data.user_id!r} in this room")
+        return other.state()
+
+    async def media_publish(self, data: p.MediaSource) -> dict[str, Any]:
+        self.rooms.publish(self._require_member(), data.source)
+        return {"source": data.source}
+
+    async def media_unpublish(self, data: p.MediaSource) -> dict[str, Any]:
+        self.rooms.unpublish(self._require_member(), data.source)
+        return {}
+
+    async def media_mute(self, data: p.MediaMute) -> dict[str, Any]:
+        self.rooms.mute(self._require_member(), data.source, data.muted)
+        return {}
+
+    async def view_request(self, data: p.ViewRequest) -> dict[str, Any]:
+        member = self._require_member()
+        return {"views": self.rooms.request_views(member, data.user_ids, data.source)}
+
+    async def view_cancel(self, data: p.ViewCancel) -> dict[str, Any]:
+        member = self._require_member()
+        return {"views": self.rooms.cancel_views(member, data.user_ids)}
+
+    async def listen_stop(self, data: p.ListenStop) -> dict[str, Any]:
+        member = self._require_member()
+        return {"not_listening": self.rooms.stop_listening(member, data.user_ids)}
+
+    async def listen_resume(self, data: p.ListenResume) -> dict[str, Any]:
+        member = self._require_member()
+        return {"not_listening": self.rooms.resume_listening(member, data.user_ids)}
+
+    async def permissions_set(self, data: p.PermissionsSet) -> dict[str, Any]:
+        member = self._require_member()
+        self.rooms.set_permissions(member, data.changes(), "self")
+        return member.state()
+
+    async def send_offer(self, data: p.SendOffer) -> dict[str, Any]:
+        member = self._require_member()
+        return {"sdp": await self.rooms.negotiate_send(member, data.sdp, dict(data.sources))}
+
+    async def recv_open(self, _data: p.Empty) -> dict[str, Any]:
+        return {"sdp": await self.rooms.offer_receive(self._require_member())}
+
+    async def recv_answer(self, data: p.RecvAnswer) -> dict[str, Any]:
+        await self.rooms.accept_receive_answer(self._require_member(), data.sdp)
+        return {}
+
+
+def _readable_id(obj: object) -> int | str | None:
+    """The request id when it is valid (int, or string ≤ 64 chars), else None."""
+    if not isinstance(obj, dict):
+        return None
+    value = obj.get("id")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) and abs(value) < 2**63:
+        return value
+    if isinstance(value, str) and len(value) <= 64:
+        return value
+    return None
+
+
+HANDLERS: dict[str, Any] = {
+    "ping": SignalingSession.ping,
+    "room.enter": SignalingSession.room_enter,
+    "room.exit": SignalingSession.room_exit,
+    "room.members": SignalingSession.room_members,
+    "room.senders": SignalingSession.room_senders,
+    "member.get": SignalingSession.member_get,
+    "media.publish": SignalingSession.media_publish,
+    "media.unpublish": SignalingSession.media_unpublish,
+    "media.mute": SignalingSession.media_mute,
+    "view.request": SignalingSession.view_request,
+    "view.cancel": SignalingSession.view_cancel,
+    "listen.stop": SignalingSession.listen_stop,
+    "listen.resume": SignalingSession.listen_resume,
+    "permissions.set": SignalingSession.permissions_set,
+    "transport.send.offer": SignalingSession.send_offer,
+    "transport.recv.open": SignalingSession.recv_open,
+    "transport.recv.answer": SignalingSession.recv_answer,
+}
