@@ -86,9 +86,9 @@ class MediaSession:
         async with self._lock:
             if self.recv_pc is not None:
                 return
+            reply = await self._request("transport.recv.open", {})
             pc = RTCPeerConnection()
             self.recv_pc = pc
-            reply = await self._request("transport.recv.open", {})
             sdp = str(reply.get("sdp", ""))
             if self.offer_filter is not None:
                 sdp = self.offer_filter(sdp)

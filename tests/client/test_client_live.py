@@ -1,0 +1,75 @@
+"""The SDK against the real control plane (create_app, no media plane): protocol conformance."""
+
+from __future__ import annotations
+
+import pytest
+
+from ilvb.client import Client
+from ilvb.errors import InvalidState, NotFound, Unauthenticated, Unavailable
+from ilvb.sfu.api import NullMediaPlane
+from tests.integration.harness import LiveServer
+
+
+async def test_enter_members_and_events_against_the_real_server() -> None:
+    async with LiveServer(media_plane=NullMediaPlane()) as server:
+        alice = await server.client("alice")
+        bob = await server.client("bob")
+        seen = alice.events(["members.entered", "members.exited"])
+        reply = await alice.enter("r1", receive=False)
+        assert reply["me"]["user_id"] == "alice" and reply["audio_slots"] == 6
+        await bob.enter("r1", receive=False)
+        entered = await seen.next(5)
+        assert [m["user_id"] for m in entered.data["members"]] == ["bob"]
+        assert [m["user_id"] async for m in alice.members(page_size=1)] == ["alice", "bob"]
+        assert (await alice.member("bob"))["connected"] is True
+        with pytest.raises(NotFound):
+            await alice.member("nobody")
+        with pytest.raises(InvalidState) as info:
+            await alice.enter("r2", receive=False)
+        assert info.value.code == "already_in_room"
+        await bob.exit()
+        exited = await seen.next(5)
+        assert exited.data["user_ids"] == ["bob"] and exited.data["reason"] == "left"
+
+
+async def test_two_person_call_number_is_allocated() -> None:
+    async with LiveServer(media_plane=NullMediaPlane()) as server:
+        alice = await server.client("alice")
+        bob = await server.client("bob")
+        number = await alice.enter_call(receive=False)
+        assert number > 0
+        assert await bob.enter_call(number, receive=False) == number
+        ended = bob.events(["call.ended", "room.exited"])
+        await alice.exit()
+        assert (await ended.next(5)).name == "call.ended"
+        assert (await ended.next(5)).name == "room.exited"
+
+
+async def test_bad_ticket_and_missing_media_are_typed_errors() -> None:
+    async with LiveServer(media_plane=NullMediaPlane()) as server:
+        with pytest.raises(Unauthenticated) as info:
+            await Client.connect(server.url, server.ticket("eve")[:-4] + "AAAA")
+        assert info.value.code == "ticket_bad_signature"
+        alice = await server.client("alice")
+        await alice.enter("r1", receive=False)
+        with pytest.raises(Unavailable) as media:
+            await alice.media.open_receive()
+        assert media.value.code == "media_unavailable"
+        assert alice.media.recv_pc is None
+
+
+async def test_resume_keeps_the_member_in_its_room() -> None:
+    async with LiveServer(media_plane=NullMediaPlane()) as server:
+        alice = await server.client("alice")
+        bob = await server.client("bob")
+        await alice.enter("r1", receive=False)
+        await bob.enter("r1", receive=False)
+        watch = bob.events(["members.exited", "member.state"])
+        back = alice.events(["connection.resumed"])
+        await alice.connection.drop(resume=True)
+        resumed = await back.next(15)
+        assert resumed.data == {"resumed": True}
+        assert [m["user_id"] async for m in alice.members()] == ["alice", "bob"]
+        # bob never saw alice exit (at most connected false → true state changes).
+        while not watch.queue.empty():
+            assert (await watch.next(1)).name == "member.state"
