@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import shutil
+import subprocess
+import sys
+import tempfile
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -111,3 +116,59 @@ async def new_page(browser: object) -> AsyncIterator[object]:
     yield make
     for ctx in contexts:
         await ctx.close()
+
+
+class ServerProcess:
+    """``ilvb serve --demo`` in a child process; ``origin`` is its http://127.0.0.1:PORT."""
+
+    def __init__(self, extra_env: dict[str, str] | None = None) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="ilvb-web-")
+        env = {**os.environ, **(extra_env or {})}
+        cmd = [sys.executable, "-m", "ilvb", "serve", "--demo", "--port", "0"]
+        cmd += ["--data-dir", self._tmp.name, "--workers", "0", "--log-level", "warning"]
+        if os.environ.get("ILVB_WEB_NO_MEDIA"):
+            cmd.append("--no-media")
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        self.lines: list[str] = []
+        self.origin = ""
+        ready = threading.Event()
+
+        def pump() -> None:
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:
+                self.lines.append(line.rstrip())
+                if line.startswith("ilvb listening on "):
+                    self.origin = line.split("ilvb listening on ", 1)[1].strip()
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        deadline = time.monotonic() + 60
+        while not ready.wait(0.2) and time.monotonic() < deadline:
+            pass
+        if not self.origin:
+            self.close()
+            raise RuntimeError("ilvb serve did not start:\n" + "\n".join(self.lines[-40:]))
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._tmp.cleanup()
+
+
+@pytest.fixture(scope="session")
+def ilvb_origin() -> Iterator[str]:
+    """A real ilvb server (signaling + SFU) with the demo app, shared by the browser tests."""
+    server = ServerProcess()
+    yield server.origin
+    server.close()
+    tail = [line for line in server.lines if "Traceback" in line or "ERROR" in line]
+    if tail:
+        print("server log (errors):\n" + "\n".join(server.lines[-80:]))

@@ -893,6 +893,26 @@ function codecsFor(kind, name) {
   }
 }
 
+/**
+ * Cap a screen sender at its mode's bitrate and frame rate, never scaling the resolution down.
+ * @param {RTCRtpSender} sender @param {typeof SCREEN_MODES.clear} mode
+ */
+async function applyScreenMode(sender, mode) {
+  const p = sender.getParameters();
+  if (!p.encodings || !p.encodings.length) p.encodings = [{}];
+  for (const e of p.encodings) {
+    e.maxBitrate = mode.maxBitrate;
+    e.maxFramerate = mode.frameRate;
+    e.scaleResolutionDownBy = 1;
+  }
+  p.degradationPreference = mode.degradationPreference;
+  try {
+    await sender.setParameters(p);
+  } catch (e) {
+    console.warn("ilvb: could not apply the screen mode", e);
+  }
+}
+
 const SOURCES = ["microphone", "camera", "screen"];
 
 /**
@@ -1165,7 +1185,8 @@ export class Client extends Emitter {
       const pc = await this._ensureSendPc();
       const existing = this._senders.get(source);
       if (existing) {
-        // Re-publish on the same m-line: no renegotiation needed.
+        // Re-publish on the same m-line: no renegotiation needed; a screen mode may differ.
+        if (screenMode) await applyScreenMode(existing.sender, screenMode);
         await existing.sender.replaceTrack(track);
         return;
       }
@@ -1181,11 +1202,7 @@ export class Client extends Emitter {
       if (track.kind === "video" && opts.codec) {
         tr.setCodecPreferences(codecsFor("video", opts.codec));
       }
-      if (screenMode) {
-        const p = tr.sender.getParameters();
-        p.degradationPreference = screenMode.degradationPreference;
-        await tr.sender.setParameters(p).catch(() => {});
-      }
+      if (screenMode) await applyScreenMode(tr.sender, screenMode);
       this._senders.set(source, tr);
       try {
         await this._negotiateSend();

@@ -1,0 +1,93 @@
+"""Helpers for browser tests: join a room from a page, read getStats, sample remote pixels."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+
+async def poll(
+    check: Callable[[], Awaitable[Any]], within: float = 20.0, every: float = 0.25
+) -> Any:
+    """Await ``check()`` until it returns something truthy, and return it; fail after ``within``."""
+    deadline = time.monotonic() + within
+    last = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(every)
+    raise AssertionError(f"condition not met within {within} s (last: {last!r})")
+
+
+# JS run in a page: load the SDK, mint a demo ticket, connect and enter a room.
+JOIN_JS = """async ([user, room, enterOpts]) => {
+  const sdk = await import('/sdk/ilvb.js');
+  window.sdk = sdk;
+  const res = await fetch('/demo/ticket', {method: 'POST',
+    headers: {'content-type': 'application/json'}, body: JSON.stringify({user, room})});
+  if (!res.ok) throw new Error('ticket: ' + res.status + ' ' + await res.text());
+  const {ticket} = await res.json();
+  window.c = await sdk.Client.connect(location.origin, ticket);
+  window.c.on('error', (e) => console.error('ilvb client error', e.code, e.message));
+  return await window.c.enter(room, enterOpts || {});
+}"""
+
+
+async def join(page: object, user: str, room: str, **enter_opts: object) -> dict:
+    """In ``page`` (already on the server's origin): connect as ``user`` and enter ``room``."""
+    return await page.evaluate(JOIN_JS, [user, room, enter_opts])  # type: ignore[attr-defined]
+
+
+# Inbound RTP stats of the receive transport, by mid: framesDecoded, frameWidth/Height,
+# totalSamplesReceived, totalAudioEnergy.
+INBOUND_JS = """async () => {
+  const out = {};
+  if (!window.c.recvPc) return out;
+  const stats = await window.c.recvPc.getStats();
+  for (const r of stats.values()) {
+    if (r.type !== 'inbound-rtp') continue;
+    out[r.mid] = {kind: r.kind, framesDecoded: r.framesDecoded || 0, frameWidth: r.frameWidth || 0,
+      frameHeight: r.frameHeight || 0, totalSamplesReceived: r.totalSamplesReceived || 0,
+      totalAudioEnergy: r.totalAudioEnergy || 0, packetsReceived: r.packetsReceived || 0,
+      codecId: r.codecId, mimeType: (stats.get(r.codecId) || {}).mimeType || null};
+  }
+  return out;
+}"""
+
+# A coarse fingerprint of the remote video of [user, source]: mean brightness and a grid of
+# 64 sampled luma values, read back from a canvas the frame is drawn into.
+SAMPLE_JS = """([user, source]) => {
+  const v = window.c.remoteVideo(user, source || 'camera');
+  if (!v) return null;
+  const img = v.captureFrame();
+  if (!img) return null;
+  const grid = [];
+  for (let gy = 0; gy < 8; gy++) for (let gx = 0; gx < 8; gx++) {
+    const x = Math.floor((gx + 0.5) * img.width / 8), y = Math.floor((gy + 0.5) * img.height / 8);
+    const i = 4 * (y * img.width + x);
+    grid.push(0.299 * img.data[i] + 0.587 * img.data[i + 1] + 0.114 * img.data[i + 2]);
+  }
+  let sum = 0, n = 0;
+  for (let i = 0; i < img.data.length; i += 4 * 61) {
+    sum += (img.data[i] + img.data[i + 1] + img.data[i + 2]) / 3; n++;
+  }
+  return {mean: sum / n, grid, width: img.width, height: img.height, mid: v.mid};
+}"""
+
+
+async def inbound(page: Any) -> dict[str, dict[str, Any]]:
+    """Inbound RTP stats of the page's receive transport, keyed by mid."""
+    return await page.evaluate(INBOUND_JS)
+
+
+async def sample(page: Any, user: str, source: str = "camera") -> dict[str, Any] | None:
+    """Brightness fingerprint of the remote video of ``user`` in ``page``."""
+    return await page.evaluate(SAMPLE_JS, [user, source])
+
+
+def grid_difference(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """Mean absolute difference of two fingerprints' sampled luma grids."""
+    return sum(abs(x - y) for x, y in zip(a["grid"], b["grid"], strict=True)) / len(a["grid"])

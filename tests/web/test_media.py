@@ -1,0 +1,122 @@
+"""Media between real Chromium pages through the SFU: video decoded and moving, audio received
+with energy, and desktop sharing arriving at each mode's resolution."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from tests.web.pagekit import grid_difference, inbound, join, poll, sample
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
+
+
+def room_name() -> str:
+    return "media-" + uuid.uuid4().hex[:8]
+
+
+async def video_stats(page, user: str, source: str = "camera"):
+    mid = await page.evaluate(
+        "([u, s]) => { const v = c.remoteVideo(u, s); return v ? v.mid : null; }", [user, source]
+    )
+    if mid is None:
+        return None
+    return (await inbound(page)).get(mid)
+
+
+async def audio_totals(page):
+    """Sum over audio slots: (totalSamplesReceived, totalAudioEnergy)."""
+    stats = await inbound(page)
+    audio = [s for s in stats.values() if s["kind"] == "audio"]
+    return (
+        sum(s["totalSamplesReceived"] for s in audio),
+        sum(s["totalAudioEnergy"] for s in audio),
+    )
+
+
+async def test_two_pages_receive_each_others_video_and_audio(new_page, ilvb_origin):
+    room = room_name()
+    pages = {}
+    for user in ("alice", "bob"):
+        page = await new_page(f"{ilvb_origin}/demo")
+        await join(page, user, room)
+        await page.evaluate("c.publish('microphone').then(() => c.publish('camera')).then(() => 0)")
+        pages[user] = page
+    for me, other in (("alice", "bob"), ("bob", "alice")):
+        views = await pages[me].evaluate(f"c.requestViews(['{other}'])")
+        assert [v["user_id"] for v in views] == [other]
+
+    for me, other in (("alice", "bob"), ("bob", "alice")):
+        page = pages[me]
+        first = await poll(lambda p=page, o=other: _decoded(p, o, 5), within=30)
+        # Frames keep being decoded...
+        later = await poll(lambda p=page, o=other, n=first["framesDecoded"]: _decoded(p, o, n + 10))
+        assert later["frameWidth"] == 640 and later["frameHeight"] == 480, later
+        # ...and the picture is not black and not frozen (Chromium's fake camera animates).
+        a = await poll(lambda p=page, o=other: sample(p, o))
+        await asyncio.sleep(1.0)
+        b = await sample(page, other)
+        assert a["mean"] > 20 and b["mean"] > 20, (a["mean"], b["mean"])
+        assert grid_difference(a, b) > 1.0, (a["grid"], b["grid"])
+        # Audio: samples keep arriving and carry energy (the fake microphone beeps).
+        s0, e0 = await poll(lambda p=page: _audio_flowing(p), within=20)
+        s1, e1 = await poll(lambda p=page, s=s0: _audio_more(p, s + 48000), within=20)
+        assert s1 > s0 and e1 > e0 > 0, (s0, s1, e0, e1)
+    # What is played reaches the speaker level meter.
+    level = await pages["alice"].evaluate(
+        """async () => { let p = 0; for (let i = 0; i < 150; i++) {
+             p = Math.max(p, c.devices.speakerLevel()); await new Promise(r => setTimeout(r, 10)); }
+           return p; }"""
+    )
+    assert level > 0.01, level
+
+
+async def _decoded(page, user, at_least):
+    s = await video_stats(page, user)
+    return s if s and s["framesDecoded"] >= at_least else None
+
+
+async def _audio_flowing(page):
+    samples, energy = await audio_totals(page)
+    return (samples, energy) if samples > 0 and energy > 0 else None
+
+
+async def _audio_more(page, at_least):
+    samples, energy = await audio_totals(page)
+    return (samples, energy) if samples >= at_least else None
+
+
+@pytest.mark.parametrize(("mode", "size"), [("clear", (1920, 1200)), ("smooth", (920, 720))])
+async def test_screen_share_arrives_at_the_modes_resolution(new_page, ilvb_origin, mode, size):
+    room = room_name()
+    teacher = await new_page(f"{ilvb_origin}/demo")
+    student = await new_page(f"{ilvb_origin}/demo")
+    await join(teacher, "teacher", room, receive=False)
+    await join(student, "student", room)
+    sent = await teacher.evaluate(
+        f"""async () => {{
+          await c.publish('screen', {{mode: '{mode}'}});
+          const t = c.localTrack('screen'); const s = t.getSettings();
+          const tr = c.sendPc.getTransceivers().find(x => x.sender.track === t);
+          const e = tr.sender.getParameters().encodings[0];
+          return {{width: s.width, height: s.height, hint: t.contentHint,
+                   maxBitrate: e.maxBitrate, maxFramerate: e.maxFramerate}};
+        }}"""
+    )
+    mode_js = await teacher.evaluate(f"sdk.SCREEN_MODES['{mode}']")
+    assert [sent["width"], sent["height"]] == list(size)
+    assert sent["maxBitrate"] == mode_js["maxBitrate"]
+    assert sent["maxFramerate"] == mode_js["frameRate"]
+    assert sent["hint"] == mode_js["contentHint"]
+    await student.evaluate("c.requestViews(['teacher'], 'screen')")
+    got = await poll(lambda: _screen_frames(student, size), within=40)
+    assert (got["frameWidth"], got["frameHeight"]) == size, got
+
+
+async def _screen_frames(page, size):
+    s = await video_stats(page, "teacher", "screen")
+    if s and s["framesDecoded"] >= 3 and (s["frameWidth"], s["frameHeight"]) == size:
+        return s
+    return None

@@ -1,0 +1,102 @@
+"""The Web SDK and the demo page against the real server: entering, the member list, mute state
+seen by another page within a second, typed errors, and the video sender limit shown in the page."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.web.pagekit import join
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
+
+
+def room_name() -> str:
+    return "web-" + uuid.uuid4().hex[:8]
+
+
+async def demo_page(new_page, origin: str, user: str, room: str, mic: bool, cam: bool):
+    q = f"user={user}&room={room}&mic={int(mic)}&cam={int(cam)}&autojoin=1"
+    page = await new_page(f"{origin}/demo?{q}")
+    await page.wait_for_selector("body[data-state=joined], #error:not([hidden])", timeout=20000)
+    return page
+
+
+async def test_sdk_enters_lists_members_and_reports_typed_errors(new_page, ilvb_origin):
+    room = room_name()
+    a = await new_page(f"{ilvb_origin}/demo")
+    b = await new_page(f"{ilvb_origin}/demo")
+    entered = await join(a, "alice", room, receive=False)
+    assert entered["me"]["user_id"] == "alice" and entered["video_slots"] == 4
+    await a.evaluate(
+        "window.seen = [];"
+        " c.on('members.entered', d => seen.push(...d.members.map(m => m.user_id))); 0"
+    )
+    await join(b, "bob", room, receive=False)
+    await a.wait_for_function("seen.includes('bob')", timeout=5000)
+    listing = await a.evaluate("c.members().then(p => [p.total, p.members.map(m => m.user_id)])")
+    assert listing == [2, ["alice", "bob"]]
+    bob = await a.evaluate("c.member('bob')")
+    assert bob["user_id"] == "bob" and bob["sending"] == {
+        "audio": False,
+        "video": False,
+        "screen": False,
+    }
+    err = await a.evaluate(
+        "c.member('nobody').then(() => null, e => [e.name, e.code, e instanceof sdk.IlvbError])"
+    )
+    assert err == ["IlvbError", "member_not_found", True]
+    err = await a.evaluate("c.enter('another').then(() => null, e => e.code)")
+    assert err == "already_in_room"
+    await b.evaluate("c.exit()")
+    await a.wait_for_function("c.members().then(p => p.total === 1)", timeout=5000)
+
+
+async def test_mute_in_one_page_shows_in_the_other_within_one_second(new_page, ilvb_origin):
+    room = room_name()
+    alice = await demo_page(new_page, ilvb_origin, "alice", room, mic=True, cam=False)
+    bob = await demo_page(new_page, ilvb_origin, "bob", room, mic=False, cam=False)
+    assert await alice.get_attribute("body", "data-state") == "joined"
+    assert await bob.get_attribute("body", "data-state") == "joined"
+    await bob.wait_for_selector("#members li[data-user=alice][data-audio=sending]", timeout=5000)
+    for muted, state in ((True, "muted"), (False, "sending")):
+        clicked_at = await alice.evaluate(
+            "(() => { const t = Date.now(); document.getElementById('mute-mic-btn').click();"
+            " return t; })()"
+        )
+        li = await bob.wait_for_selector(
+            f"#members li[data-user=alice][data-audio={state}]", timeout=5000
+        )
+        seen_at = int(await li.get_attribute("data-changed-at"))
+        assert 0 <= seen_at - clicked_at < 1000, (muted, seen_at - clicked_at)
+        await alice.wait_for_function(
+            f"document.getElementById('mute-mic-btn').textContent === "
+            f"'{'Unmute mic' if muted else 'Mute mic'}'"
+        )
+
+
+async def test_fifth_video_sender_sees_the_limit_error_in_the_page(new_page, ilvb_origin):
+    room = room_name()
+    for i in range(4):
+        page = await new_page(f"{ilvb_origin}/demo")
+        await join(page, f"cam{i}", room, receive=False)
+        # A small canvas as the camera keeps four senders cheap on a loaded machine.
+        await page.evaluate(
+            """async () => {
+              const cv = document.createElement('canvas'); cv.width = 160; cv.height = 120;
+              const g = cv.getContext('2d');
+              setInterval(() => { g.fillStyle = `hsl(${Date.now() % 360},80%,50%)`;
+                                  g.fillRect(0, 0, 160, 120); }, 100);
+              c.devices.openExternalVideo(cv, 10);
+              await c.publish('camera');
+            }"""
+        )
+    fifth = await demo_page(new_page, ilvb_origin, "fifth", room, mic=False, cam=True)
+    error = await fifth.wait_for_selector("#error:not([hidden])", timeout=10000)
+    assert await error.get_attribute("data-code") == "video_sender_limit"
+    assert "Video limit reached" in await error.inner_text()
+    # The page stays in the room and shows the four senders with their cameras on.
+    for i in range(4):
+        await fifth.wait_for_selector(f"#members li[data-user=cam{i}][data-video=sending]")
+    assert await fifth.evaluate("demo.client.localTrack('camera')") is None
