@@ -1,0 +1,201 @@
+"""Admin REST for applications: create, list, show, rotate the secret, change settings.
+
+Every route needs the admin key (:mod:`ilvb.auth.admin`); the key is checked before the body is
+read, so an unauthenticated caller learns nothing about the input rules. Malformed input is an
+``invalid_argument`` (400), an unknown app ``app_not_found`` (404). Errors are raised as
+:class:`~ilvb.errors.IlvbError`; the app's handler renders them as ``{"error": {code, message}}``.
+The store is ``request.app.state.store``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from starlette.exceptions import HTTPException
+
+from ilvb.auth.admin import authenticate_admin, require_admin
+from ilvb.errors import InvalidArgument, NotFound
+from ilvb.store.interfaces import AppRecord, AppStore
+
+# Bounds shared with RoomSettings (audio_sender_cap / video_sender_cap: 1..64).
+MIN_CAP, MAX_CAP = 1, 64
+AppName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Cap = Annotated[int, Field(ge=MIN_CAP, le=MAX_CAP)]
+
+
+class ErrorDetail(BaseModel):
+    """A typed error: stable ``code`` (see docs/protocol.md) and a human ``message``."""
+
+    code: str
+    message: str
+    details: dict[str, Any] | None = None
+
+
+class ErrorBody(BaseModel):
+    """Body of every error reply."""
+
+    error: ErrorDetail
+
+
+class AppCreate(BaseModel):
+    """Create an app."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: AppName
+
+
+class AppPatch(BaseModel):
+    """Change an app; omitted fields keep their value."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: AppName | None = None
+    audio_sender_cap: Cap | None = Field(None, description="At most this many audio senders.")
+    video_sender_cap: Cap | None = Field(None, description="At most this many video senders.")
+    enabled: bool | None = Field(None, description="A disabled app's tickets are refused.")
+
+
+class AppSummary(BaseModel):
+    """An app without its secret (for listings)."""
+
+    app_id: str
+    name: str
+    created_at: float = Field(description="Unix time, seconds.")
+    audio_sender_cap: int | None = Field(description="None = the server default (6).")
+    video_sender_cap: int | None = Field(description="None = the server default (4).")
+    enabled: bool
+
+    @classmethod
+    def of(cls, app: AppRecord) -> AppSummary:
+        """From a store record."""
+        return cls(
+            app_id=app.app_id,
+            name=app.name,
+            created_at=app.created_at,
+            audio_sender_cap=app.audio_sender_cap,
+            video_sender_cap=app.video_sender_cap,
+            enabled=app.enabled,
+        )
+
+
+class AppDetails(AppSummary):
+    """An app with its secret: signs login tickets and app REST tokens. Keep it server-side."""
+
+    secret: str
+
+    @classmethod
+    def of(cls, app: AppRecord) -> AppDetails:
+        """From a store record."""
+        return cls(**AppSummary.of(app).model_dump(), secret=app.secret)
+
+
+class AppList(BaseModel):
+    """All apps, oldest first."""
+
+    apps: list[AppSummary]
+
+
+class AdminRoute(APIRoute):
+    """Checks the admin key before anything else; bad input becomes ``invalid_argument`` (400)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def admin_handler(request: Request) -> Response:
+            await authenticate_admin(request)
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                raise InvalidArgument("invalid_argument", _describe(exc)) from exc
+            except HTTPException as exc:
+                # FastAPI's own 400 for a body it cannot decode ("error parsing the body").
+                if exc.status_code != 400:
+                    raise
+                raise InvalidArgument("invalid_argument", str(exc.detail)) from exc
+
+        return admin_handler
+
+
+def _describe(exc: RequestValidationError) -> str:
+    """One line naming the first bad field, e.g. ``body.name: String should have at least…``."""
+    errors = exc.errors()
+    if not errors:
+        return "invalid request"
+    first = errors[0]
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    return f"{where}: {first.get('msg', 'invalid')}"[:300]
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "invalid_argument"},
+    401: {"model": ErrorBody, "description": "admin_key_required"},
+}
+_APP_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    404: {"model": ErrorBody, "description": "app_not_found"},
+}
+
+router = APIRouter(
+    prefix="/v1/apps",
+    tags=["apps (admin)"],
+    dependencies=[Depends(require_admin)],
+    route_class=AdminRoute,
+)
+
+
+def _store(request: Request) -> AppStore:
+    return request.app.state.store  # type: ignore[no-any-return]
+
+
+async def _get(store: AppStore, app_id: str) -> AppRecord:
+    app = await store.get_app(app_id)
+    if app is None:
+        raise NotFound("app_not_found", f"no app {app_id!r}")
+    return app
+
+
+@router.post("", status_code=201, response_model=AppDetails, responses=_ERRORS)
+async def create_app(body: AppCreate, request: Request) -> AppDetails:
+    """Create an app: a fresh app id and secret."""
+    return AppDetails.of(await _store(request).create_app(body.name))
+
+
+@router.get("", response_model=AppList, responses=_ERRORS)
+async def list_apps(request: Request) -> AppList:
+    """All apps, oldest first (without secrets)."""
+    return AppList(apps=[AppSummary.of(a) for a in await _store(request).list_apps()])
+
+
+@router.get("/{app_id}", response_model=AppDetails, responses=_APP_ERRORS)
+async def show_app(app_id: str, request: Request) -> AppDetails:
+    """One app, with its secret."""
+    return AppDetails.of(await _get(_store(request), app_id))
+
+
+@router.post("/{app_id}/rotate", response_model=AppDetails, responses=_APP_ERRORS)
+async def rotate_app_secret(app_id: str, request: Request) -> AppDetails:
+    """Replace the app's secret: tickets signed with the old one stop verifying at once."""
+    store = _store(request)
+    await _get(store, app_id)
+    return AppDetails.of(await store.rotate_secret(app_id))
+
+
+@router.patch("/{app_id}", response_model=AppDetails, responses=_APP_ERRORS)
+async def update_app(app_id: str, body: AppPatch, request: Request) -> AppDetails:
+    """Rename an app, set its sender caps, enable or disable it."""
+    store = _store(request)
+    await _get(store, app_id)
+    app = await store.update_app(
+        app_id,
+        name=body.name,
+        audio_sender_cap=body.audio_sender_cap,
+        video_sender_cap=body.video_sender_cap,
+        enabled=body.enabled,
+    )
+    return AppDetails.of(app)
