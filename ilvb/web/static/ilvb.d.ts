@@ -1,0 +1,241 @@
+// Type declarations for the ilvb Web SDK (/sdk/ilvb.js). Wire formats: docs/protocol.md.
+
+export declare const PROTOCOL_VERSION: 1;
+
+export type Source = "microphone" | "camera" | "screen";
+export type DeviceType = "microphone" | "camera" | "speaker";
+export type ScreenModeName = "clear" | "smooth";
+
+export interface ScreenMode {
+  width: number;
+  height: number;
+  frameRate: number;
+  maxBitrate: number;
+  contentHint: "detail" | "motion";
+  degradationPreference: RTCDegradationPreference;
+}
+
+/** clear: 1920×1200 @ 10 fps, 2.5 Mbps, "detail"; smooth: 920×720 @ 30 fps, 1.2 Mbps, "motion". */
+export declare const SCREEN_MODES: Readonly<Record<ScreenModeName, ScreenMode>>;
+export declare const CAMERA_DEFAULTS: Readonly<{ width: number; height: number; frameRate: number }>;
+
+/** Error codes of docs/protocol.md plus the client-side ones. */
+export type ErrorCode =
+  | "invalid_argument" | "invalid_json" | "unknown_type" | "unsupported_protocol"
+  | "message_too_large" | "unauthenticated" | "ticket_malformed" | "ticket_expired"
+  | "ticket_bad_signature" | "ticket_wrong_app" | "ticket_wrong_room" | "permission_denied"
+  | "not_in_room" | "already_in_room" | "invalid_state" | "not_found" | "app_not_found"
+  | "room_not_found" | "member_not_found" | "audio_sender_limit" | "video_sender_limit"
+  | "view_limit" | "call_full" | "limit_exceeded" | "unavailable" | "media_unavailable"
+  | "internal_error" | "timeout" | "device_unavailable"
+  | (string & {});
+
+export declare class IlvbError extends Error {
+  readonly name: "IlvbError";
+  code: ErrorCode;
+  details: Record<string, unknown>;
+  constructor(code: ErrorCode, message?: string, details?: Record<string, unknown>);
+  static fromWire(body: { code?: string; message?: string; details?: Record<string, unknown> }): IlvbError;
+  static fromMediaError(err: unknown, what: string): IlvbError;
+}
+
+export declare class Emitter<Events extends Record<string, unknown> = Record<string, unknown>> {
+  on<K extends keyof Events & string>(name: K, fn: (data: Events[K]) => void): () => void;
+  on(name: "*", fn: (name: string, data: unknown) => void): () => void;
+  off(name: string, fn: Function): void;
+  once<K extends keyof Events & string>(
+    name: K, filter?: (data: Events[K]) => boolean, timeoutMs?: number): Promise<Events[K]>;
+  emit(name: string, data?: unknown): void;
+  listenerCount(name: string): number;
+}
+
+export interface MemberState {
+  user_id: string;
+  role: string;
+  entered_at: number;
+  permissions: { audio: boolean; video: boolean; screen: boolean };
+  sending: { audio: boolean; video: boolean; screen: boolean };
+  muted: { audio: boolean; video: boolean; screen: boolean };
+  connected: boolean;
+}
+
+export interface EnterResult {
+  room: string | number;
+  kind: "room" | "call";
+  me: MemberState;
+  member_count: number;
+  audio_slots: number;
+  video_slots: number;
+}
+
+export interface View { user_id: string; source: "camera" | "screen"; mid: string }
+
+export interface SlotEvent {
+  mid: string;
+  kind: "audio" | "video";
+  user_id: string | null;
+  source: Source | null;
+}
+
+export interface ClientEvents {
+  "room.entered": { room: string | number; me: MemberState };
+  "room.exited": { reason: "left" | "kicked" | "room_closed" | "call_ended" | "timeout" | "replaced" };
+  "members.entered": { members: MemberState[] };
+  "members.exited": { user_ids: string[]; reason: string };
+  "member.state": MemberState;
+  "call.ended": { reason: string };
+  "slot": SlotEvent;
+  "permissions.changed": { permissions: MemberState["permissions"]; by: "self" | "server" };
+  "video.added": { userId: string; source: "camera" | "screen"; video: RemoteVideo };
+  "video.removed": { userId: string; source: "camera" | "screen"; video: RemoteVideo };
+  "audio.slot": { mid: string; userId: string | null };
+  "connection.lost": { code: number };
+  "connection.resumed": Record<string, never>;
+  "connection.closed": { error: IlvbError | null };
+  "error": IlvbError;
+  [name: string]: unknown;
+}
+
+export declare class Signaling extends Emitter {
+  url: string;
+  userId: string;
+  appId: string;
+  session: string;
+  closed: boolean;
+  constructor(url: string, ticket: string, opts?: { requestTimeoutMs?: number; resumeWindowMs?: number });
+  open(resume?: string): Promise<Record<string, unknown>>;
+  request<T = any>(type: string, data?: Record<string, unknown>): Promise<T>;
+  close(): void;
+}
+
+export interface DeviceInfo {
+  id: string;
+  name: string;
+  type: DeviceType;
+  groupId: string;
+  opened: boolean;
+}
+
+export declare class ExternalAudio {
+  readonly sampleRate: number;
+  readonly closed: boolean;
+  /** Queue one mono frame (−1..1) at `sampleRate`, ~20 ms each; frames play back to back. */
+  push(samples: Float32Array | number[]): void;
+  readonly queuedSeconds: number;
+  close(): void;
+}
+
+export interface DevicesEvents {
+  devicechange: { added: DeviceInfo[]; removed: DeviceInfo[]; devices: DeviceInfo[] };
+  track: { source: "microphone" | "camera"; track: MediaStreamTrack };
+  [name: string]: unknown;
+}
+
+export declare class Devices extends Emitter<DevicesEvents> {
+  constructor();
+  readonly audioContext: AudioContext;
+  list(type?: DeviceType): Promise<DeviceInfo[]>;
+  count(type: DeviceType): Promise<number>;
+  opened(): Promise<DeviceInfo[]>;
+  get(id: string): Promise<DeviceInfo | null>;
+  watch(): Promise<DeviceInfo[]>;
+
+  openMicrophone(deviceId?: string, opts?: {
+    echoCancellation?: boolean; noiseSuppression?: boolean; autoGainControl?: boolean;
+  }): Promise<MediaStreamTrack>;
+  closeMicrophone(): void;
+  readonly microphoneOpen: boolean;
+  readonly microphoneTrack: MediaStreamTrack | null;
+  /** Digital volume applied before sending, 0..2. */
+  microphoneVolume: number;
+  /** Peak (0..1) of the latest frame of what is sent. */
+  microphoneLevel(): number;
+  openExternalAudio(opts?: { sampleRate?: number }): Promise<ExternalAudio>;
+  closeExternalAudio(): void;
+
+  openCamera(deviceId?: string, opts?: { width?: number; height?: number; frameRate?: number }): Promise<MediaStreamTrack>;
+  closeCamera(): void;
+  readonly cameraTrack: MediaStreamTrack | null;
+  readonly cameraDeviceId: string | null;
+  openExternalVideo(canvas: HTMLCanvasElement, frameRate?: number): MediaStreamTrack;
+
+  play(track: MediaStreamTrack): () => void;
+  /** 0..1 */
+  speakerVolume: number;
+  speakerLevel(): number;
+  setSpeaker(deviceId: string): Promise<void>;
+  readonly speakerDeviceId: string;
+  close(): void;
+}
+
+export declare function captureScreen(
+  mode: ScreenModeName,
+  opts?: { region?: { x: number; y: number; width: number; height: number } },
+): Promise<{ track: MediaStreamTrack; stop: () => void; mode: ScreenMode }>;
+
+export interface FrameInfo { width: number; height: number; mediaTime: number; frames: number }
+
+export declare class RemoteVideo extends Emitter<{ frame: FrameInfo; [name: string]: unknown }> {
+  readonly mid: string;
+  readonly track: MediaStreamTrack;
+  userId: string | null;
+  source: "camera" | "screen" | null;
+  readonly element: HTMLVideoElement;
+  frames: number;
+  onFrame(fn: (info: FrameInfo) => void): () => void;
+  captureFrame(): ImageData | null;
+  frameStream(): ReadableStream<VideoFrame> | null;
+  close(): void;
+}
+
+export interface PublishOptions {
+  track?: MediaStreamTrack;
+  /** "VP8" or "H264" */
+  codec?: string;
+  mode?: ScreenModeName;
+  region?: { x: number; y: number; width: number; height: number };
+  deviceId?: string;
+}
+
+export declare class Client extends Emitter<ClientEvents> {
+  static connect(url: string, ticket: string, opts?: { devices?: Devices; requestTimeoutMs?: number }): Promise<Client>;
+  static wsUrl(url: string): string;
+  readonly userId: string;
+  readonly appId: string;
+  readonly devices: Devices;
+  room: string | number | null;
+  kind: "room" | "call" | null;
+  me: MemberState | null;
+  audioSlots: number;
+  videoSlots: number;
+  sendPc: RTCPeerConnection | null;
+  recvPc: RTCPeerConnection | null;
+  slots: Map<string, { userId: string | null; source: Source | null; kind: string }>;
+
+  request<T = any>(type: string, data?: Record<string, unknown>): Promise<T>;
+  enter(room: string | number, opts?: { receive?: boolean }): Promise<EnterResult>;
+  enterCall(room?: string | number, opts?: { receive?: boolean }): Promise<EnterResult>;
+  exit(): Promise<void>;
+  members(opts?: { cursor?: string | null; limit?: number }): Promise<{ members: MemberState[]; next_cursor: string | null; total: number }>;
+  allMembers(): Promise<MemberState[]>;
+  senders(): Promise<MemberState[]>;
+  member(userId: string): Promise<MemberState>;
+  setPermissions(perms: { audio?: boolean; video?: boolean; screen?: boolean }): Promise<MemberState>;
+
+  publish(source: Source, opts?: PublishOptions): Promise<{ source: Source; track: MediaStreamTrack }>;
+  unpublish(source: Source): Promise<void>;
+  mute(source: Source, muted?: boolean): Promise<void>;
+  localTrack(source: Source): MediaStreamTrack | null;
+
+  openReceive(): Promise<void>;
+  remoteVideo(userId: string, source?: "camera" | "screen"): RemoteVideo | null;
+  remoteVideos(): RemoteVideo[];
+  requestViews(userIds: string[], source?: "camera" | "screen"): Promise<View[]>;
+  cancelViews(userIds?: string[]): Promise<View[]>;
+  listenStop(userIds: string[]): Promise<string[]>;
+  listenResume(userIds?: string[]): Promise<string[]>;
+  stats(): Promise<{ send: RTCStats[]; recv: RTCStats[] }>;
+  close(): Promise<void>;
+}
+
+export declare function connect(url: string, ticket: string, opts?: { devices?: Devices }): Promise<Client>;
