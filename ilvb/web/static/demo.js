@@ -80,17 +80,20 @@ async function join() {
     $("room-view").hidden = false;
     await refreshMembers();
     await fillDevicePickers();
-    if ($("with-mic").checked) await publishMic();
-    if ($("with-cam").checked) await publishCamera();
-    setStatus(`in room ${entered.room} as ${client.userId}`);
-    document.body.dataset.state = "joined";
   } catch (e) {
     showError(e);
     await client?.close();
     client = null;
-  } finally {
     $("join-btn").disabled = false;
+    return;
   }
+  $("join-btn").disabled = false;
+  setStatus(`in room ${client.room} as ${client.userId}`);
+  // In the room: a refused publish (limit reached, no permission) is shown, not fatal.
+  if ($("with-mic").checked) await guarded(publishMic)();
+  if ($("with-cam").checked) await guarded(publishCamera)();
+  updateButtons();
+  document.body.dataset.state = "joined";
 }
 
 async function leave() {
