@@ -110,6 +110,16 @@ class MembershipBatcher:
             for frame in frames:
                 member.outbox.send(frame)
 
+    def flush_to(self, member: Member) -> None:
+        """Send ``member`` its share of the pending ops now (it is about to leave the room)."""
+        if not self._ops or member.outbox is None:
+            return
+        seqs = [op.seq for op in self._ops]
+        start = bisect_right(seqs, member.seq)
+        if start < len(self._ops):
+            for frame in _frames(self._ops, start):
+                member.outbox.send(frame)
+
     def close(self) -> None:
         """Drop pending ops and the timer (the room is gone)."""
         if self._timer is not None:

@@ -86,6 +86,8 @@ class Room:
         """Take a member out, update indexes, and queue ``members.exited`` to the others."""
         if self.members.get(member.user_id) is not member:
             return
+        # Events that happened while it was here still reach it, before its room.exited.
+        self.batcher.flush_to(member)
         del self.members[member.user_id]
         del self._by_seq[member.seq]
         if len(self._order) > 64 and len(self._order) > 2 * len(self._by_seq):

@@ -1,0 +1,95 @@
+"""Enter/exit fan-out: every member gets every event exactly once, in batches, at O(n) cost."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from ilvb.rooms.member import Member
+from tests.rooms.helpers import APP, RecordingOutbox, claims, make_manager
+
+
+def seen_by(box: RecordingOutbox) -> tuple[list[str], list[str]]:
+    """User ids in members.entered and members.exited events, in order."""
+    entered = [m["user_id"] for e in box.events("members.entered") for m in e["members"]]
+    exited = [u for e in box.events("members.exited") for u in e["user_ids"]]
+    return entered, exited
+
+
+async def wait_flushed(manager, app_id: str = APP.app_id) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(200):
+        rooms = manager.rooms(app_id)
+        if all(room.batcher.pending() == 0 for room in rooms):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("batches were not flushed")
+
+
+async def test_every_member_of_a_200_member_room_gets_every_event_exactly_once() -> None:
+    manager, _, _ = make_manager(event_batch_ms=5, event_batch_min_members=20)
+    rng = random.Random(7)
+    boxes: dict[str, RecordingOutbox] = {}
+    members: dict[str, Member] = {}
+    history: list[tuple[str, str]] = []  # ("enter"|"exit", user) in order
+    for i in range(200):
+        user = f"u{i:03}"
+        boxes[user] = RecordingOutbox()
+        members[user] = manager.enter(APP, claims(user), "big", "room", boxes[user])
+        history.append(("enter", user))
+        if i % 10 == 9:
+            await asyncio.sleep(0.006)  # let some batches flush mid-storm
+    leavers = rng.sample(sorted(members), 40)
+    for user in leavers[:20]:
+        manager.exit(members[user])
+        history.append(("exit", user))
+    await wait_flushed(manager)
+    for user in leavers[20:]:
+        manager.exit(members[user])
+        history.append(("exit", user))
+    await wait_flushed(manager)
+    room = manager.get(APP.app_id, "big")
+    assert room.batcher.flushes < len(history)  # events were coalesced
+    for user, box in boxes.items():
+        # What this member should see: everything after its own entry, until its exit.
+        start = history.index(("enter", user))
+        end = history.index(("exit", user)) if ("exit", user) in history else len(history)
+        want_in = [u for kind, u in history[start + 1 : end] if kind == "enter"]
+        want_out = [u for kind, u in history[start + 1 : end] if kind == "exit"]
+        got_in, got_out = seen_by(box)
+        assert got_in == want_in, user
+        assert got_out == want_out, user
+
+
+async def test_a_join_storm_costs_linear_sends_not_quadratic() -> None:
+    manager, _, _ = make_manager(event_batch_ms=20, event_batch_min_members=10)
+    boxes = []
+    for i in range(800):
+        box = RecordingOutbox()
+        manager.enter(APP, claims(f"u{i}"), "storm", "room", box)
+        boxes.append(box)
+    await wait_flushed(manager)
+    total_frames = sum(len(b.frames) for b in boxes)
+    # Without batching this would be ~320,000 frames (one per join per member).
+    assert total_frames < 10 * len(boxes)
+    entered = sum(text.count('"user_id"') for b in boxes for text in b.frames)
+    assert entered == 800 * 799 // 2
+
+
+async def test_a_state_event_flushes_pending_entries_first() -> None:
+    manager, _, _ = make_manager(event_batch_ms=10_000, event_batch_min_members=1)
+    box = RecordingOutbox()
+    manager.enter(APP, claims("old"), "r", "room", box)
+    newcomer = manager.enter(APP, claims("new"), "r", "room", RecordingOutbox())
+    assert box.names() == []  # still batched
+    manager.publish(newcomer, "microphone")
+    assert box.names() == ["members.entered", "member.state"]
+
+
+async def test_a_disconnected_member_gets_nothing_queued() -> None:
+    manager, _, _ = make_manager()
+    box = RecordingOutbox()
+    away = manager.enter(APP, claims("away"), "r", "room", box)
+    manager.disconnect(away)
+    before = len(box.frames)
+    manager.enter(APP, claims("other"), "r", "room", RecordingOutbox())
+    assert len(box.frames) == before
