@@ -121,6 +121,9 @@ CODES: dict[str, type[IlvbError]] = {
     # availability
     "unavailable": Unavailable,
     "media_unavailable": Unavailable,
+    # media negotiation (ilvb.sfu.sdp)
+    "invalid_sdp": InvalidArgument,
+    "unsupported_codec": InvalidArgument,
 }
 
 # WebSocket close codes (4000-4999 are application-defined, RFC 6455 §7.4.2).

@@ -1,11 +1,349 @@
-"""Factory for the media plane used by ``ilvb serve`` (placeholder until the SFU workers land)."""
+"""The media plane seen from the control plane: SFU workers and the routers placed on them.
+
+:func:`create_media_plane` builds a :class:`WorkerMediaPlane`. With ``workers=0`` one
+:class:`~ilvb.sfu.worker.Worker` runs inside this process on this loop (tests, tiny installs);
+otherwise each worker is a process (``python -m ilvb.sfu.worker``) reached over a
+:class:`~ilvb.sfu.channel.Channel` on a socketpair. A room is placed on the worker with the fewest
+routers. SDP is parsed and written here (:mod:`ilvb.sfu.sdp`); workers only see dataclasses.
+
+A worker process that dies emits ``died`` (observers in :attr:`WorkerMediaPlane.on_worker_died`),
+and every member of its routers gets ``transport_closed``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import os
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
 from ilvb.config import MediaSettings
-from ilvb.sfu.api import MediaPlane, NullMediaPlane
+from ilvb.errors import Unavailable
+from ilvb.sfu.api import (
+    MediaPlane,
+    RouterEventHandler,
+    SendAnswer,
+    Source,
+    Subscription,
+)
+from ilvb.sfu.channel import Channel
+from ilvb.sfu.sdp import (
+    SlotSpec,
+    build_publisher_answer,
+    build_receive_offer,
+    parse_publisher_offer,
+    parse_receive_answer,
+)
+from ilvb.sfu.worker import Worker, WorkerConfig
+
+logger = logging.getLogger(__name__)
+
+
+class WorkerHandle:
+    """One worker, in-process or a process: ``call`` a command, route its events."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.routers: dict[str, WorkerRouter] = {}
+        self.alive = True
+        self.pid: int | None = None
+        self.port = 0
+
+    async def start(self, config: WorkerConfig) -> None:
+        raise NotImplementedError
+
+    async def call(self, method: str, *args: Any) -> Any:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    def on_router_event(self, room_id: str, name: str, payload: Any) -> None:
+        router = self.routers.get(room_id)
+        if router is not None:
+            router.deliver(name, payload)
+
+
+class LocalWorker(WorkerHandle):
+    """A worker on this loop: commands are direct calls."""
+
+    async def start(self, config: WorkerConfig) -> None:
+        self.worker = Worker(config, self.on_router_event)
+        await self.worker.start()
+        self.port = self.worker.port
+        self.pid = os.getpid()
+
+    async def call(self, method: str, *args: Any) -> Any:
+        if not self.alive:
+            raise Unavailable("media_unavailable", "media worker is closed")
+        return self.worker.command(method, args)
+
+    async def close(self) -> None:
+        self.alive = False
+        await self.worker.close()
+
+
+class ProcessWorker(WorkerHandle):
+    """A worker process; its death is noticed when the channel closes."""
+
+    def __init__(self, index: int, on_died: Callable[[WorkerHandle, str], None]) -> None:
+        super().__init__(index)
+        self._on_died = on_died
+        self._proc: asyncio.subprocess.Process | None = None
+        self._channel: Channel | None = None
+        self._ready: asyncio.Future[dict[str, Any]] | None = None
+        self._closing = False
+
+    async def start(self, config: WorkerConfig) -> None:
+        parent, child = socket.socketpair()
+        loop = asyncio.get_running_loop()
+        self._ready = loop.create_future()
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "ilvb.sfu.worker",
+                "--fd",
+                str(child.fileno()),
+                "--config",
+                json.dumps(asdict(config)),
+                pass_fds=(child.fileno(),),
+                stdin=asyncio.subprocess.DEVNULL,
+            )
+        finally:
+            child.close()
+        self.pid = self._proc.pid
+        reader, writer = await asyncio.open_connection(sock=parent)
+        self._channel = Channel(reader, writer, on_event=self._on_event)
+        task = self._channel.start()
+        task.add_done_callback(lambda _t: self._channel_closed())
+        ready = await asyncio.wait_for(self._ready, 30.0)
+        self.port = int(ready["port"])
+
+    def _on_event(self, name: str, payload: Any) -> None:
+        if name == "ready":
+            if self._ready is not None and not self._ready.done():
+                self._ready.set_result(payload)
+        elif name == "router_event":
+            self.on_router_event(*payload)
+
+    def _channel_closed(self) -> None:
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(Unavailable("media_unavailable", "worker failed to start"))
+        if self.alive:
+            self.alive = False
+            if not self._closing:
+                self._on_died(self, "channel closed")
+
+    async def call(self, method: str, *args: Any) -> Any:
+        if not self.alive or self._channel is None:
+            raise Unavailable("media_unavailable", "media worker is gone")
+        return await self._channel.request(method, *args)
+
+    async def close(self) -> None:
+        self._closing = True
+        self.alive = False
+        if self._channel is not None:
+            await self._channel.close()
+        if self._proc is not None and self._proc.returncode is None:
+            try:
+                await asyncio.wait_for(self._proc.wait(), 5.0)
+            except TimeoutError:
+                self._proc.kill()
+                await self._proc.wait()
+
+    def kill_for_testing(self) -> None:
+        """SIGKILL the worker process (tests of worker death)."""
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.kill()
+
+
+class WorkerRouter:
+    """RouterHandle for one room on one worker: SDP here, media over there."""
+
+    def __init__(self, room_id: str, worker: WorkerHandle, on_event: RouterEventHandler) -> None:
+        self.room_id = room_id
+        self.worker = worker
+        self._on_event = on_event
+        self._slots: dict[str, list[SlotSpec]] = {}
+        self.members: set[str] = set()
+        self.closed = False
+
+    def deliver(self, name: str, payload: Any) -> None:
+        """An event of this router (on the control plane's loop)."""
+        try:
+            self._on_event(name, payload)
+        except Exception:
+            logger.exception("router %s: on_event(%s) failed", self.room_id, name)
+
+    async def _call(self, method: str, *args: Any) -> Any:
+        if self.closed:
+            raise Unavailable("media_unavailable", f"router {self.room_id} is closed")
+        return await self.worker.call(method, self.room_id, *args)
+
+    async def negotiate_send(
+        self, member_id: str, offer_sdp: str, sources: dict[str, Source]
+    ) -> SendAnswer:
+        offer = parse_publisher_offer(offer_sdp, dict(sources))
+        self.members.add(member_id)
+        local, infos = await self._call(
+            "negotiate_send", member_id, offer.remote, list(offer.tracks)
+        )
+        return SendAnswer(build_publisher_answer(offer, local), infos)
+
+    async def offer_receive(self, member_id: str, audio_slots: int, video_slots: int) -> str:
+        if (
+            not (0 <= audio_slots <= 64 and 0 <= video_slots <= 64)
+            or audio_slots + video_slots == 0
+        ):
+            from ilvb.errors import InvalidArgument
+
+            raise InvalidArgument("invalid_argument", "slot counts must be 0..64, not both 0")
+        self.members.add(member_id)
+        local, specs = await self._call("offer_receive", member_id, audio_slots, video_slots)
+        self._slots[member_id] = list(specs)
+        return build_receive_offer(local, list(specs))
+
+    async def accept_receive_answer(self, member_id: str, answer_sdp: str) -> None:
+        specs = self._slots.get(member_id)
+        if specs is None:
+            from ilvb.errors import InvalidState
+
+            raise InvalidState("invalid_state", "no receive offer for this member")
+        answer = parse_receive_answer(answer_sdp, specs)
+        await self._call("accept_receive_answer", member_id, answer.remote, answer.payload_types)
+
+    async def set_source_enabled(self, member_id: str, source: Source, enabled: bool) -> None:
+        await self._call("set_source_enabled", member_id, source, enabled)
+
+    async def set_subscription(self, member_id: str, subscription: Subscription) -> None:
+        self.members.add(member_id)
+        await self._call("set_subscription", member_id, subscription)
+
+    async def set_audio_cap(self, cap: int) -> None:
+        """The app's audio-sender cap for this room (default 6)."""
+        await self._call("set_audio_cap", cap)
+
+    async def remove_member(self, member_id: str) -> None:
+        self.members.discard(member_id)
+        self._slots.pop(member_id, None)
+        if self.closed or not self.worker.alive:
+            return
+        await self._call("remove_member", member_id)
+
+    async def stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = await self._call("stats")
+        out["worker"] = await self.worker.call("worker_stats")
+        out["worker_pid"] = self.worker.pid
+        return out
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.worker.routers.pop(self.room_id, None)
+        if self.worker.alive:
+            try:
+                await self.worker.call("close_router", self.room_id)
+            except Unavailable:
+                pass
+
+
+class WorkerMediaPlane:
+    """N workers; rooms placed on the least-loaded one."""
+
+    def __init__(self, settings: MediaSettings) -> None:
+        self.settings = settings
+        self.workers: list[WorkerHandle] = []
+        self.on_worker_died: list[Callable[[WorkerHandle, str], None]] = []
+        self._started = False
+        self._lock = asyncio.Lock()
+
+    def _config(self, index: int) -> WorkerConfig:
+        s = self.settings
+        return WorkerConfig(
+            bind_ip=s.bind_ip,
+            announced_ip=s.announced_ip,
+            port=s.udp_port + index if s.udp_port else 0,
+            keyframe_interval_s=s.keyframe_request_interval_s,
+            nack_cache_packets=s.nack_cache_packets,
+        )
+
+    async def start(self) -> None:
+        async with self._lock:
+            if self._started:
+                return
+            self._started = True
+            if self.settings.workers == 0:
+                handles: list[WorkerHandle] = [LocalWorker(0)]
+            else:
+                handles = [
+                    ProcessWorker(i, self._worker_died) for i in range(self.settings.workers)
+                ]
+            try:
+                await asyncio.gather(*(h.start(self._config(h.index)) for h in handles))
+            except BaseException:
+                for h in handles:
+                    try:
+                        await h.close()
+                    except Exception:
+                        pass
+                raise
+            self.workers = handles
+
+    async def close(self) -> None:
+        for w in self.workers:
+            for router in list(w.routers.values()):
+                router.closed = True
+            w.routers.clear()
+            await w.close()
+        self.workers = []
+        self._started = False
+
+    async def open_router(self, room_id: str, on_event: RouterEventHandler) -> WorkerRouter:
+        if not self._started:
+            await self.start()
+        for w in self.workers:
+            if room_id in w.routers:
+                return w.routers[room_id]
+        alive = [w for w in self.workers if w.alive]
+        if not alive:
+            raise Unavailable("media_unavailable", "no media worker is running")
+        worker = min(alive, key=lambda w: len(w.routers))
+        await worker.call("open_router", room_id)
+        router = WorkerRouter(room_id, worker, on_event)
+        worker.routers[room_id] = router
+        return router
+
+    def _worker_died(self, worker: WorkerHandle, reason: str) -> None:
+        logger.error("media worker %s (pid %s) died: %s", worker.index, worker.pid, reason)
+        for cb in list(self.on_worker_died):
+            try:
+                cb(worker, reason)
+            except Exception:
+                logger.exception("worker died listener failed")
+        for router in list(worker.routers.values()):
+            router.closed = True
+            for member_id in sorted(router.members):
+                router.deliver(
+                    "transport_closed", {"member_id": member_id, "reason": "worker_died"}
+                )
+        worker.routers.clear()
+
+    async def stats(self) -> dict[str, Any]:
+        """Per-worker counters."""
+        out = []
+        for w in self.workers:
+            if w.alive:
+                out.append(await w.call("worker_stats"))
+        return {"workers": out}
 
 
 def create_media_plane(settings: MediaSettings) -> MediaPlane:
-    """Build the media plane for these settings."""
-    return NullMediaPlane()
+    """Build the media plane for these settings (``workers=0``: one worker in this process)."""
+    return WorkerMediaPlane(settings)

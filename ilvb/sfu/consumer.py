@@ -1,0 +1,172 @@
+"""Consumer: one producer sent out on one receive transport through one fixed receive slot.
+
+A :class:`ReceiveSlot` is one ``sendonly`` m-line of a member's receive transport (mid ``a0``/``v0``
+…): its SSRC, its negotiated payload types and its :class:`RtpMunger` outlive the producers that
+feed it, so the subscriber sees one continuous stream across view and speaker switches. A
+:class:`Consumer` binds one producer to one slot for one munger *generation*; a switch closes the
+consumer and opens a new one.
+
+Per packet (:meth:`Consumer.send`): (video, until the first keyframe) skip → munger → rewrite
+payload type / seq / timestamp / SSRC (header extensions dropped) → SRTP protect + send.
+NACKs from the subscriber are answered from the producer's cache (:meth:`ReceiveSlot.on_nack`),
+PLI/FIR are relayed to the producer (throttled there), and :meth:`ReceiveSlot.sender_report`
+builds the RTCP SR (RFC 3550 §6.4.1) that lets the receiver sync audio and video.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from ilvb.sfu.rtp.keyframe import is_keyframe
+from ilvb.sfu.rtp.munger import RtpMunger
+from ilvb.sfu.rtp.packet import RtpView, parse_rtp, rewrite_rtp
+from ilvb.sfu.rtp.rtcp import build_sr, ntp_timestamp
+
+if TYPE_CHECKING:
+    from ilvb.sfu.producer import Producer
+    from ilvb.sfu.transport import WebRtcTransport
+
+logger = logging.getLogger(__name__)
+
+_TS_MASK = 0xFFFFFFFF
+
+
+class ReceiveSlot:
+    """One fixed m-line of a receive transport (RFC 8843 bundled, own SSRC)."""
+
+    def __init__(
+        self, mid: str, kind: str, ssrc: int, clock_rate: int, transport: WebRtcTransport
+    ) -> None:
+        self.mid = mid
+        self.kind = kind
+        self.ssrc = ssrc
+        self.clock_rate = clock_rate
+        self.transport = transport
+        self.payload_types: dict[str, int] = {}  # codec -> the subscriber's payload type
+        self.munger = RtpMunger(ssrc, clock_rate)
+        self.consumer: Consumer | None = None
+        # for sender reports: packets / payload octets sent, newest out timestamp and its time
+        self.packets = 0
+        self.octets = 0
+        self.last_out_ts = 0
+        self.last_send_time = 0.0
+        self.retransmits = 0
+        self.last_sr = 0.0
+
+    def on_nack(self, seqs: list[int]) -> int:
+        """Resend what the producer's cache still has of these output seqs; returns the count."""
+        consumer = self.consumer
+        if consumer is None or consumer.ts_offset is None:
+            return 0
+        cache = consumer.producer.cache
+        if cache is None:
+            return 0
+        sent = 0
+        for out_seq in seqs:
+            mapped = self.munger.out_to_in(out_seq)
+            if mapped is None or mapped[0] != consumer.generation:
+                continue  # not sent yet, too old, or from an earlier source
+            data = cache.get(mapped[1])
+            if data is None:
+                continue
+            view = parse_rtp(data)
+            if view is None or view.seq != mapped[1]:
+                continue
+            out = rewrite_rtp(
+                data,
+                view,
+                payload_type=consumer.payload_type,
+                seq=out_seq,
+                timestamp=(view.timestamp + consumer.ts_offset) & _TS_MASK,
+                ssrc=self.ssrc,
+            )
+            if self.transport.send_rtp(out):
+                sent += 1
+        self.retransmits += sent
+        return sent
+
+    def sender_report(self, now: float) -> bytes | None:
+        """An SR for this slot's SSRC, or None before the first packet."""
+        if not self.packets:
+            return None
+        rtp_ts = (self.last_out_ts + int((now - self.last_send_time) * self.clock_rate)) & _TS_MASK
+        self.last_sr = now
+        return build_sr(self.ssrc, ntp_timestamp(time.time()), rtp_ts, self.packets, self.octets)
+
+    def close(self) -> None:
+        """Close the current consumer (transport gone)."""
+        if self.consumer is not None:
+            self.consumer.close()
+            self.consumer = None
+
+
+class Consumer:
+    """``producer`` → ``slot`` for munger generation ``generation``."""
+
+    __slots__ = (
+        "producer",
+        "slot",
+        "generation",
+        "payload_type",
+        "codec",
+        "waiting_keyframe",
+        "ts_offset",
+        "closed",
+        "packets",
+    )
+
+    def __init__(self, producer: Producer, slot: ReceiveSlot, payload_type: int) -> None:
+        self.producer = producer
+        self.slot = slot
+        self.payload_type = payload_type
+        self.codec = producer.codec
+        self.generation = slot.munger.switch_source()
+        self.waiting_keyframe = producer.kind == "video"
+        self.ts_offset: int | None = None  # out_ts - in_ts, fixed within a generation
+        self.closed = False
+        self.packets = 0
+        producer.consumers.append(self)
+        slot.consumer = self
+
+    def send(self, data: bytes, view: RtpView, now: float) -> None:
+        """Forward one packet of the producer to the slot (the per-packet hot path)."""
+        if self.waiting_keyframe:
+            # a new source starts on a keyframe, or the decoder gets references it never saw
+            if not is_keyframe(self.codec, data[view.header_len : view.payload_end]):
+                return
+            self.waiting_keyframe = False
+        slot = self.slot
+        mapped = slot.munger.rewrite(view.seq, view.timestamp, now)
+        if mapped is None:
+            return  # duplicate, too old or before the switch (munger.last_drop says which)
+        out_seq, out_ts = mapped
+        packet = rewrite_rtp(
+            data,
+            view,
+            payload_type=self.payload_type,
+            seq=out_seq,
+            timestamp=out_ts,
+            ssrc=slot.ssrc,
+        )
+        if self.ts_offset is None:
+            self.ts_offset = (out_ts - view.timestamp) & _TS_MASK
+        if slot.transport.send_rtp(packet):
+            self.packets += 1
+            slot.packets += 1
+            slot.octets += view.payload_end - view.header_len
+            slot.last_out_ts = out_ts
+            slot.last_send_time = now
+
+    def close(self) -> None:
+        """Stop forwarding: leave the producer's fan-out list and free the slot. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.producer.consumers.remove(self)
+        except ValueError:
+            pass
+        if self.slot.consumer is self:
+            self.slot.consumer = None

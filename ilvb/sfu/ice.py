@@ -1,0 +1,117 @@
+"""ICE-lite responder (RFC 8445 §2.5) for all transports on one worker UDP socket.
+
+A lite agent never sends checks: it only answers the client's STUN Binding requests. The request's
+USERNAME is ``"<server ufrag>:<client ufrag>"``; the server ufrag selects the transport, whose local
+password keys MESSAGE-INTEGRITY (RFC 8489 §14.5) in both directions. A valid request tells the
+transport the client's address; the transport keeps the address of the latest nominated
+(USE-CANDIDATE) request, or any valid one until something is nominated.
+
+Consent freshness (RFC 7675): a transport that has heard nothing (STUN, DTLS, RTP) for
+:data:`CONSENT_TIMEOUT_S` is dead; the worker's tick checks :meth:`IceEndpoint.last_seen`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+from dataclasses import dataclass
+from typing import Protocol
+
+from aioice import stun
+
+logger = logging.getLogger(__name__)
+
+# RFC 7675 §5.1: consent expires 30 s after the last response we could verify.
+CONSENT_TIMEOUT_S = 30.0
+
+_ICE_CHARS = string.ascii_letters + string.digits
+
+
+@dataclass(frozen=True)
+class IceParams:
+    """Local (or remote) ICE credentials: ufrag ≥ 4 chars, pwd ≥ 22 chars (RFC 8839 §5.4)."""
+
+    ufrag: str
+    pwd: str
+
+    @classmethod
+    def generate(cls) -> IceParams:
+        """Fresh random credentials."""
+        return cls(
+            ufrag="".join(secrets.choice(_ICE_CHARS) for _ in range(8)),
+            pwd="".join(secrets.choice(_ICE_CHARS) for _ in range(24)),
+        )
+
+
+class IceEndpoint(Protocol):
+    """What the responder needs from a transport."""
+
+    ice_params: IceParams
+
+    def on_ice_binding(self, addr: tuple[str, int], nominated: bool) -> None:
+        """A valid Binding request came from ``addr``."""
+        ...
+
+
+def is_stun(data: bytes) -> bool:
+    """RFC 7983 §7: first byte 0..3 is STUN."""
+    return len(data) >= 20 and data[0] < 4
+
+
+class IceLiteResponder:
+    """Maps server ufrags to transports and answers their Binding requests."""
+
+    def __init__(self) -> None:
+        self._by_ufrag: dict[str, IceEndpoint] = {}
+        self.requests = 0
+        self.rejected = 0
+
+    def register(self, endpoint: IceEndpoint) -> None:
+        """Start answering for ``endpoint.ice_params.ufrag``."""
+        self._by_ufrag[endpoint.ice_params.ufrag] = endpoint
+
+    def unregister(self, endpoint: IceEndpoint) -> None:
+        """Stop answering for this endpoint (idempotent)."""
+        if self._by_ufrag.get(endpoint.ice_params.ufrag) is endpoint:
+            del self._by_ufrag[endpoint.ice_params.ufrag]
+
+    def __len__(self) -> int:
+        return len(self._by_ufrag)
+
+    def handle(self, data: bytes, addr: tuple[str, int]) -> tuple[IceEndpoint, bytes] | None:
+        """Answer one datagram. Returns (endpoint, response bytes) or None to drop it."""
+        try:
+            request = stun.parse_message(data)
+        except ValueError:
+            self.rejected += 1
+            return None  # malformed, or a bad FINGERPRINT
+        if (
+            request.message_method != stun.Method.BINDING
+            or request.message_class != stun.Class.REQUEST
+        ):
+            return None  # indications and stray responses need no answer
+        self.requests += 1
+        username = request.attributes.get("USERNAME")
+        if not isinstance(username, str) or ":" not in username:
+            self.rejected += 1
+            return None
+        endpoint = self._by_ufrag.get(username.split(":", 1)[0])
+        if endpoint is None:
+            self.rejected += 1
+            logger.debug("stun: unknown ufrag from %s", addr)
+            return None
+        key = endpoint.ice_params.pwd.encode()
+        if not request.check_message_integrity(key):
+            self.rejected += 1
+            logger.debug("stun: bad MESSAGE-INTEGRITY from %s", addr)
+            return None
+        response = stun.Message(
+            message_method=stun.Method.BINDING,
+            message_class=stun.Class.RESPONSE,
+            transaction_id=request.transaction_id,
+        )
+        response.attributes["XOR-MAPPED-ADDRESS"] = (addr[0], addr[1])
+        response.add_message_integrity(key)  # also adds FINGERPRINT
+        endpoint.on_ice_binding(addr, "USE-CANDIDATE" in request.attributes)
+        return endpoint, bytes(response)

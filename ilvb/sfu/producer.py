@@ -1,0 +1,127 @@
+"""Producer: one incoming track of a publisher's send transport.
+
+Owns, for video, the packet cache that answers subscribers' NACKs and the NACK generator that asks
+the publisher for its own losses (RFC 4585 §6.2.1); for audio, it reads the RFC 6464 level and
+feeds the router's audio selector. Keyframe requests (PLI, RFC 4585 §6.3.1) to the publisher are
+throttled to one per ``keyframe_interval_s`` unless forced (a new consumer starts).
+
+Hot path (:meth:`Producer.on_rtp`): cache put → fan out to ``consumers`` (a plain list).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ilvb.sfu.rtp.audiolevel import audio_level
+from ilvb.sfu.rtp.nack import NackGenerator, PacketCache
+from ilvb.sfu.rtp.packet import RtpView
+from ilvb.sfu.rtp.rtcp import build_nack, build_pli
+
+if TYPE_CHECKING:
+    from ilvb.sfu.consumer import Consumer
+    from ilvb.sfu.transport import WebRtcTransport
+
+logger = logging.getLogger(__name__)
+
+# The SSRC the SFU uses as "sender SSRC" in the RTCP feedback it originates (RFC 4585 §6.1).
+FEEDBACK_SSRC = 0x1F5F5F5F
+
+
+class Producer:
+    """One incoming track: codec, payload type, SSRC (learned if the SDP had none)."""
+
+    def __init__(
+        self,
+        member_id: str,
+        source: str,
+        kind: str,
+        codec: str,
+        payload_type: int,
+        clock_rate: int,
+        ssrc: int | None,
+        mid: str,
+        transport: WebRtcTransport,
+        *,
+        audio_level_ext: int | None = None,
+        mid_ext: int | None = None,
+        cache_size: int = 1024,
+        keyframe_interval_s: float = 1.0,
+        on_level: Callable[[str, int, float], None] | None = None,
+    ) -> None:
+        self.member_id = member_id
+        self.source = source
+        self.kind = kind
+        self.codec = codec
+        self.payload_type = payload_type
+        self.clock_rate = clock_rate
+        self.ssrc = ssrc
+        self.mid = mid
+        self.transport = transport
+        self.audio_level_ext = audio_level_ext
+        self.mid_ext = mid_ext
+        self.enabled = True
+        self.closed = False
+        self.consumers: list[Consumer] = []
+        self.is_video = kind == "video"
+        self.cache: PacketCache | None = PacketCache(cache_size) if self.is_video else None
+        self.nack: NackGenerator | None = NackGenerator() if self.is_video else None
+        self.keyframe_interval_s = keyframe_interval_s
+        self._last_keyframe_request = -1e9
+        self._on_level = on_level
+        # counters
+        self.packets = 0
+        self.bytes = 0
+        self.plis_sent = 0
+        self.nacks_sent = 0
+
+    # -- hot path ----------------------------------------------------------------------------
+
+    def on_rtp(self, data: bytes, view: RtpView, now: float) -> None:
+        """One decrypted RTP packet of this track."""
+        self.packets += 1
+        self.bytes += len(data)
+        if self.is_video:
+            self.cache.put(view.seq, data)  # type: ignore[union-attr]
+            self.nack.on_packet(view.seq, now)  # type: ignore[union-attr]
+        if not self.enabled:
+            return  # muted / revoked: no level either, so the selector lets the slot go
+        if not self.is_video and self._on_level is not None:
+            # RFC 6464 level; a sender without the extension counts as present but silent
+            level = audio_level(data, view, self.audio_level_ext) if self.audio_level_ext else None
+            self._on_level(self.member_id, 127 if level is None else level[1], now)
+        for consumer in self.consumers:
+            consumer.send(data, view, now)
+
+    # -- feedback to the publisher -------------------------------------------------------------
+
+    def request_keyframe(self, now: float, force: bool = False) -> bool:
+        """Send a PLI unless one went out less than ``keyframe_interval_s`` ago (or ``force``)."""
+        if self.closed or self.ssrc is None or not self.is_video:
+            return False
+        if not force and now - self._last_keyframe_request < self.keyframe_interval_s:
+            return False
+        self._last_keyframe_request = now
+        if self.transport.send_rtcp(build_pli(FEEDBACK_SSRC, self.ssrc)):
+            self.plis_sent += 1
+            return True
+        return False
+
+    def tick(self, now: float, rtt: float = 0.05) -> None:
+        """Timers: NACK the publisher for packets still missing."""
+        if self.nack is None or self.ssrc is None or self.closed:
+            return
+        missing = self.nack.due(now, rtt)
+        if missing:
+            if self.transport.send_rtcp(build_nack(FEEDBACK_SSRC, self.ssrc, missing)):
+                self.nacks_sent += 1
+
+    def close(self) -> None:
+        """Detach all consumers (they close with their producer). Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        for consumer in list(self.consumers):
+            consumer.close()
+        self.consumers.clear()

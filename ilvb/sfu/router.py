@@ -1,0 +1,508 @@
+"""Router: one room's media on one worker (mediasoup: Router).
+
+Owns each member's send transport (with its producers) and receive transport (with its fixed
+slots and their consumers), the room's :class:`AudioSelector`, and the slot assignment:
+
+* video slots follow ``Subscription.views`` in order (slot ``v{i}`` ← ``views[i]``);
+* audio slots carry the selector's pick among ``audio_from`` (never the listener itself); a
+  member already in a slot keeps it, newcomers take free slots, so a speaker never hops slots.
+
+Every slot change switches the slot's munger source (a new :class:`Consumer`), asks the producer
+for a keyframe at once, and emits ``("slot", SlotEvent)``. A receive slot is only fed once the
+transport is DTLS-connected and the answer told us the subscriber's payload types.
+
+Everything here runs on the worker's loop; the worker (or the in-process media plane) calls the
+command methods and receives events through ``emit``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ilvb.sfu.api import ProducerInfo, SlotEvent, Subscription
+from ilvb.sfu.consumer import Consumer, ReceiveSlot
+from ilvb.sfu.dtls import DtlsCertificate
+from ilvb.sfu.producer import Producer
+from ilvb.sfu.rtp.packet import get_extension, parse_rtp
+from ilvb.sfu.rtp.rtcp import Fir, Nack, Pli, parse_rtcp
+from ilvb.sfu.sdp import AcceptedTrack, SlotSpec
+from ilvb.sfu.selection import AudioSelector
+from ilvb.sfu.transport import Addr, LocalParams, RemoteParams, WebRtcTransport
+
+logger = logging.getLogger(__name__)
+
+CLOCK_RATE = {"audio": 48000, "video": 90000}
+
+
+class WorkerServices(Protocol):
+    """What a router borrows from its worker: the socket, the certificate, the demux tables."""
+
+    certificate: DtlsCertificate
+    announced_ip: str
+    port: int
+    keyframe_interval_s: float
+    nack_cache_packets: int
+
+    def now(self) -> float: ...
+    def sendto(self, data: bytes, addr: Addr) -> None: ...
+    def add_transport(self, transport: WebRtcTransport) -> None: ...
+    def remove_transport(self, transport: WebRtcTransport) -> None: ...
+
+
+@dataclass
+class MemberMedia:
+    """One member's transports, producers and receive slots in this router."""
+
+    member_id: str
+    send: WebRtcTransport | None = None
+    recv: WebRtcTransport | None = None
+    producers: dict[str, Producer] = field(default_factory=dict)  # source -> producer
+    by_ssrc: dict[int, Producer] = field(default_factory=dict)
+    by_mid: dict[str, Producer] = field(default_factory=dict)
+    audio_slots: list[ReceiveSlot] = field(default_factory=list)
+    video_slots: list[ReceiveSlot] = field(default_factory=list)
+    slot_by_ssrc: dict[int, ReceiveSlot] = field(default_factory=dict)
+    slot_specs: list[SlotSpec] = field(default_factory=list)
+    recv_negotiated: bool = False
+    subscription: Subscription = field(default_factory=Subscription)
+    mid_ext: int | None = None
+
+
+class Router:
+    """One room: members' transports, producers, consumers and the slot assignment."""
+
+    def __init__(
+        self, room_id: str, services: WorkerServices, emit: Callable[[str, Any], None]
+    ) -> None:
+        self.room_id = room_id
+        self._w = services
+        self._emit = emit
+        self.members: dict[str, MemberMedia] = {}
+        self.closed = False
+        self.audio_cap = 6
+        self.selector = AudioSelector(self.audio_cap)
+        self._used_ssrcs: set[int] = set()
+        # counters that outlive members
+        self.rtp_in_unknown = 0
+        self.nacks_answered = 0
+        self.plis_relayed = 0
+        self.slot_switches = 0
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def negotiate_send(
+        self, member_id: str, remote: RemoteParams, tracks: list[AcceptedTrack]
+    ) -> tuple[LocalParams, list[ProducerInfo]]:
+        """Create or update the member's send transport and its producers."""
+        m = self._member(member_id)
+        if m.send is None or m.send.state == "closed":
+            m.send = self._new_transport(m, "send")
+            m.send.connect(remote)
+        now = self._w.now()
+        wanted = {t.source: t for t in tracks}
+        for source in list(m.producers):
+            t = wanted.get(source)
+            p = m.producers[source]
+            if (
+                t is None
+                or t.codec != p.codec
+                or t.payload_type != p.payload_type
+                or t.mid != p.mid
+            ):
+                self._close_producer(m, source, notify=False)
+        infos: list[ProducerInfo] = []
+        for t in tracks:
+            p = m.producers.get(t.source)
+            if p is None:
+                p = Producer(
+                    member_id,
+                    t.source,
+                    t.kind,
+                    t.codec,
+                    t.payload_type,
+                    t.clock_rate,
+                    t.ssrc,
+                    t.mid,
+                    m.send,
+                    audio_level_ext=t.audio_level_ext,
+                    mid_ext=t.mid_ext,
+                    cache_size=self._w.nack_cache_packets,
+                    keyframe_interval_s=self._w.keyframe_interval_s,
+                    on_level=self.selector.update,
+                )
+                m.producers[t.source] = p
+                if t.ssrc is not None:
+                    m.by_ssrc[t.ssrc] = p
+                m.by_mid[t.mid] = p
+            if t.mid_ext is not None:
+                m.mid_ext = t.mid_ext
+            infos.append(ProducerInfo(t.mid, t.source, t.kind, t.codec, p.ssrc or 0))  # type: ignore[arg-type]
+        self._assign_all(now)
+        return m.send.local, infos
+
+    def offer_receive(
+        self, member_id: str, audio_slots: int, video_slots: int
+    ) -> tuple[LocalParams, list[SlotSpec]]:
+        """Create (once) the member's receive transport and its fixed slots."""
+        m = self._member(member_id)
+        if m.recv is not None and m.recv.state != "closed":
+            return m.recv.local, m.slot_specs
+        m.recv = self._new_transport(m, "recv")
+        m.audio_slots, m.video_slots, m.slot_specs, m.slot_by_ssrc = [], [], [], {}
+        m.recv_negotiated = False
+        cname = f"ilvb-{random.getrandbits(40):010x}"
+        for kind, count, prefix in (("audio", audio_slots, "a"), ("video", video_slots, "v")):
+            for i in range(count):
+                ssrc = self._new_ssrc()
+                slot = ReceiveSlot(f"{prefix}{i}", kind, ssrc, CLOCK_RATE[kind], m.recv)
+                (m.audio_slots if kind == "audio" else m.video_slots).append(slot)
+                m.slot_by_ssrc[ssrc] = slot
+                m.slot_specs.append(SlotSpec(slot.mid, kind, ssrc, cname))  # type: ignore[arg-type]
+        return m.recv.local, m.slot_specs
+
+    def accept_receive_answer(
+        self, member_id: str, remote: RemoteParams, payload_types: dict[str, dict[str, int]]
+    ) -> None:
+        """The subscriber's answer: connect DTLS and learn each slot's payload types."""
+        m = self._member(member_id)
+        if m.recv is None:
+            from ilvb.errors import InvalidState
+
+            raise InvalidState("invalid_state", "no receive transport: call offer_receive first")
+        for slot in m.audio_slots + m.video_slots:
+            slot.payload_types = dict(payload_types.get(slot.mid, {}))
+        m.recv.connect(remote)
+        m.recv_negotiated = True
+        self._assign(m, self._w.now())
+
+    def set_source_enabled(self, member_id: str, source: str, enabled: bool) -> None:
+        """Start/stop forwarding one source of a member (mute, revoke)."""
+        m = self.members.get(member_id)
+        p = m.producers.get(source) if m else None
+        if p is None or p.enabled == enabled:
+            return
+        p.enabled = enabled
+        if not enabled:
+            for c in list(p.consumers):
+                c.close()
+        self._assign_all(self._w.now())
+
+    def set_subscription(self, member_id: str, subscription: Subscription) -> None:
+        """Replace what ``member_id`` receives."""
+        m = self._member(member_id)
+        m.subscription = subscription
+        self._assign(m, self._w.now())
+
+    def set_audio_cap(self, cap: int) -> None:
+        """The app's audio-sender cap (the selector picks at most this many per listener)."""
+        self.audio_cap = cap
+        self.selector = AudioSelector(cap)
+        for m in self.members.values():
+            for p in m.producers.values():
+                p._on_level = self.selector.update
+
+    def remove_member(self, member_id: str) -> None:
+        """Close everything of a member and re-route the others. Idempotent."""
+        m = self.members.pop(member_id, None)
+        if m is None:
+            return
+        self._teardown(m)
+        self.selector.remove(member_id)
+        self._assign_all(self._w.now())
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for tests and benchmarks."""
+        transports = producers = consumers = 0
+        packets_in = packets_out = nacks_sent = plis_sent = retransmits = 0
+        for m in self.members.values():
+            for t in (m.send, m.recv):
+                if t is not None and t.state != "closed":
+                    transports += 1
+                    packets_in += t.rtp_in
+                    packets_out += t.rtp_out
+            producers += len(m.producers)
+            for p in m.producers.values():
+                consumers += len(p.consumers)
+                nacks_sent += p.nacks_sent
+                plis_sent += p.plis_sent
+            for s in m.audio_slots + m.video_slots:
+                retransmits += s.retransmits
+        return {
+            "members": len(self.members),
+            "transports": transports,
+            "producers": producers,
+            "consumers": consumers,
+            "packets_in": packets_in,
+            "packets_out": packets_out,
+            "nacks_sent": nacks_sent,
+            "nacks_answered": self.nacks_answered,
+            "retransmits": retransmits,
+            "plis_sent": plis_sent,
+            "plis_relayed": self.plis_relayed,
+            "slot_switches": self.slot_switches,
+            "rtp_in_unknown": self.rtp_in_unknown,
+        }
+
+    def close(self) -> None:
+        """Close every member's media. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        for m in list(self.members.values()):
+            self._teardown(m)
+        self.members.clear()
+
+    # -- timers (the worker calls these) --------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        """Fast timer (~20 ms): NACKs to publishers."""
+        for m in self.members.values():
+            for p in m.producers.values():
+                if p.nack is not None:
+                    p.tick(now)
+
+    def slow_tick(self, now: float, send_reports: bool) -> None:
+        """Slow timer (~200 ms): audio re-selection, keyframe re-requests, sender reports."""
+        reselect = self.selector.poll(now)
+        for m in list(self.members.values()):
+            if reselect:
+                self._assign_audio(m, now)
+            for slot in m.video_slots:
+                c = slot.consumer
+                if c is not None and c.waiting_keyframe:
+                    c.producer.request_keyframe(now)  # throttled: ≤ 1/s per producer
+            if send_reports and m.recv is not None and m.recv.state == "connected":
+                for slot in m.audio_slots + m.video_slots:
+                    sr = slot.sender_report(now)
+                    if sr is not None:
+                        m.recv.send_rtcp(sr)
+
+    # -- packets -------------------------------------------------------------------------------
+
+    def _on_send_rtp(self, m: MemberMedia, data: bytes) -> None:
+        """Decrypted RTP from a publisher: find the producer and fan out (hot path)."""
+        view = parse_rtp(data)
+        if view is None:
+            return
+        p = m.by_ssrc.get(view.ssrc)
+        if p is None:
+            p = self._learn_ssrc(m, data, view)
+            if p is None:
+                self.rtp_in_unknown += 1
+                return
+        if view.payload_type != p.payload_type:
+            return  # RTX or an unnegotiated codec
+        p.on_rtp(data, view, self._w.now())
+
+    def _learn_ssrc(self, m: MemberMedia, data: bytes, view: Any) -> Producer | None:
+        """RFC 8843 §9.2: an unknown SSRC is bound by its mid extension, else by payload type."""
+        p = None
+        if m.mid_ext is not None:
+            mid = get_extension(data, view, m.mid_ext)
+            if mid is not None:
+                p = m.by_mid.get(mid.decode("ascii", "replace"))
+        if p is None:
+            matches = [q for q in m.producers.values() if q.payload_type == view.payload_type]
+            p = matches[0] if len(matches) == 1 else None
+        if p is None or view.payload_type != p.payload_type:
+            return None
+        if p.ssrc is not None and p.ssrc in m.by_ssrc and p.ssrc != view.ssrc:
+            return None  # already bound to another SSRC (e.g. this is its RTX stream)
+        p.ssrc = view.ssrc
+        m.by_ssrc[view.ssrc] = p
+        return p
+
+    def _on_send_rtcp(self, m: MemberMedia, data: bytes) -> None:
+        """RTCP from a publisher (SR, RR of what we sent it, BYE): nothing to act on yet."""
+        return None
+
+    def _on_recv_rtcp(self, m: MemberMedia, data: bytes) -> None:
+        """RTCP from a subscriber: NACK → cache, PLI/FIR → producer (throttled)."""
+        now = self._w.now()
+        for pkt in parse_rtcp(data):
+            if isinstance(pkt, Nack):
+                slot = m.slot_by_ssrc.get(pkt.media_ssrc)
+                if slot is not None:
+                    self.nacks_answered += slot.on_nack(pkt.lost)
+            elif isinstance(pkt, (Pli, Fir)):
+                for ssrc in _media_ssrcs(pkt):
+                    slot = m.slot_by_ssrc.get(ssrc)
+                    if slot is not None and slot.consumer is not None:
+                        if slot.consumer.producer.request_keyframe(now):
+                            self.plis_relayed += 1
+
+    # -- slot assignment -------------------------------------------------------------------------
+
+    def _assign_all(self, now: float) -> None:
+        for m in list(self.members.values()):
+            self._assign(m, now)
+
+    def _assign(self, m: MemberMedia, now: float) -> None:
+        if not self._recv_ready(m):
+            return
+        views = m.subscription.views
+        for i, slot in enumerate(m.video_slots):
+            producer = None
+            if i < len(views):
+                owner = self.members.get(views[i][0])
+                producer = owner.producers.get(views[i][1]) if owner else None
+            self._set_slot(m, slot, producer, now)
+        self._assign_audio(m, now)
+
+    def _assign_audio(self, m: MemberMedia, now: float) -> None:
+        if not m.audio_slots or not self._recv_ready(m):
+            return
+        allowed = m.subscription.audio_from
+        eligible = frozenset(
+            other.member_id
+            for other in self.members.values()
+            if other.member_id != m.member_id
+            and (allowed is None or other.member_id in allowed)
+            and (p := other.producers.get("microphone")) is not None
+            and p.enabled
+        )
+        picks = self.selector.select(m.member_id, allowed, now)[: len(m.audio_slots)]
+        wanted = [self.members[x].producers["microphone"] for x in picks if x in eligible]
+        # keep speakers in the slot they already have; newcomers take the free slots
+        keep = {id(p) for p in wanted}
+        free = []
+        for slot in m.audio_slots:
+            c = slot.consumer
+            if c is not None and id(c.producer) in keep:
+                keep.discard(id(c.producer))
+            else:
+                free.append(slot)
+        newcomers = [p for p in wanted if id(p) in keep]
+        for slot in free:
+            self._set_slot(m, slot, newcomers.pop(0) if newcomers else None, now)
+
+    def _set_slot(
+        self, m: MemberMedia, slot: ReceiveSlot, producer: Producer | None, now: float
+    ) -> None:
+        if producer is not None and (not producer.enabled or producer.closed):
+            producer = None
+        pt = slot.payload_types.get(producer.codec) if producer is not None else None
+        if producer is not None and pt is None:
+            logger.info(
+                "slot %s of %s: codec %s not accepted", slot.mid, m.member_id, producer.codec
+            )
+            producer = None
+        current = slot.consumer
+        if current is not None and current.producer is producer and not current.closed:
+            return
+        if current is None and producer is None:
+            return
+        if current is not None:
+            current.close()
+        if producer is not None:
+            assert pt is not None
+            Consumer(producer, slot, pt)
+            self.slot_switches += 1
+            if producer.kind == "video":
+                producer.request_keyframe(now, force=True)
+        event = SlotEvent(
+            member_id=m.member_id,
+            mid=slot.mid,
+            kind=slot.kind,  # type: ignore[arg-type]
+            source_member=producer.member_id if producer else None,
+            source=producer.source if producer else None,  # type: ignore[arg-type]
+        )
+        self._safe_emit("slot", event)
+
+    @staticmethod
+    def _recv_ready(m: MemberMedia) -> bool:
+        return m.recv is not None and m.recv_negotiated and m.recv.state == "connected"
+
+    # -- life -----------------------------------------------------------------------------------
+
+    def _member(self, member_id: str) -> MemberMedia:
+        if self.closed:
+            from ilvb.errors import InvalidState
+
+            raise InvalidState("invalid_state", f"router {self.room_id} is closed")
+        m = self.members.get(member_id)
+        if m is None:
+            m = self.members[member_id] = MemberMedia(member_id)
+        return m
+
+    def _new_ssrc(self) -> int:
+        while True:
+            ssrc = random.getrandbits(32)
+            if ssrc and ssrc not in self._used_ssrcs:
+                self._used_ssrcs.add(ssrc)
+                return ssrc
+
+    def _new_transport(self, m: MemberMedia, kind: str) -> WebRtcTransport:
+        w = self._w
+        t = WebRtcTransport(w.certificate, w.sendto, w.announced_ip, w.port, w.now, kind)  # type: ignore[arg-type]
+        if kind == "send":
+            t.on_rtp = lambda data: self._on_send_rtp(m, data)
+            t.on_rtcp = lambda data: self._on_send_rtcp(m, data)
+        else:
+            t.on_rtcp = lambda data: self._on_recv_rtcp(m, data)
+            t.on_connected = lambda: self._assign(m, w.now())
+        t.on_closed = lambda reason: self._transport_closed(m, t, reason)
+        w.add_transport(t)
+        return t
+
+    def _transport_closed(self, m: MemberMedia, t: WebRtcTransport, reason: str) -> None:
+        """A transport died (consent expired, DTLS failure) or was closed by us."""
+        self._w.remove_transport(t)
+        if self.members.get(m.member_id) is not m:
+            return  # closed as part of remove_member / close
+        logger.info(
+            "router %s: %s transport of %s closed (%s)", self.room_id, t.kind, m.member_id, reason
+        )
+        if t is m.send:
+            for source in list(m.producers):
+                self._close_producer(m, source, notify=True)
+            m.send = None
+        elif t is m.recv:
+            for slot in m.audio_slots + m.video_slots:
+                slot.close()
+            m.recv = None
+            m.recv_negotiated = False
+        self._safe_emit("transport_closed", {"member_id": m.member_id, "reason": reason})
+        self._assign_all(self._w.now())
+
+    def _close_producer(self, m: MemberMedia, source: str, notify: bool) -> None:
+        p = m.producers.pop(source, None)
+        if p is None:
+            return
+        p.close()
+        m.by_mid.pop(p.mid, None)
+        for ssrc in [s for s, q in m.by_ssrc.items() if q is p]:
+            del m.by_ssrc[ssrc]
+        if notify:
+            self._safe_emit("producer_closed", {"member_id": m.member_id, "source": source})
+
+    def _teardown(self, m: MemberMedia) -> None:
+        for source in list(m.producers):
+            self._close_producer(m, source, notify=False)
+        for slot in m.audio_slots + m.video_slots:
+            slot.close()
+            self._used_ssrcs.discard(slot.ssrc)
+        for t in (m.send, m.recv):
+            if t is not None:
+                t.close("member_removed")
+                self._w.remove_transport(t)
+        m.send = m.recv = None
+
+    def _safe_emit(self, name: str, payload: Any) -> None:
+        try:
+            self._emit(name, payload)
+        except Exception:
+            logger.exception("router %s: %s listener failed", self.room_id, name)
+
+
+def _media_ssrcs(pkt: Any) -> list[int]:
+    """PLI names one media SSRC; FIR (RFC 5104 §4.3.1) lists its targets in the FCI."""
+    ssrcs = list(getattr(pkt, "ssrcs", ()) or ())
+    media = getattr(pkt, "media_ssrc", None)
+    if media:
+        ssrcs.append(media)
+    return ssrcs

@@ -1,0 +1,275 @@
+"""Worker: one event loop, ONE UDP socket, the routers placed on it (mediasoup: Worker).
+
+Every transport of every router shares the socket. Datagrams are demultiplexed as RFC 7983 says:
+first byte 0..3 STUN (→ ICE-lite responder, by ufrag), 20..63 DTLS and 128..191 RTP/RTCP (→ the
+transport that owns the source address). One timer drives DTLS retransmission, consent
+freshness, NACKs, audio re-selection and sender reports.
+
+Run in-process (``workers=0``: the media plane calls :meth:`Worker.command` directly) or as a
+process: ``python -m ilvb.sfu.worker --fd N --config JSON`` serves the same commands over a
+:class:`~ilvb.sfu.channel.Channel` on the inherited socket ``N`` and exits when it closes.
+This module never imports aiortc or av: the worker constructs no decoder or encoder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ilvb.errors import InvalidArgument, NotFound
+from ilvb.sfu.dtls import DtlsCertificate
+from ilvb.sfu.ice import IceLiteResponder
+from ilvb.sfu.router import Router
+from ilvb.sfu.transport import Addr, WebRtcTransport
+
+logger = logging.getLogger(__name__)
+
+TICK_S = 0.02  # DTLS timers, NACKs
+SLOW_TICK_S = 0.1  # audio selection (AudioSelector.poll), keyframe re-requests
+SR_INTERVAL_S = 1.0  # RTCP sender reports
+
+# on_event(room_id, name, payload)
+WorkerEventHandler = Callable[[str, str, Any], None]
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """The part of MediaSettings a worker needs (picklable, JSON-able)."""
+
+    bind_ip: str = "127.0.0.1"
+    announced_ip: str = "127.0.0.1"
+    port: int = 0
+    keyframe_interval_s: float = 1.0
+    nack_cache_packets: int = 1024
+
+
+def codec_modules() -> list[str]:
+    """Modules that would mean this process can decode/encode (must stay empty in a worker)."""
+    return sorted(
+        m
+        for m in sys.modules
+        if m == "av" or m.startswith("av.") or m.startswith("aiortc.codecs") or m == "aiortc"
+    )
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    def datagram_received(self, data: bytes, addr: Addr) -> None:  # type: ignore[override]
+        w = self.worker
+        if not data:
+            return
+        b = data[0]
+        # RFC 7983 demux, commonest first
+        if 127 < b < 192:
+            t = w.by_addr.get(addr)
+            if t is not None:
+                t.handle_srtp(data)
+        elif b < 4:
+            answered = w.ice.handle(data, addr)
+            if answered is not None:
+                w.sendto(answered[1], addr)
+        elif 19 < b < 64:
+            t = w.by_addr.get(addr)
+            if t is not None:
+                t.handle_dtls(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        logger.debug("udp error: %s", exc)
+
+
+class Worker:
+    """The routers of one worker and the socket they share."""
+
+    def __init__(self, config: WorkerConfig, on_event: WorkerEventHandler) -> None:
+        self.config = config
+        self.announced_ip = config.announced_ip
+        self.port = config.port
+        self.keyframe_interval_s = config.keyframe_interval_s
+        self.nack_cache_packets = config.nack_cache_packets
+        self.certificate = DtlsCertificate.generate()
+        self.ice = IceLiteResponder()
+        self.by_addr: dict[Addr, WebRtcTransport] = {}
+        self.transports: set[WebRtcTransport] = set()
+        self.routers: dict[str, Router] = {}
+        self._on_event = on_event
+        self._udp: asyncio.DatagramTransport | None = None
+        self._timer: asyncio.Task[None] | None = None
+        self.closed = False
+        self.now = time.monotonic
+
+    # -- life ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind the socket and start the timer."""
+        loop = asyncio.get_running_loop()
+        udp, _ = await loop.create_datagram_endpoint(
+            lambda: _Protocol(self), local_addr=(self.config.bind_ip, self.config.port)
+        )
+        self._udp = udp  # type: ignore[assignment]
+        sock = udp.get_extra_info("socket")
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
+        except OSError:
+            pass
+        self.port = sock.getsockname()[1]
+        self._timer = loop.create_task(self._run_timer())
+
+    async def close(self) -> None:
+        """Close every router and the socket. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        for router in list(self.routers.values()):
+            router.close()
+        self.routers.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._udp is not None:
+            self._udp.close()
+
+    def sendto(self, data: bytes, addr: Addr) -> None:
+        """Send one datagram from the worker's socket."""
+        if self._udp is not None:
+            self._udp.sendto(data, addr)
+
+    # -- WorkerServices for routers ----------------------------------------------------------
+
+    def add_transport(self, transport: WebRtcTransport) -> None:
+        self.transports.add(transport)
+        self.ice.register(transport)
+        transport.on_addr = self._on_addr
+
+    def remove_transport(self, transport: WebRtcTransport) -> None:
+        self.transports.discard(transport)
+        self.ice.unregister(transport)
+        for addr in transport.addrs:
+            if self.by_addr.get(addr) is transport:
+                del self.by_addr[addr]
+
+    def _on_addr(self, transport: WebRtcTransport, addr: Addr) -> None:
+        self.by_addr[addr] = transport
+
+    # -- timer --------------------------------------------------------------------------------
+
+    async def _run_timer(self) -> None:
+        next_slow = next_sr = 0.0
+        while not self.closed:
+            await asyncio.sleep(TICK_S)
+            now = self.now()
+            try:
+                for t in list(self.transports):
+                    t.tick(now)
+                for r in list(self.routers.values()):
+                    r.tick(now)
+                if now >= next_slow:
+                    next_slow = now + SLOW_TICK_S
+                    send_sr = now >= next_sr
+                    if send_sr:
+                        next_sr = now + SR_INTERVAL_S
+                    for r in list(self.routers.values()):
+                        r.slow_tick(now, send_sr)
+            except Exception:
+                logger.exception("worker timer failed")
+
+    # -- commands --------------------------------------------------------------------------------
+
+    def command(self, method: str, args: tuple[Any, ...]) -> Any:
+        """Run one command from the media plane (synchronously, on the worker loop)."""
+        if method == "open_router":
+            (room_id,) = args
+            if room_id not in self.routers:
+                self.routers[room_id] = Router(
+                    room_id, self, lambda name, payload: self._on_event(room_id, name, payload)
+                )
+            return None
+        if method == "close_router":
+            router = self.routers.pop(args[0], None)
+            if router is not None:
+                router.close()
+            return None
+        if method == "worker_stats":
+            return self.stats()
+        if method in _ROUTER_COMMANDS:
+            router = self.routers.get(args[0])
+            if router is None:
+                raise NotFound("not_found", f"no router for room {args[0]!r} on this worker")
+            return getattr(router, method)(*args[1:])
+        raise InvalidArgument("invalid_argument", f"unknown worker command {method!r}")
+
+    def stats(self) -> dict[str, Any]:
+        """Worker-wide counters, including which codec modules this process has imported."""
+        return {
+            "routers": len(self.routers),
+            "transports": len(self.transports),
+            "ice_requests": self.ice.requests,
+            "port": self.port,
+            "codec_modules": codec_modules(),
+        }
+
+
+_ROUTER_COMMANDS = frozenset(
+    {
+        "negotiate_send",
+        "offer_receive",
+        "accept_receive_answer",
+        "set_source_enabled",
+        "set_subscription",
+        "set_audio_cap",
+        "remove_member",
+        "stats",
+    }
+)
+
+
+# -- process entry point ---------------------------------------------------------------------
+
+
+async def _serve(fd: int, config: WorkerConfig) -> None:
+    from ilvb.sfu.channel import Channel
+
+    sock = socket.socket(fileno=fd)
+    reader, writer = await asyncio.open_connection(sock=sock)
+    channel: Channel | None = None
+
+    def on_event(room_id: str, name: str, payload: Any) -> None:
+        if channel is not None:
+            channel.emit("router_event", (room_id, name, payload))
+
+    worker = Worker(config, on_event)
+    await worker.start()
+    channel = Channel(reader, writer, on_request=worker.command)
+    channel.emit("ready", {"port": worker.port, "fingerprint": worker.certificate.fingerprint})
+    await channel.start()  # returns when the media plane closes the channel (or dies)
+    await worker.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m ilvb.sfu.worker --fd N --config JSON``."""
+    parser = argparse.ArgumentParser(prog="ilvb-sfu-worker")
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--config", default="{}")
+    parser.add_argument("--log-level", default="warning")
+    ns = parser.parse_args(argv)
+    logging.basicConfig(level=ns.log_level.upper(), format="worker %(process)d %(message)s")
+    config = WorkerConfig(**json.loads(ns.config))
+    try:
+        import uvloop
+
+        uvloop.run(_serve(ns.fd, config))
+    except ImportError:  # pragma: no cover
+        asyncio.run(_serve(ns.fd, config))
+
+
+if __name__ == "__main__":
+    main()
