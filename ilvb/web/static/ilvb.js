@@ -739,10 +739,21 @@ export class Devices extends Emitter {
 // ---------------------------------------------------------------------------------------------
 // Screen sharing
 
+/** Resolve once `video` has a decoded frame (videoWidth > 0), or after `timeoutMs`. */
+function firstFrame(video, timeoutMs = 3000) {
+  return new Promise((resolve) => {
+    if (video.videoWidth) { resolve(); return; }
+    const done = () => { clearTimeout(timer); video.removeEventListener("resize", done); resolve(); };
+    const timer = setTimeout(done, timeoutMs);
+    video.addEventListener("resize", done);
+  });
+}
+
 /**
  * Capture the screen (or a region of it) for a mode, at exactly the mode's resolution.
- * A region, or a capture whose size differs from the mode, is drawn onto a canvas of the mode's
- * size and that canvas is captured.
+ * The capture is used as is when its frames already have the mode's size; otherwise (a region,
+ * a screen of another size or shape) it is drawn, scaled to fit and centred, onto a canvas of
+ * the mode's size and that canvas is sent.
  * @param {"clear"|"smooth"} mode
  * @param {{region?: {x: number, y: number, width: number, height: number}}} [opts]
  * @returns {Promise<{track: MediaStreamTrack, stop: () => void, mode: object}>}
@@ -750,6 +761,10 @@ export class Devices extends Emitter {
 export async function captureScreen(mode, opts = {}) {
   const m = SCREEN_MODES[mode];
   if (!m) throw new IlvbError("invalid_argument", `unknown screen mode ${mode} (clear or smooth)`);
+  const region = opts.region;
+  if (region && !(region.width > 0 && region.height > 0 && region.x >= 0 && region.y >= 0)) {
+    throw new IlvbError("invalid_argument", "region needs x, y >= 0 and width, height > 0");
+  }
   let stream;
   try {
     stream = await navigator.mediaDevices.getDisplayMedia({
@@ -759,30 +774,44 @@ export async function captureScreen(mode, opts = {}) {
     });
   } catch (e) { throw IlvbError.fromMediaError(e, "screen"); }
   const raw = stream.getVideoTracks()[0];
-  const s = raw.getSettings();
-  if (!opts.region && s.width === m.width && s.height === m.height) {
-    raw.contentHint = m.contentHint;
-    return { track: raw, stop: () => stopTrack(raw), mode: m };
-  }
-  // Crop/scale through a canvas of the mode's size.
+  raw.contentHint = m.contentHint;
   const video = document.createElement("video");
   video.muted = true;
   video.srcObject = new MediaStream([raw]);
   await video.play().catch(() => {});
+  // getSettings() may announce the asked size while frames come at the screen's own size.
+  await firstFrame(video);
+  if (!region && video.videoWidth === m.width && video.videoHeight === m.height) {
+    video.srcObject = null;
+    return { track: raw, stop: () => stopTrack(raw), mode: m };
+  }
   const canvas = document.createElement("canvas");
   canvas.width = m.width;
   canvas.height = m.height;
   const g = canvas.getContext("2d");
-  const region = opts.region || { x: 0, y: 0, width: s.width || m.width, height: s.height || m.height };
   let running = true;
   const draw = () => {
-    if (!running) return;
-    g.drawImage(video, region.x, region.y, region.width, region.height, 0, 0, m.width, m.height);
+    if (!running || !video.videoWidth) return;
+    const src = region || { x: 0, y: 0, width: video.videoWidth, height: video.videoHeight };
+    const scale = Math.min(m.width / src.width, m.height / src.height);
+    const w = Math.round(src.width * scale);
+    const h = Math.round(src.height * scale);
+    g.fillStyle = "black";
+    g.fillRect(0, 0, m.width, m.height);
+    g.drawImage(video, src.x, src.y, src.width, src.height,
+      Math.round((m.width - w) / 2), Math.round((m.height - h) / 2), w, h);
   };
+  draw();
   const timer = setInterval(draw, 1000 / m.frameRate);
   const track = canvas.captureStream(m.frameRate).getVideoTracks()[0];
   track.contentHint = m.contentHint;
-  const stop = () => { running = false; clearInterval(timer); stopTrack(raw); stopTrack(track); };
+  const stop = () => {
+    running = false;
+    clearInterval(timer);
+    video.srcObject = null;
+    stopTrack(raw);
+    stopTrack(track);
+  };
   raw.addEventListener("ended", () => { stop(); track.dispatchEvent(new Event("ended")); });
   return { track, stop, mode: m };
 }
