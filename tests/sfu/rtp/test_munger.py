@@ -235,3 +235,49 @@ def test_out_timestamp_rebuilds_a_retransmission_of_an_older_generation() -> Non
     assert m.out_timestamp(0, 3500) == 4000
     assert m.out_timestamp(1, 10) == 4000 + round(0.067 * VIDEO)
     assert m.out_timestamp(5, 10) is None
+
+
+# (src, in seq, in ts, t, expected (out seq, out ts) or DropReason); None src = switch_source()
+DOC_TRACE: list[tuple[str | None, int, int, float, tuple[int, int] | DropReason | None]] = [
+    ("A", 4990, 900000, 10.000, (100, 1000)),
+    ("A", 4991, 900000, 10.001, (101, 1000)),
+    ("A", 4993, 903000, 10.034, (103, 4000)),
+    ("A", 4992, 900000, 10.036, (102, 1000)),
+    ("A", 4994, 906000, 10.067, (104, 7000)),
+    ("A", 4994, 906000, 10.068, DropReason.DUPLICATE),
+    (None, 0, 0, 10.070, None),
+    ("B", 12000, 7777777, 10.130, (105, 12670)),
+    ("B", 12001, 7777777, 10.131, (106, 12670)),
+    ("B", 11999, 7774777, 10.133, DropReason.BEFORE_SWITCH),
+    ("A", 4995, 909000, 10.134, DropReason.BEFORE_SWITCH),
+    ("B", 12003, 7780777, 10.165, (108, 15670)),
+    (None, 0, 0, 10.166, None),
+    ("A", 5010, 954000, 10.300, (109, 27820)),
+    ("A", 5011, 957000, 10.333, (110, 30820)),
+]
+
+
+def test_trace_in_forwarding_doc() -> None:
+    """The numeric trace of docs/internals/forwarding.md §2, row by row."""
+    m = RtpMunger(0x5107A0, VIDEO, initial_seq=100, initial_ts=1000)
+    for row, (src, seq, ts, t, expected) in enumerate(DOC_TRACE, 1):
+        if src is None:
+            m.switch_source()
+            continue
+        got = m.rewrite(seq, ts, t)
+        if isinstance(expected, DropReason):
+            assert got is None and m.last_drop is expected, f"row {row}"
+        else:
+            assert got == expected, f"row {row}"
+    assert [m.out_to_in(o) for o in (100, 104, 105, 107, 108, 109, 110, 111)] == [
+        (0, 4990),
+        (0, 4994),
+        (1, 12000),
+        (1, 12002),
+        (1, 12003),
+        (2, 5010),
+        (2, 5011),
+        None,
+    ]
+    assert m.out_timestamp(0, 903000) == 4000
+    assert m.out_timestamp(0, 900000) == 1000
