@@ -91,3 +91,38 @@ async def sample(page: Any, user: str, source: str = "camera") -> dict[str, Any]
 def grid_difference(a: dict[str, Any], b: dict[str, Any]) -> float:
     """Mean absolute difference of two fingerprints' sampled luma grids."""
     return sum(abs(x - y) for x, y in zip(a["grid"], b["grid"], strict=True)) / len(a["grid"])
+
+
+# Mean luma of the middle half of each block of an 8×4 grid over the remote video of `user`
+# (the layout ilvb.client.sources.SyntheticVideoSource draws its frame tag in).
+TAG_BLOCKS_JS = """([user]) => {
+  const v = window.c.remoteVideo(user, 'camera');
+  const img = v && v.captureFrame();
+  if (!img) return null;
+  const cols = 8, rows = 4, bw = Math.floor(img.width / cols), bh = Math.floor(img.height / rows);
+  const out = [];
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) {
+    let sum = 0, n = 0;
+    for (let y = r * bh + (bh >> 2); y < (r + 1) * bh - (bh >> 2); y++)
+      for (let x = c * bw + (bw >> 2); x < (c + 1) * bw - (bw >> 2); x++) {
+        const i = 4 * (y * img.width + x);
+        sum += 0.299 * img.data[i] + 0.587 * img.data[i + 1] + 0.114 * img.data[i + 2]; n++;
+      }
+    out.push(sum / n);
+  }
+  return {blocks: out, width: img.width, height: img.height};
+}"""
+
+
+async def read_tag(page: Any, user: str) -> tuple[int, int] | None:
+    """(index, marker) of the SyntheticVideoSource frame shown for ``user``, or None."""
+    from ilvb.client.sources import tag_check
+
+    got = await page.evaluate(TAG_BLOCKS_JS, [user])
+    if not got:
+        return None
+    word = 0
+    for mean in got["blocks"]:
+        word = (word << 1) | int(mean > 125)
+    index, marker, check = word >> 16, (word >> 8) & 0xFF, word & 0xFF
+    return (index, marker) if tag_check(index, marker) == check else None
