@@ -1,0 +1,1 @@
+"""Benchmarks: ilvb's SFU side by side with Janus (see docs/benchmarks.md)."""

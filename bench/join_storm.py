@@ -1,0 +1,470 @@
+"""Join storm: N simulated members enter one room over WebSocket; join latency and server CPU.
+
+    python bench/join_storm.py --members 5000            # starts `ilvb serve --no-media` itself
+    python bench/join_storm.py --members 1000 --url http://127.0.0.1:7880 --admin-key KEY
+
+Without ``--url`` it starts ``ilvb serve --no-media --port 0`` on an ephemeral data directory,
+reads the admin key and the ``ilvb listening on`` line from its output, and ends it (by PID) at
+the end. It creates an app through the admin REST API, connects N clients (``hello``), then
+``--concurrency`` driver tasks send ``room.enter`` for all of them into one room, timing each
+join from sending ``room.enter`` to its response, while every client keeps reading its events
+(``members.entered`` batches). After the last join it waits until every client has received an
+entry event for every member that entered after it (exactly the number the protocol promises),
+then reads the server's CPU time (psutil; delta over the join phase, including the fan-out).
+
+Prints progress every 500 joins and ends with exactly one line::
+
+    members=N join_p50_ms=.. join_p99_ms=.. cpu_ms_per_join=..
+
+and writes the figures to ``bench/out/join_storm.json``. ``--profile`` records the server with
+py-spy during the join phase (collapsed stacks in ``bench/out/join_storm_profile.txt``, with the
+top frames by self time printed to stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import psutil
+from websockets.asyncio.client import ClientConnection, connect
+
+from ilvb.auth.tickets import sign_ticket
+
+OUT_DIR = Path(__file__).resolve().parent / "out"
+LISTENING = re.compile(r"^ilvb listening on (http://\S+)$")
+ADMIN_KEY = re.compile(r"^admin key: (\S+)$")
+ROOM = "join-storm"
+PROGRESS_EVERY = 500
+START_TIMEOUT_S = 120.0
+REQUEST_TIMEOUT_S = 120.0
+
+
+def log(msg: str) -> None:
+    """Progress to stdout, flushed (the last stdout line is the result line)."""
+    print(msg, flush=True)
+
+
+# --- the server under test ---------------------------------------------------------------------
+
+
+@dataclass
+class ServerProcess:
+    """An ``ilvb serve --no-media`` subprocess on an ephemeral data dir."""
+
+    proc: subprocess.Popen[str]
+    data_dir: Path
+    url: str
+    admin_key: str
+
+    @classmethod
+    def start(cls, extra: list[str]) -> ServerProcess:
+        """Start the server and wait for its listening line."""
+        data_dir = Path(tempfile.mkdtemp(prefix="ilvb-storm-"))
+        cmd = [sys.executable, "-m", "ilvb", "serve", "--no-media", "--port", "0"]
+        cmd += ["--data-dir", str(data_dir), "--log-level", "warning", *extra]
+        stderr = open(data_dir / "server.stderr", "w")  # noqa: SIM115 - closed with the dir
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        lines: collections.deque[str] = collections.deque()
+        ready = threading.Event()
+        found: dict[str, str] = {}
+
+        def pump() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                line = line.rstrip("\n")
+                lines.append(line)
+                if m := ADMIN_KEY.match(line):
+                    found["key"] = m.group(1)
+                if m := LISTENING.match(line):
+                    found["url"] = m.group(1)
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        if not ready.wait(START_TIMEOUT_S) or "url" not in found or "key" not in found:
+            proc.kill()
+            proc.wait()
+            err = (data_dir / "server.stderr").read_text()[-3000:]
+            shutil.rmtree(data_dir, ignore_errors=True)
+            raise SystemExit(f"server did not start: stdout {list(lines)} stderr {err}")
+        return cls(proc, data_dir, found["url"], found["key"])
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 20 s; remove the data dir."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def find_listener_pid(url: str) -> int | None:
+    """The PID of the local process listening on ``url``'s port (for ``--url`` mode)."""
+    port = urlparse(url).port
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+                return conn.pid
+    except psutil.AccessDenied:
+        return None
+    return None
+
+
+def server_cpu_s(proc: psutil.Process) -> float:
+    """User + system CPU seconds of the server and its children."""
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
+
+
+# --- simulated members ---------------------------------------------------------------------------
+
+
+@dataclass
+class Member:
+    """One WebSocket client: a reader task resolves responses and counts entry events."""
+
+    user_id: str
+    ws: ClientConnection
+    pending: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    next_id: int = 0
+    entered_seen: int = 0  # members named in members.entered events received
+    expected_entered: int | None = None  # members that entered after me
+    frames: int = 0
+    closed: bool = False
+    reader: asyncio.Task[None] | None = None
+
+    async def request(self, type_: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send a request and wait for its response (an ``error`` reply raises)."""
+        self.next_id += 1
+        rid = self.next_id
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.pending[rid] = fut
+        frame: dict[str, Any] = {"id": rid, "type": type_}
+        if data is not None:
+            frame["data"] = data
+        await self.ws.send(json.dumps(frame))
+        reply = await asyncio.wait_for(fut, REQUEST_TIMEOUT_S)
+        if reply.get("type") == "error":
+            raise RuntimeError(f"{self.user_id} {type_}: {reply.get('error')}")
+        return reply.get("data") or {}
+
+    def send_ping(self) -> None:
+        """A heartbeat whose response is ignored."""
+        self.next_id += 1
+        msg = json.dumps({"id": self.next_id, "type": "ping"})
+        asyncio.ensure_future(self.ws.send(msg))
+
+    async def read(self) -> None:
+        """Read every frame; parse only responses (events are counted, not decoded)."""
+        try:
+            while True:
+                frame = await self.ws.recv(decode=False)
+                self.frames += 1
+                if b'"members.entered"' in frame:
+                    self.entered_seen += frame.count(b'"user_id"')
+                    continue
+                if b'"event"' in frame[:64]:
+                    continue
+                msg = json.loads(frame)
+                fut = self.pending.pop(msg.get("id"), None)
+                if fut is not None and not fut.done():
+                    fut.set_result(msg)
+        except Exception:
+            self.closed = True
+            for fut in self.pending.values():
+                if not fut.done():
+                    fut.set_exception(ConnectionError(f"{self.user_id}: connection closed"))
+
+
+async def connect_member(ws_url: str, app_id: str, secret: str, user_id: str) -> Member:
+    """Open a connection and say hello."""
+    ws = await connect(ws_url, max_size=None, ping_interval=None, open_timeout=60)
+    member = Member(user_id, ws)
+    member.reader = asyncio.create_task(member.read())
+    await member.request(
+        "hello", {"protocol": 1, "ticket": sign_ticket(app_id, secret, user_id, ttl_s=7200)}
+    )
+    return member
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100), nearest-rank."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+async def heartbeat(members: list[Member], interval_s: float, stop: asyncio.Event) -> None:
+    """One task pings every connected member every interval (the server drops silent ones)."""
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), interval_s)
+        except TimeoutError:
+            for m in list(members):
+                if not m.closed:
+                    m.send_ping()
+
+
+async def storm(args: argparse.Namespace, url: str, admin_key: str, pid: int | None) -> dict:
+    """Create the app, connect everyone, run the joins, wait for the fan-out; the figures."""
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        r = await http.post(
+            "/v1/apps", json={"name": "join-storm"}, headers={"X-Admin-Key": admin_key}
+        )
+        r.raise_for_status()
+        app = r.json()
+    ws_url = url.replace("http://", "ws://", 1).rstrip("/") + "/ws"
+    n = args.members
+    members: list[Member] = []
+    stop = asyncio.Event()
+
+    # Phase 1: connect and hello (bounded concurrency), not timed as joins.
+    t0 = time.perf_counter()
+    gate = asyncio.Semaphore(args.connect_concurrency)
+
+    async def open_one(i: int) -> None:
+        async with gate:
+            members.append(await connect_member(ws_url, app["app_id"], app["secret"], f"u{i}"))
+
+    await asyncio.gather(*(open_one(i) for i in range(n)))
+    connect_s = time.perf_counter() - t0
+    log(f"connected {n} clients in {connect_s:.1f} s")
+    beat = asyncio.create_task(heartbeat(members, args.heartbeat_s, stop))
+
+    proc = psutil.Process(pid) if pid else None
+    profiler = start_profiler(pid) if args.profile and pid else None
+    cpu0 = server_cpu_s(proc) if proc else float("nan")
+    latencies_ms: list[float] = []
+    buckets: list[dict[str, float]] = []
+    queue: asyncio.Queue[Member] = asyncio.Queue()
+    for m in members:
+        queue.put_nowait(m)
+    t_start = time.perf_counter()
+
+    async def driver() -> None:
+        while not queue.empty():
+            m = queue.get_nowait()
+            sent = time.perf_counter()
+            data = await m.request("room.enter", {"room": ROOM})
+            latencies_ms.append((time.perf_counter() - sent) * 1000)
+            # Members that will enter after me = N - (members present when I entered).
+            m.expected_entered = n - int(data.get("member_count", 0))
+            done = len(latencies_ms)
+            if done % PROGRESS_EVERY == 0 or done == n:
+                last = latencies_ms[-PROGRESS_EVERY:]
+                b = {
+                    "joined": done,
+                    "p50_ms": round(percentile(last, 50), 2),
+                    "p99_ms": round(percentile(last, 99), 2),
+                    "elapsed_s": round(time.perf_counter() - t_start, 2),
+                }
+                buckets.append(b)
+                log(
+                    f"joined {done}/{n}  last {len(last)}: p50 {b['p50_ms']:.1f} ms"
+                    f"  p99 {b['p99_ms']:.1f} ms  elapsed {b['elapsed_s']:.1f} s"
+                )
+
+    await asyncio.gather(*(driver() for _ in range(args.concurrency)))
+    joins_s = time.perf_counter() - t_start
+
+    # Fan-out: wait until everyone has heard of everyone who entered after them.
+    deadline = time.monotonic() + args.drain_timeout_s
+    while time.monotonic() < deadline:
+        missing = sum(
+            max(0, (m.expected_entered or 0) - m.entered_seen) for m in members if not m.closed
+        )
+        if missing == 0:
+            break
+        await asyncio.sleep(0.2)
+    drain_s = time.perf_counter() - t_start - joins_s
+    cpu_s = server_cpu_s(proc) - cpu0 if proc else float("nan")
+    if profiler is not None:
+        stop_profiler(profiler)
+    expected = sum(m.expected_entered or 0 for m in members)
+    seen = sum(m.entered_seen for m in members)
+    exact = all(m.entered_seen == m.expected_entered for m in members)
+    log(
+        f"fan-out: {seen}/{expected} entry notices delivered"
+        f" ({'exact' if exact else 'NOT exact'}), drained {drain_s:.1f} s after the last join;"
+        f" closed connections: {sum(m.closed for m in members)}"
+    )
+    stop.set()
+    beat.cancel()
+    await asyncio.gather(*(close_member(m) for m in members))
+    return {
+        "members": n,
+        "join_p50_ms": round(percentile(latencies_ms, 50), 2),
+        "join_p99_ms": round(percentile(latencies_ms, 99), 2),
+        "join_max_ms": round(max(latencies_ms), 2),
+        "cpu_ms_per_join": round(cpu_s * 1000 / n, 3),
+        "server_cpu_s": round(cpu_s, 2),
+        "concurrency": args.concurrency,
+        "connect_s": round(connect_s, 2),
+        "joins_s": round(joins_s, 2),
+        "joins_per_s": round(n / joins_s, 1),
+        "fanout_drain_s": round(drain_s, 2),
+        "entry_notices_expected": expected,
+        "entry_notices_seen": seen,
+        "entry_notices_exact": exact,
+        "buckets": buckets,
+        "client_cpu_s": round(sum(os.times()[:2]), 2),
+    }
+
+
+async def close_member(m: Member) -> None:
+    """Close quickly; a busy server may not answer the close handshake."""
+    try:
+        await asyncio.wait_for(m.ws.close(), 5)
+    except Exception:
+        m.ws.transport.abort()
+
+
+# --- profiling ------------------------------------------------------------------------------
+
+
+def start_profiler(pid: int) -> subprocess.Popen[bytes] | None:
+    """py-spy record (collapsed stacks) on the server PID until stopped."""
+    exe = shutil.which("py-spy")
+    if exe is None:
+        print("py-spy not found; no profile", file=sys.stderr)
+        return None
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    out = OUT_DIR / "join_storm_profile.txt"
+    return subprocess.Popen(
+        [exe, "record", "--pid", str(pid), "--format", "raw", "--rate", "100", "-o", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop_profiler(p: subprocess.Popen[bytes]) -> None:
+    """Stop py-spy (it writes its output on SIGINT) and print the hottest frames."""
+    os.kill(p.pid, signal.SIGINT)
+    try:
+        p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+    out = OUT_DIR / "join_storm_profile.txt"
+    if not out.exists():
+        return
+    self_time: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        frames = stack.split(";")
+        total += int(count)
+        self_time[frames[-1]] += int(count)
+        for f in set(frames):
+            inclusive[f] += int(count)
+    print(f"py-spy: {total} samples; top self time:", file=sys.stderr)
+    for frame, c in self_time.most_common(15):
+        print(f"  {100 * c / total:5.1f}%  {frame}", file=sys.stderr)
+    print("top inclusive (ilvb frames):", file=sys.stderr)
+    for frame, c in [(f, c) for f, c in inclusive.most_common(200) if "ilvb" in f][:15]:
+        print(f"  {100 * c / total:5.1f}%  {frame}", file=sys.stderr)
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def raise_fd_limit(needed: int) -> None:
+    """Raise the soft open-files limit (this process and the server it starts)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    p.add_argument("--members", type=int, default=5000)
+    p.add_argument("--url", help="a running server (default: start one)")
+    p.add_argument("--admin-key", help="with --url: the server's admin key")
+    p.add_argument("--server-pid", type=int, help="with --url: the server PID (for CPU)")
+    p.add_argument("--concurrency", type=int, default=20, help="joins in flight at once")
+    p.add_argument("--connect-concurrency", type=int, default=100)
+    p.add_argument("--heartbeat-s", type=float, default=5.0)
+    p.add_argument("--drain-timeout-s", type=float, default=300.0)
+    p.add_argument("--profile", action="store_true", help="py-spy record the server")
+    p.add_argument("--serve-arg", action="append", default=[], help="extra `ilvb serve` args")
+    args = p.parse_args(argv)
+    if args.members < 1 or args.concurrency < 1 or args.connect_concurrency < 1:
+        p.error("--members and the concurrencies must be >= 1")
+    if args.url and not args.admin_key:
+        p.error("--url needs --admin-key")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the storm and print the result line."""
+    args = parse_args(argv)
+    raise_fd_limit(2 * args.members + 1024)
+    server = None
+    try:
+        if args.url:
+            url, key = args.url.rstrip("/"), args.admin_key
+            pid = args.server_pid or find_listener_pid(url)
+        else:
+            server = ServerProcess.start(args.serve_arg)
+            url, key, pid = server.url, server.admin_key, server.proc.pid
+            log(f"server pid {pid} at {url}")
+        try:
+            import uvloop
+
+            result = uvloop.run(storm(args, url, key, pid))
+        except ImportError:
+            result = asyncio.run(storm(args, url, key, pid))
+    finally:
+        if server is not None:
+            server.stop()
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    (OUT_DIR / "join_storm.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        f"members={result['members']} join_p50_ms={result['join_p50_ms']:.1f}"
+        f" join_p99_ms={result['join_p99_ms']:.1f} cpu_ms_per_join={result['cpu_ms_per_join']:.2f}",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()
