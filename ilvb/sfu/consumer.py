@@ -47,6 +47,8 @@ class ReceiveSlot:
         self.payload_types: dict[str, int] = {}  # codec -> the subscriber's payload type
         self.munger = RtpMunger(ssrc, clock_rate)
         self.consumer: Consumer | None = None
+        # (member, source) last reported in a "slot" event, None = empty
+        self.announced: tuple[str, str] | None = None
         # for sender reports: packets / payload octets sent, newest out timestamp and its time
         self.packets = 0
         self.octets = 0

@@ -216,7 +216,7 @@ class Router:
 
     def stats(self) -> dict[str, Any]:
         """Counters for tests and benchmarks."""
-        transports = producers = consumers = 0
+        transports = producers = paused = consumers = 0
         packets_in = packets_out = nacks_sent = plis_sent = retransmits = 0
         for m in self.members.values():
             for t in (m.send, m.recv):
@@ -224,8 +224,11 @@ class Router:
                     transports += 1
                     packets_in += t.rtp_in
                     packets_out += t.rtp_out
-            producers += len(m.producers)
             for p in m.producers.values():
+                if p.enabled:
+                    producers += 1  # a disabled (muted / revoked) producer forwards nothing
+                else:
+                    paused += 1
                 consumers += len(p.consumers)
                 nacks_sent += p.nacks_sent
                 plis_sent += p.plis_sent
@@ -235,6 +238,7 @@ class Router:
             "members": len(self.members),
             "transports": transports,
             "producers": producers,
+            "producers_paused": paused,
             "consumers": consumers,
             "packets_in": packets_in,
             "packets_out": packets_out,
@@ -394,8 +398,6 @@ class Router:
         current = slot.consumer
         if current is not None and current.producer is producer and not current.closed:
             return
-        if current is None and producer is None:
-            return
         if current is not None:
             current.close()
         if producer is not None:
@@ -404,6 +406,11 @@ class Router:
             self.slot_switches += 1
             if producer.kind == "video":
                 producer.request_keyframe(now, force=True)
+        # consumers also close underneath us (producer closed): report what the slot carries now
+        announced = (producer.member_id, producer.source) if producer is not None else None
+        if announced == slot.announced:
+            return
+        slot.announced = announced
         event = SlotEvent(
             member_id=m.member_id,
             mid=slot.mid,
