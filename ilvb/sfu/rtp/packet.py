@@ -246,19 +246,19 @@ def rewrite_rtp(
     The payload and any padding are copied unchanged (P bit kept). ``marker=None`` keeps the
     incoming marker bit.
     """
-    b0 = RTP_VERSION << 6 | (view.csrc_count) | (0x20 if view.payload_end != len(data) else 0)
-    if marker is None:
-        marker = view.marker
-    b1 = (0x80 if marker else 0) | payload_type
-    header = _FIXED.pack(b0, b1, seq & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc)
-    # common case: no CSRC, no extension kept -> one concatenation
+    # V, P and CC as received (parse_rtp checked them); X cleared unless extensions are kept
+    b0 = data[0] & 0xEF
+    b1 = (payload_type & 0x7F) | (0x80 if (view.marker if marker is None else marker) else 0)
+    seq &= 0xFFFF
+    timestamp &= 0xFFFFFFFF
+    # common case: no extension kept -> one concatenation (two with CSRCs)
     if keep_extensions is None or view.ext_profile < 0:
-        if view.csrc_count:
-            csrc_end = FIXED_HEADER_LEN + 4 * view.csrc_count
+        header = _FIXED.pack(b0, b1, seq, timestamp, ssrc)
+        if b0 & 0x0F:
+            csrc_end = FIXED_HEADER_LEN + 4 * (b0 & 0x0F)
             return header + data[FIXED_HEADER_LEN:csrc_end] + data[view.header_len :]
         return header + data[view.header_len :]
     ext = _remapped_extensions(data, view, keep_extensions)
     csrcs = data[FIXED_HEADER_LEN : FIXED_HEADER_LEN + 4 * view.csrc_count]
-    if ext:
-        header = _FIXED.pack(b0 | 0x10, b1, seq & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc)
+    header = _FIXED.pack(b0 | 0x10 if ext else b0, b1, seq, timestamp, ssrc)
     return b"".join((header, csrcs, ext, data[view.header_len :]))
