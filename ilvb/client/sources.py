@@ -52,15 +52,31 @@ def tag_check(index: int, marker: int) -> int:
     return ((index & 0xFF) ^ (index >> 8) ^ marker ^ 0xA5) & 0xFF
 
 
-def tagged_frame(index: int, marker: int, width: int = 256, height: int = 128) -> VideoFrame:
-    """A yuv420p frame showing (index, marker) as black/white blocks."""
+def tagged_frame(
+    index: int,
+    marker: int,
+    width: int = 256,
+    height: int = 128,
+    noise: int = 0,
+    rng: np.random.Generator | None = None,
+) -> VideoFrame:
+    """A yuv420p frame showing (index, marker) as black/white blocks.
+
+    ``noise`` (0–60) adds random luma texture of that amplitude, which makes the encoder spend
+    its whole bitrate (more packets per frame) without changing what :func:`read_frame_tag`
+    reads (blocks are 16 or 235, the threshold 125).
+    """
     if width % (2 * TAG_COLS) or height % (2 * TAG_ROWS):
         raise InvalidArgument(
             "invalid_argument", f"frame size must be a multiple of {2 * TAG_COLS}×{2 * TAG_ROWS}"
         )
     bw, bh = width // TAG_COLS, height // TAG_ROWS
     bits = np.array(tag_bits(index, marker), dtype=np.uint8).reshape(TAG_ROWS, TAG_COLS)
-    luma = np.kron(bits, np.ones((bh, bw), dtype=np.uint8)) * (235 - 16) + 16
+    luma = np.kron(bits, np.ones((bh, bw), dtype=np.int16)) * (235 - 16) + 16
+    if noise:
+        gen = rng if rng is not None else np.random.default_rng(index)
+        luma += gen.integers(-noise, noise + 1, size=luma.shape, dtype=np.int16)
+        np.clip(luma, 0, 255, out=luma)
     chroma = np.full((height // 2, width), 128, dtype=np.uint8)
     yuv = np.vstack([luma.astype(np.uint8), chroma])
     return VideoFrame.from_ndarray(yuv, format="yuv420p")
@@ -71,9 +87,18 @@ class SyntheticVideoSource(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, marker: int = 0, fps: float = 15.0, width: int = 256, height: int = 128):
+    def __init__(
+        self,
+        marker: int = 0,
+        fps: float = 15.0,
+        width: int = 256,
+        height: int = 128,
+        noise: int = 0,
+    ) -> None:
         super().__init__()
         self.marker = marker
+        self.noise = noise
+        self._rng = np.random.default_rng(marker)
         self.fps = fps
         self.width = width
         self.height = height
@@ -91,7 +116,9 @@ class SyntheticVideoSource(MediaStreamTrack):
         due = self._start + index / self.fps
         if due > now:
             await asyncio.sleep(due - now)
-        frame = tagged_frame(index, self.marker, self.width, self.height)
+        frame = tagged_frame(
+            index, self.marker, self.width, self.height, noise=self.noise, rng=self._rng
+        )
         frame.pts = int(index * VIDEO_CLOCK / self.fps)
         frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
         self.frames_sent += 1

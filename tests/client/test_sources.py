@@ -27,6 +27,14 @@ def test_tag_reads_back_from_the_raw_frame() -> None:
         assert tag is not None and (tag.index, tag.marker) == (index, marker)
 
 
+def test_noise_does_not_change_the_tag() -> None:
+    frame = tagged_frame(4242, 17, width=320, height=240, noise=60)
+    luma = frame.to_ndarray(format="gray")
+    assert luma.std() > 80  # blocks plus visible texture
+    tag = read_frame_tag(frame)
+    assert tag is not None and (tag.index, tag.marker) == (4242, 17)
+
+
 def test_garbled_frame_reads_as_none() -> None:
     frame = tagged_frame(100, 3)
     array = frame.to_ndarray(format="yuv420p")

@@ -99,3 +99,8 @@ class LiveServer:
         assert live.link is not None, "room has no media router"
         router = await live.link.router()
         return await router.stats()
+
+    async def worker_stats(self) -> list[dict[str, Any]]:
+        """Counters of every SFU worker (transports, routers, imported codec modules …)."""
+        stats = await self.media.stats()  # type: ignore[attr-defined]
+        return list(stats["workers"])
