@@ -29,6 +29,7 @@ TWO_BYTE_PROFILE = 0x1000
 
 _FIXED = struct.Struct("!BBHII")
 _EXT_HDR = struct.Struct("!HH")
+_OSN = struct.Struct("!H")
 
 
 class RtpView(NamedTuple):
@@ -262,3 +263,45 @@ def rewrite_rtp(
     csrcs = data[FIXED_HEADER_LEN : FIXED_HEADER_LEN + 4 * view.csrc_count]
     header = _FIXED.pack(b0 | 0x10 if ext else b0, b1, seq, timestamp, ssrc)
     return b"".join((header, csrcs, ext, data[view.header_len :]))
+
+
+def build_rtx(
+    data: bytes,
+    view: RtpView,
+    *,
+    payload_type: int,
+    seq: int,
+    ssrc: int,
+    original_seq: int,
+    timestamp: int,
+    marker: bool | None = None,
+) -> bytes:
+    """An RFC 4588 §4 retransmission of ``data`` on an RTX stream.
+
+    RTX payload type, the RTX stream's own ``seq`` and ``ssrc``; ``timestamp`` and marker as
+    the (rewritten) original; payload = original seq (2 bytes, ``original_seq`` = the seq the
+    receiver knows it by) + original payload. Extensions and padding are dropped.
+    """
+    cc = data[0] & 0x0F
+    b1 = (payload_type & 0x7F) | (0x80 if (view.marker if marker is None else marker) else 0)
+    header = _FIXED.pack(0x80 | cc, b1, seq & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc)
+    csrcs = data[FIXED_HEADER_LEN : FIXED_HEADER_LEN + 4 * cc] if cc else b""
+    osn = _OSN.pack(original_seq & 0xFFFF)
+    return b"".join((header, csrcs, osn, data[view.header_len : view.payload_end]))
+
+
+def unwrap_rtx(data: bytes, view: RtpView, *, payload_type: int, ssrc: int) -> bytes | None:
+    """The original packet carried by an RFC 4588 RTX packet, or ``None`` for padding-only
+    RTX (bandwidth probes) and packets too short to hold the original seq.
+
+    ``payload_type`` / ``ssrc`` are the original stream's; the original seq comes from the
+    first two payload bytes. CSRCs and header extensions are kept, padding is dropped.
+    """
+    start = view.header_len
+    if view.payload_end - start < 2:
+        return None
+    (osn,) = _OSN.unpack_from(data, start)
+    b1 = (payload_type & 0x7F) | (0x80 if view.marker else 0)
+    # V, X and CC as received, P cleared
+    header = _FIXED.pack(data[0] & 0xDF, b1, osn, view.timestamp, ssrc)
+    return b"".join((header, data[FIXED_HEADER_LEN:start], data[start + 2 : view.payload_end]))

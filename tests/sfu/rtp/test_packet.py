@@ -10,11 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ilvb.sfu.rtp.packet import (
+    build_rtx,
     get_extension,
     is_rtcp,
     padding_len,
     parse_rtp,
     rewrite_rtp,
+    unwrap_rtx,
 )
 
 
@@ -279,3 +281,59 @@ def test_rewrite_then_parse_round_trips(
         ssrc,
     )
     assert out[ov.header_len :] == payload
+
+
+def test_build_rtx_matches_aiortc_wrap_rtx() -> None:
+    from aiortc.rtp import wrap_rtx
+
+    data = build_rtp(pt=96, marker=True, seq=500, ts=777, ssrc=0xAA, payload=b"vp8data", padding=2)
+    v = parse_rtp(data)
+    assert v is not None
+    rtx = build_rtx(data, v, payload_type=97, seq=9, ssrc=0xBB, original_seq=500, timestamp=777)
+    ref = wrap_rtx(RtpPacket.parse(data), payload_type=97, sequence_number=9, ssrc=0xBB)
+    parsed = RtpPacket.parse(rtx)
+    assert (parsed.payload_type, parsed.marker, parsed.sequence_number) == (97, 1, 9)
+    assert (parsed.timestamp, parsed.ssrc, parsed.payload) == (ref.timestamp, ref.ssrc, ref.payload)
+    assert parsed.padding_size == 0
+
+
+def test_build_rtx_uses_rewritten_original_seq_and_timestamp() -> None:
+    data = build_rtp(seq=500, ts=777, payload=b"x")
+    v = parse_rtp(data)
+    assert v is not None
+    rtx = build_rtx(data, v, payload_type=97, seq=1, ssrc=2, original_seq=102, timestamp=1000)
+    rv = parse_rtp(rtx)
+    assert rv is not None and rv.timestamp == 1000
+    assert rtx[rv.header_len : rv.header_len + 2] == b"\x00\x66"
+
+
+def test_unwrap_rtx_restores_the_original_packet_with_extensions() -> None:
+    original = build_rtp(
+        pt=96, marker=True, seq=4992, ts=900000, ssrc=0xA, ext=one_byte((4, b"v0")), payload=b"PL"
+    )
+    v = parse_rtp(original)
+    assert v is not None
+    # what the publisher sends on its RTX stream (keeps the extensions, like libwebrtc)
+    rtx = build_rtp(
+        pt=97,
+        marker=True,
+        seq=33,
+        ts=900000,
+        ssrc=0xB,
+        ext=one_byte((4, b"v0")),
+        payload=b"\x13\x80PL",
+        padding=3,
+    )
+    rv = parse_rtp(rtx)
+    assert rv is not None
+    restored = unwrap_rtx(rtx, rv, payload_type=96, ssrc=0xA)
+    assert restored == original
+
+
+def test_unwrap_rtx_drops_padding_only_probes() -> None:
+    probe = build_rtp(pt=97, seq=34, payload=b"", padding=255)
+    pv = parse_rtp(probe)
+    assert pv is not None and unwrap_rtx(probe, pv, payload_type=96, ssrc=1) is None
+    short = build_rtp(pt=97, seq=35, payload=b"\x01")
+    sv = parse_rtp(short)
+    assert sv is not None and unwrap_rtx(short, sv, payload_type=96, ssrc=1) is None
