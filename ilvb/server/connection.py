@@ -54,8 +54,13 @@ class Connection:
             self._close = (code, reason)
             self._ready.set()
 
-    async def aclose(self) -> None:
-        """Stop the writer (the socket is already gone)."""
+    async def aclose(self, flush_timeout_s: float = 1.0) -> None:
+        """Let the writer send what is queued and the close frame (bounded), then stop it."""
+        if self._close is None and not self.closed:
+            self.close()
+        if not self._task.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._task), flush_timeout_s)
         self.closed = True
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -172,9 +172,6 @@ class SignalingSession:
         finally:
             if self.record is not None:
                 self.hub.connection_lost(self.record, self.conn)
-            self.conn.close()
-            # Let the writer flush a final close frame, then stop it.
-            await asyncio.sleep(0)
             await self.conn.aclose()
 
     # frames ------------------------------------------------------------------------------

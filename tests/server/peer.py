@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import deque
 from typing import Any
 
 from starlette.testclient import WebSocketTestSession
@@ -24,6 +25,7 @@ class Peer:
         self.frames: list[str] = []
         self.events: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
+        self._unread: deque[dict[str, Any]] = deque()  # events not yet taken by next_event
 
     def send_raw(self, text: str) -> None:
         """Send a text frame as is."""
@@ -36,6 +38,7 @@ class Peer:
         frame = json.loads(text)
         if frame.get("type") == "event":
             self.events.append(frame)
+            self._unread.append(frame)
         return frame  # type: ignore[no-any-return]
 
     def reply_to(self, request_id: Any) -> dict[str, Any]:
@@ -80,9 +83,12 @@ class Peer:
         return [e["data"] for e in self.events if e["event"] == name]
 
     def next_event(self, name: str, limit: int = 1000) -> dict[str, Any]:
-        """Read until an event ``name`` arrives (already-seen events do not count)."""
+        """The next event ``name`` not yet taken by this method (skipping other events),
+        reading more frames when needed."""
         for _ in range(limit):
-            frame = self.recv()
-            if frame.get("type") == "event" and frame["event"] == name:
-                return frame["data"]  # type: ignore[no-any-return]
+            while self._unread:
+                frame = self._unread.popleft()
+                if frame["event"] == name:
+                    return frame["data"]  # type: ignore[no-any-return]
+            self.recv()
         raise AssertionError(f"no {name} event within {limit} frames")
