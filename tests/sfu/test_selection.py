@@ -190,3 +190,29 @@ def test_deterministic_for_equal_levels() -> None:
 def test_slots_must_be_positive() -> None:
     with pytest.raises(ValueError):
         AudioSelector(slots=0)
+
+
+def test_levels_read_from_real_rtp_packets_drive_the_selection() -> None:
+    """Opus-like RTP packets carrying RFC 6464 levels → audio_level → update → select."""
+    import struct
+
+    from ilvb.sfu.rtp.audiolevel import audio_level
+    from ilvb.sfu.rtp.packet import parse_rtp
+
+    def packet(seq: int, level: int, voice: bool) -> bytes:
+        ext = struct.pack("!HHBBH", 0xBEDE, 1, 0x10, (0x80 if voice else 0) | level, 0)
+        return struct.pack("!BBHII", 0x90, 111, seq, seq * 960, 1) + ext + b"\xfc\xff\xfe"
+
+    sel = AudioSelector(slots=6)
+    t = 0.0
+    for i in range(50):
+        t = i * PTIME
+        for member, level in EIGHT.items():
+            data = packet(i, level, voice=level < 50)
+            view = parse_rtp(data)
+            assert view is not None
+            parsed = audio_level(data, view, 1)
+            assert parsed is not None
+            sel.update(member, parsed[1], t)
+    ranked = sorted(EIGHT, key=EIGHT.get)
+    assert sel.select("m2", None, t) == [m for m in ranked if m != "m2"][:6]
