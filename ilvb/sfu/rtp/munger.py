@@ -28,13 +28,17 @@ All state is plain ints in ``__slots__``; :meth:`RtpMunger.rewrite` allocates on
 from __future__ import annotations
 
 import logging
+import struct
 from enum import IntEnum
+
+from ilvb.sfu.rtp.packet import RtpView, rewrite_rtp
 
 logger = logging.getLogger(__name__)
 
 _SEQ_MASK = 0xFFFF
 _SEQ_HALF = 0x8000
 _TS_MASK = 0xFFFFFFFF
+_FIXED = struct.Struct("!BBHII")
 
 # Ring of recently forwarded extended output seqs, for duplicate detection (power of two).
 RING_SIZE = 1024
@@ -182,6 +186,51 @@ class RtpMunger:
             return self._drop(DropReason.DUPLICATE)
         ring[out & (RING_SIZE - 1)] = out
         return out & _SEQ_MASK, (timestamp + self._ts_offset) & _TS_MASK
+
+    def forward(
+        self, data: bytes, view: RtpView, payload_type: int, now: float, source: int | None = None
+    ) -> bytes | None:
+        """:meth:`rewrite` + :func:`~ilvb.sfu.rtp.packet.rewrite_rtp` in one call: the outgoing
+        packet (``out_ssrc``, ``payload_type``, extensions dropped) or ``None`` to drop.
+
+        The in-order packet without CSRCs (nearly every packet) takes an inlined path that
+        skips the intermediate tuple and the keyword call; everything else goes through the
+        two general functions, with identical results.
+        """
+        if not self._pending and source is None and not data[0] & 0x0F:
+            # distance from the newest packet of this generation, in [-32768, 32767]
+            d = ((view.seq - self._hi_in + _SEQ_HALF) & _SEQ_MASK) - _SEQ_HALF
+            if d > 0:
+                # rewrite() step 3, inlined
+                out = self._hi_out + d
+                self._hi_in = view.seq
+                self._hi_out = out
+                self._last_time = now
+                out_ts = (view.timestamp + self._ts_offset) & _TS_MASK
+                self._last_out_ts = out_ts
+                self._ring[out & (RING_SIZE - 1)] = out
+                # rewrite_rtp() without extensions: V/P kept, X cleared, marker kept
+                return (
+                    _FIXED.pack(
+                        data[0] & 0xEF,
+                        (data[1] & 0x80) | (payload_type & 0x7F),
+                        out & _SEQ_MASK,
+                        out_ts,
+                        self.out_ssrc,
+                    )
+                    + data[view.header_len :]
+                )
+        mapped = self.rewrite(view.seq, view.timestamp, now, source)
+        if mapped is None:
+            return None
+        return rewrite_rtp(
+            data,
+            view,
+            payload_type=payload_type,
+            seq=mapped[0],
+            timestamp=mapped[1],
+            ssrc=self.out_ssrc,
+        )
 
     def _start_generation(self, seq: int, timestamp: int, now: float) -> tuple[int, int]:
         """Offsets for the first packet of a new source (the module docstring's rules)."""

@@ -338,3 +338,65 @@ def test_output_is_unique_continuous_and_maps_back(events: list[tuple[int, int, 
     assert newest_out is not None and m.last_out_seq == newest_out
     for out_seq, origin in sent.items():
         assert m.out_to_in(out_seq) == origin
+
+
+def _packet(seq: int, ts: int, *, marker: bool = False, csrc: bool = False) -> bytes:
+    import struct
+
+    b0 = 0x90 | (1 if csrc else 0)
+    head = struct.pack("!BBHII", b0, (0x80 if marker else 0) | 96, seq, ts, 0xABC)
+    if csrc:
+        head += struct.pack("!I", 0xC5C5)
+    return head + struct.pack("!HHBBH", 0xBEDE, 1, 0x10, 0x85, 0) + b"payload"
+
+
+@settings(max_examples=60, deadline=None)
+@given(switching_streams(), st.booleans())
+def test_forward_equals_rewrite_then_rewrite_rtp(
+    events: list[tuple[int, int, int]], csrc: bool
+) -> None:
+    from ilvb.sfu.rtp.packet import parse_rtp, rewrite_rtp
+
+    a = RtpMunger(0x55, VIDEO, initial_seq=3)
+    b = RtpMunger(0x55, VIDEO, initial_seq=3)
+    current = None
+    t = 0.0
+    for marker, seq, ts in events:
+        t += 0.002
+        if marker != current:
+            if current is not None:
+                a.switch_source()
+                b.switch_source()
+            current = marker
+        data = _packet(seq, ts, marker=seq % 3 == 0, csrc=csrc)
+        view = parse_rtp(data)
+        assert view is not None
+        got = a.forward(data, view, 100, t)
+        mapped = b.rewrite(seq, ts, t)
+        expected = (
+            None
+            if mapped is None
+            else rewrite_rtp(
+                data, view, payload_type=100, seq=mapped[0], timestamp=mapped[1], ssrc=0x55
+            )
+        )
+        assert got == expected
+        assert a.last_drop == b.last_drop and a.last_out_seq == b.last_out_seq
+
+
+def test_forward_drops_like_rewrite_and_labels_sources() -> None:
+    from ilvb.sfu.rtp.packet import parse_rtp
+
+    m = RtpMunger(7, VIDEO, initial_seq=0, initial_ts=0)
+    m.switch_source(source=1)
+    first = _packet(10, 0)
+    view = parse_rtp(first)
+    assert view is not None
+    out = m.forward(first, view, 101, 0.0, source=1)
+    ov = parse_rtp(out or b"")
+    assert ov is not None and (ov.payload_type, ov.seq, ov.timestamp, ov.ssrc) == (101, 0, 0, 7)
+    assert ov.ext_profile == -1  # extensions dropped
+    assert m.forward(first, view, 101, 0.0, source=1) is None
+    assert m.last_drop is DropReason.DUPLICATE
+    assert m.forward(first, view, 101, 0.0, source=2) is None
+    assert m.last_drop is DropReason.WRONG_SOURCE
