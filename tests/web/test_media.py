@@ -4,6 +4,7 @@ with energy, and desktop sharing arriving at each mode's resolution."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import pytest
@@ -64,6 +65,17 @@ async def test_two_pages_receive_each_others_video_and_audio(new_page, ilvb_orig
         s0, e0 = await poll(lambda p=page: _audio_flowing(p), within=20)
         s1, e1 = await poll(lambda p=page, s=s0: _audio_more(p, s + 48000), within=20)
         assert s1 > s0 and e1 > e0 > 0, (s0, s1, e0, e1)
+    # Raw frames: one event per rendered frame, at the decoded size.
+    frames = await pages["alice"].evaluate(
+        """async () => { const v = c.remoteVideo('bob'); const seen = [];
+             const off = v.onFrame(f => seen.push([f.width, f.height]));
+             await new Promise(r => setTimeout(r, 2000)); off();
+             const img = v.captureFrame();
+             return {n: seen.length, sizes: [...new Set(seen.map(String))],
+                     raw: [img.width, img.height, img.data.length]}; }"""
+    )
+    assert frames["n"] >= 10 and frames["sizes"] == ["640,480"], frames
+    assert frames["raw"] == [640, 480, 640 * 480 * 4]
     # What is played reaches the speaker level meter.
     level = await pages["alice"].evaluate(
         """async () => { let p = 0; for (let i = 0; i < 150; i++) {
@@ -88,8 +100,18 @@ async def _audio_more(page, at_least):
     return (samples, energy) if samples >= at_least else None
 
 
-@pytest.mark.parametrize(("mode", "size"), [("clear", (1920, 1200)), ("smooth", (920, 720))])
-async def test_screen_share_arrives_at_the_modes_resolution(new_page, ilvb_origin, mode, size):
+@pytest.mark.parametrize(
+    ("mode", "size", "region"),
+    [
+        ("clear", (1920, 1200), None),
+        ("smooth", (920, 720), None),
+        ("smooth", (920, 720), {"x": 100, "y": 50, "width": 800, "height": 600}),
+    ],
+    ids=["clear", "smooth", "smooth-region"],
+)
+async def test_screen_share_arrives_at_the_modes_resolution(
+    new_page, ilvb_origin, mode, size, region
+):
     room = room_name()
     teacher = await new_page(f"{ilvb_origin}/demo")
     student = await new_page(f"{ilvb_origin}/demo")
@@ -97,7 +119,7 @@ async def test_screen_share_arrives_at_the_modes_resolution(new_page, ilvb_origi
     await join(student, "student", room)
     sent = await teacher.evaluate(
         f"""async () => {{
-          await c.publish('screen', {{mode: '{mode}'}});
+          await c.publish('screen', {{mode: '{mode}', region: {json.dumps(region)}}});
           const t = c.localTrack('screen'); const s = t.getSettings();
           const tr = c.sendPc.getTransceivers().find(x => x.sender.track === t);
           const e = tr.sender.getParameters().encodings[0];

@@ -100,3 +100,20 @@ async def test_fifth_video_sender_sees_the_limit_error_in_the_page(new_page, ilv
     for i in range(4):
         await fifth.wait_for_selector(f"#members li[data-user=cam{i}][data-video=sending]")
     assert await fifth.evaluate("demo.client.localTrack('camera')") is None
+
+
+async def test_publishing_without_permission_is_shown_in_the_page(new_page, ilvb_origin):
+    room = room_name()
+    page = await demo_page(new_page, ilvb_origin, "dora", room, mic=False, cam=False)
+    me = await page.evaluate("demo.client.setPermissions({video: false})")
+    assert me["permissions"]["video"] is False
+    await page.click("#cam-btn")
+    error = await page.wait_for_selector("#error:not([hidden])", timeout=10000)
+    assert await error.get_attribute("data-code") == "permission_denied"
+    assert "No permission" in await error.inner_text()
+    assert await page.evaluate("demo.client.localTrack('camera')") is None
+    # Granting it back lets the same button publish.
+    await page.evaluate("demo.client.setPermissions({video: true}).then(() => 0)")
+    await page.click("#cam-btn")
+    await page.wait_for_function("demo.client.localTrack('camera') !== null", timeout=10000)
+    assert await page.is_hidden("#error")
