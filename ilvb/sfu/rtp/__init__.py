@@ -1,2 +1,2 @@
 """RTP/RTCP mechanisms of the forwarding path, one module each (seq, packet, munger, nack, rtcp,
-audiolevel, keyframe). Pure functions and small classes on bytes: no sockets, no asyncio."""
+audiolevel, keyframe, stats). Pure functions and small classes on bytes: no sockets, no asyncio."""
