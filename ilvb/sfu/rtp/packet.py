@@ -7,9 +7,9 @@ number, timestamp, SSRC; header extensions dropped or remapped) around the untou
 
 Layout of an RTP packet, with the offsets an :class:`RtpView` records::
 
-    0            12           12+4*CC     ext_start        ext_end   header_len  payload_end  len
-    | fixed hdr  | CSRC list  | ext hdr(4) | ext elements... |  (pad)  | payload   | padding |
-                              ^ profile, length in 32-bit words
+    0           12          12+4*CC      ext_start                ext_end     payload_end   len
+    | fixed hdr | CSRC list | ext hdr (4) | elements + zero padding | payload   | RTP padding |
+                            ^ profile, length in 32-bit words        ^ header_len (= ext_end)
 
 RFC 5761 demultiplexing (:func:`is_rtcp`): on a bundled port, a second byte in 192..223 is RTCP
 (RTCP packet types 192..223 / RTP payload types 64..95 with the marker bit, which are forbidden).
