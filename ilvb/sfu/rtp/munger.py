@@ -1,8 +1,8 @@
 """Per-consumer RTP sequence-number and timestamp rewriting across source switches.
 
 A receive slot (one outgoing SSRC) carries different producers over time: the loudest speaker,
-the member a view points at. The receiver must see *one* continuous stream, so each consumer
-owns an :class:`RtpMunger` that maps every forwarded packet's ``(seq, timestamp)`` into the
+the member a view points at. The receiver must see *one* continuous stream, so each receive
+slot owns an :class:`RtpMunger` that maps every forwarded packet's ``(seq, timestamp)`` into the
 slot's output space (LiveKit ``pkg/sfu/rtpmunger.go``, mediasoup ``SeqManager.cpp``).
 
 Model: the output is a sequence of *generations*; one generation is one uninterrupted run of
@@ -264,6 +264,10 @@ class RtpMunger:
         """Record a drop reason; the caller returns ``None``."""
         self.last_drop = reason
         self.drops[reason] += 1
+        if logger.isEnabledFor(logging.DEBUG):  # drops are rare; the check is all they cost
+            logger.debug(
+                "munger ssrc=%#x gen=%d drop %s", self.out_ssrc, self.generation, reason.name
+            )
         return None
 
     @property
