@@ -38,7 +38,7 @@ class EventHub:
 
     def __init__(self) -> None:
         self._callbacks: dict[str, list[Callback]] = {}
-        self._queues: list[asyncio.Queue[Any]] = []
+        self._streams: list[EventStream] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -60,8 +60,8 @@ class EventHub:
         for name in (event.name, "*"):
             for callback in list(self._callbacks.get(name, ())):
                 self._call(callback, event)
-        for queue in self._queues:
-            queue.put_nowait(event)
+        for stream in self._streams:
+            stream.offer(event)
 
     def _call(self, callback: Callback, event: Event) -> None:
         try:
@@ -88,20 +88,20 @@ class EventHub:
         if self._closed:
             stream.queue.put_nowait(_END)
         else:
-            self._queues.append(stream.queue)
+            self._streams.append(stream)
         return stream
 
-    def _detach(self, queue: asyncio.Queue[Any]) -> None:
-        if queue in self._queues:
-            self._queues.remove(queue)
+    def _detach(self, stream: EventStream) -> None:
+        if stream in self._streams:
+            self._streams.remove(stream)
 
     def close(self) -> None:
         """End every iterator; later events are dropped. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        for queue in self._queues:
-            queue.put_nowait(_END)
+        for stream in self._streams:
+            stream.queue.put_nowait(_END)
 
 
 class EventStream:
@@ -112,17 +112,20 @@ class EventStream:
         self._hub = hub
         self._wanted = wanted
 
+    def offer(self, event: Event) -> None:
+        """Queue ``event`` if this stream wants it."""
+        if self._wanted is None or event.name in self._wanted:
+            self.queue.put_nowait(event)
+
     def __aiter__(self) -> EventStream:
         return self
 
     async def __anext__(self) -> Event:
-        while True:
-            item = await self.queue.get()
-            if item is _END:
-                self._hub._detach(self.queue)
-                raise StopAsyncIteration
-            if self._wanted is None or item.name in self._wanted:
-                return item
+        item = await self.queue.get()
+        if item is _END:
+            self._hub._detach(self)
+            raise StopAsyncIteration
+        return item  # type: ignore[no-any-return]
 
     async def next(self, timeout_s: float | None = None) -> Event:
         """The next event, waiting at most ``timeout_s`` seconds (``TimeoutError`` after)."""
@@ -130,4 +133,4 @@ class EventStream:
 
     def close(self) -> None:
         """Stop receiving events."""
-        self._hub._detach(self.queue)
+        self._hub._detach(self)

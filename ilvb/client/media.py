@@ -52,13 +52,14 @@ class MediaSession:
             )
         async with self._lock:
             transceiver = self.sending.get(source)
-            if transceiver is not None and transceiver.currentDirection is not None:
-                # Already negotiated: swap the track, no renegotiation needed.
+            if transceiver is not None:
+                # Published before: reuse the m-line with the new track.
                 transceiver.sender.replaceTrack(track)
-                return
-            if self.send_pc is None:
-                self.send_pc = RTCPeerConnection()
-            self.sending[source] = self.send_pc.addTransceiver(track, direction="sendonly")
+            else:
+                if self.send_pc is None:
+                    self.send_pc = RTCPeerConnection()
+                self.sending[source] = self.send_pc.addTransceiver(track, direction="sendonly")
+            # Always (re)announce: the server maps mids to sources from each offer.
             await self._negotiate_send()
 
     async def unpublish(self, source: str) -> None:

@@ -101,6 +101,7 @@ async def test_events_reach_callbacks_and_iterators_in_order() -> None:
         assert [e.name for e in got] == ["members.entered"] * 5 + ["member.state"]
         assert [e.data["members"][0]["user_id"] for e in got[:5]] == [f"u{i}" for i in range(5)]
         assert (await only_state.next(5)).data == {"user_id": "u1"}
+        assert only_state.queue.empty()  # a filtered stream holds only what it asked for
         await poll(lambda: len(seen) == 5)
         await conn.close()
         # The iterator ends once the hub closes.
