@@ -163,6 +163,7 @@ class Member:
     entered_seen: int = 0  # members named in members.entered events received
     expected_entered: int | None = None  # members that entered after me
     frames: int = 0
+    bytes: int = 0
     closed: bool = False
     reader: asyncio.Task[None] | None = None
 
@@ -193,6 +194,7 @@ class Member:
             while True:
                 frame = await self.ws.recv(decode=False)
                 self.frames += 1
+                self.bytes += len(frame)
                 if b'"members.entered"' in frame:
                     self.entered_seen += frame.count(b'"user_id"')
                     continue
@@ -240,6 +242,23 @@ async def heartbeat(members: list[Member], interval_s: float, stop: asyncio.Even
                     m.send_ping()
 
 
+async def loop_lag(samples: list[float], stop: asyncio.Event, period_s: float = 0.05) -> None:
+    """How late this (client) event loop wakes up: separates client stalls from server ones."""
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        t = loop.time()
+        await asyncio.sleep(period_s)
+        samples.append((loop.time() - t - period_s) * 1000)
+
+
+def thread_cpu(proc: psutil.Process) -> dict[int, float]:
+    """CPU seconds per server thread (to tell the event loop from helper threads)."""
+    try:
+        return {t.id: t.user_time + t.system_time for t in proc.threads()}
+    except psutil.NoSuchProcess:
+        return {}
+
+
 async def storm(args: argparse.Namespace, url: str, admin_key: str, pid: int | None) -> dict:
     """Create the app, connect everyone, run the joins, wait for the fan-out; the figures."""
     async with httpx.AsyncClient(base_url=url, timeout=60) as http:
@@ -269,6 +288,9 @@ async def storm(args: argparse.Namespace, url: str, admin_key: str, pid: int | N
     proc = psutil.Process(pid) if pid else None
     profiler = start_profiler(pid) if args.profile and pid else None
     cpu0 = server_cpu_s(proc) if proc else float("nan")
+    threads0 = thread_cpu(proc) if proc else {}
+    lag_ms: list[float] = []
+    lag_task = asyncio.create_task(loop_lag(lag_ms, stop))
     latencies_ms: list[float] = []
     buckets: list[dict[str, float]] = []
     queue: asyncio.Queue[Member] = asyncio.Queue()
@@ -313,10 +335,16 @@ async def storm(args: argparse.Namespace, url: str, admin_key: str, pid: int | N
         await asyncio.sleep(0.2)
     drain_s = time.perf_counter() - t_start - joins_s
     cpu_s = server_cpu_s(proc) - cpu0 if proc else float("nan")
+    threads1 = thread_cpu(proc) if proc else {}
+    per_thread = sorted(
+        (round(v - threads0.get(k, 0.0), 2) for k, v in threads1.items()), reverse=True
+    )
     if profiler is not None:
         stop_profiler(profiler)
     expected = sum(m.expected_entered or 0 for m in members)
     seen = sum(m.entered_seen for m in members)
+    frames = sum(m.frames for m in members)
+    received_mb = sum(m.bytes for m in members) / 1e6
     exact = all(m.entered_seen == m.expected_entered for m in members)
     log(
         f"fan-out: {seen}/{expected} entry notices delivered"
@@ -325,6 +353,7 @@ async def storm(args: argparse.Namespace, url: str, admin_key: str, pid: int | N
     )
     stop.set()
     beat.cancel()
+    lag_task.cancel()
     await asyncio.gather(*(close_member(m) for m in members))
     return {
         "members": n,
@@ -341,8 +370,13 @@ async def storm(args: argparse.Namespace, url: str, admin_key: str, pid: int | N
         "entry_notices_expected": expected,
         "entry_notices_seen": seen,
         "entry_notices_exact": exact,
+        "frames_received": frames,
+        "mb_received": round(received_mb, 1),
         "buckets": buckets,
+        "server_thread_cpu_s": per_thread[:5],
         "client_cpu_s": round(sum(os.times()[:2]), 2),
+        "client_loop_lag_p99_ms": round(percentile(lag_ms, 99), 1),
+        "client_loop_lag_max_ms": round(max(lag_ms, default=0.0), 1),
     }
 
 
