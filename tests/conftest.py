@@ -21,6 +21,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -58,11 +59,17 @@ def _media(choice: MediaChoice, settings: Settings) -> MediaPlane:
     return choice  # type: ignore[return-value]
 
 
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync code, even inside a running loop (async tests)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def _new_store_with_app(name: str = "test-app") -> tuple[MemoryAppStore, AppRecord, str]:
     store = MemoryAppStore()
-    record = asyncio.run(store.create_app(name))
+    record = run_sync(store.create_app(name))
     admin_key = new_admin_key()
-    asyncio.run(store.set_admin_key_hash(hash_admin_key(admin_key)))
+    run_sync(store.set_admin_key_hash(hash_admin_key(admin_key)))
     return store, record, admin_key
 
 
