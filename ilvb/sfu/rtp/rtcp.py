@@ -113,9 +113,9 @@ class ReceiverReport:
 class Remb:
     """Receiver Estimated Maximum Bitrate, bits per second, for ``ssrcs``."""
 
-    sender_ssrc: int
     bitrate: int
     ssrcs: list[int]
+    sender_ssrc: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +163,7 @@ def _items(packet_type: int, count: int, body: bytes) -> list[RtcpItem]:
             ]
         if count == PSFB_AFB and fb.fci[:4] == b"REMB":
             bitrate, ssrcs = unpack_remb_fci(fb.fci)
-            return [Remb(fb.ssrc, bitrate, ssrcs)]
+            return [Remb(bitrate, ssrcs, fb.ssrc)]
     elif packet_type == RTCP_RTPFB and count == RTPFB_NACK:
         rtpfb = RtcpRtpfbPacket.parse(body, count)
         # aiortc does not wrap pid + n past 65535
