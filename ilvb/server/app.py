@@ -25,6 +25,7 @@ from ilvb.config import Settings
 from ilvb.errors import IlvbError, InvalidArgument, NotFound
 from ilvb.rooms.clock import Clock
 from ilvb.rooms.manager import RoomManager
+from ilvb.server.rest_apps import router as apps_router
 from ilvb.server.rest_rooms import router as rooms_router
 from ilvb.server.signaling import SignalingHub
 from ilvb.server.signaling import router as signaling_router
@@ -105,12 +106,7 @@ def create_app(
     app.add_exception_handler(Exception, _unexpected_error)
 
     app.include_router(signaling_router)
-    try:
-        from ilvb.server.rest_apps import router as apps_router
-    except ImportError:  # until the apps REST module lands
-        log.warning("ilvb.server.rest_apps is missing: no /v1/apps endpoints")
-    else:
-        app.include_router(apps_router)
+    app.include_router(apps_router)
     app.include_router(rooms_router)
 
     @app.get("/healthz", tags=["server"])
