@@ -17,6 +17,7 @@ async iterators (``async for ev in client.events()``).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
@@ -26,7 +27,7 @@ from ilvb.client.connection import Connection
 from ilvb.client.events import Callback, Event, EventHub, EventStream
 from ilvb.client.media import MediaSession
 from ilvb.client.remote import FrameCallback, FrameStream, RemoteMedia
-from ilvb.errors import InvalidArgument
+from ilvb.errors import IlvbError, InvalidArgument
 
 
 class Client:
@@ -44,6 +45,7 @@ class Client:
         self.video_slots = 0
         events.on("slot", self._on_slot)
         events.on("room.exited", self._on_exited)
+        events.on("connection.closed", self._on_exited)  # session over: media is useless
 
     @classmethod
     async def connect(cls, url: str, ticket: str, **options: Any) -> Client:
@@ -212,7 +214,10 @@ class Client:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def close(self) -> None:
-        """Close media and the signaling connection (the server sees me leave). Idempotent."""
+        """Leave the room (if in one), close media and the signaling connection. Idempotent."""
+        if self.room is not None and not self.connection.closed:
+            with contextlib.suppress(IlvbError):
+                await self.connection.request("room.exit", {}, timeout_s=3)
         await self.media.close()
         await self.remote.close()
         await self.connection.close()

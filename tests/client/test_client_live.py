@@ -73,3 +73,15 @@ async def test_resume_keeps_the_member_in_its_room() -> None:
         # bob never saw alice exit (at most connected false → true state changes).
         while not watch.queue.empty():
             assert (await watch.next(1)).name == "member.state"
+
+
+async def test_close_leaves_the_room_at_once() -> None:
+    async with LiveServer(media_plane=NullMediaPlane()) as server:
+        alice = await server.client("alice")
+        bob = await server.client("bob")
+        await alice.enter("r1", receive=False)
+        await bob.enter("r1", receive=False)
+        seen = alice.events(["members.exited"])
+        await bob.close()
+        event = await seen.next(5)
+        assert event.data == {"user_ids": ["bob"], "reason": "left"}
