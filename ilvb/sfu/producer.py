@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ilvb.sfu.rtp.audiolevel import audio_level
 from ilvb.sfu.rtp.nack import NackGenerator, PacketCache
 from ilvb.sfu.rtp.packet import RtpView
-from ilvb.sfu.rtp.rtcp import build_nack, build_pli
+from ilvb.sfu.rtp.rtcp import build_nack, build_pli, build_remb
 
 if TYPE_CHECKING:
     from ilvb.sfu.consumer import Consumer
@@ -27,6 +27,11 @@ logger = logging.getLogger(__name__)
 
 # The SSRC the SFU uses as "sender SSRC" in the RTCP feedback it originates (RFC 4585 §6.1).
 FEEDBACK_SSRC = 0x1F5F5F5F
+# The SFU does no bandwidth estimation of its own. To a publisher that negotiated goog-remb
+# (and no transport-cc, which we never accept) REMB is the receive-side estimate it waits for;
+# without one Chromium stays near its 300 kbps start rate. We announce a fixed ceiling, once
+# a second, and leave the rest to the publisher's loss-based control.
+REMB_BPS = 3_000_000
 
 
 class Producer:
@@ -49,6 +54,7 @@ class Producer:
         cache_size: int = 1024,
         keyframe_interval_s: float = 1.0,
         on_level: Callable[[str, int, float], None] | None = None,
+        remb: bool = False,
     ) -> None:
         self.member_id = member_id
         self.source = source
@@ -70,6 +76,7 @@ class Producer:
         self.keyframe_interval_s = keyframe_interval_s
         self._last_keyframe_request = -1e9
         self._on_level = on_level
+        self.remb = remb and self.is_video
         # counters
         self.packets = 0
         self.bytes = 0
@@ -116,6 +123,11 @@ class Producer:
         if missing:
             if self.transport.send_rtcp(build_nack(FEEDBACK_SSRC, self.ssrc, missing)):
                 self.nacks_sent += 1
+
+    def send_remb(self) -> None:
+        """Announce :data:`REMB_BPS` to the publisher (slow timer, when goog-remb was agreed)."""
+        if self.remb and self.ssrc is not None and not self.closed:
+            self.transport.send_rtcp(build_remb(FEEDBACK_SSRC, REMB_BPS, [self.ssrc]))
 
     def close(self) -> None:
         """Detach all consumers (they close with their producer). Idempotent."""

@@ -133,6 +133,7 @@ class Router:
                     cache_size=self._w.nack_cache_packets,
                     keyframe_interval_s=self._w.keyframe_interval_s,
                     on_level=self.selector.update,
+                    remb="goog-remb" in t.feedback,
                 )
                 m.producers[t.source] = p
                 if t.ssrc is not None:
@@ -279,6 +280,9 @@ class Router:
                 c = slot.consumer
                 if c is not None and c.waiting_keyframe:
                     c.producer.request_keyframe(now)  # throttled: ≤ 1/s per producer
+            if send_reports:
+                for p in m.producers.values():
+                    p.send_remb()
             if send_reports and m.recv is not None and m.recv.state == "connected":
                 for slot in m.audio_slots + m.video_slots:
                     sr = slot.sender_report(now)

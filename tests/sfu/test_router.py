@@ -332,3 +332,27 @@ def test_commands_on_a_closed_router_raise_invalid_state() -> None:
     assert room.svc.transports == set()
     with pytest.raises(InvalidState):
         room.router.offer_receive("bob", 1, 1)
+
+
+def test_slow_timer_sends_sender_reports_to_subscribers_and_remb_to_publishers() -> None:
+    from dataclasses import replace
+
+    from ilvb.sfu.rtp.rtcp import Remb, SenderReport
+
+    room = Room()
+    pub = room.publish("alice", replace(video_track(), feedback=("nack", "goog-remb")))
+    room.subscribe("bob", views=(("alice", "camera"),))
+    for seq in range(1, 4):
+        pub.handle_srtp(rtp(120, seq, 90000 + seq, 1000, VP8_KEY))
+    room.svc.take(addr("bob"))
+    room.svc.take(addr("alice"))
+    room.svc.t += 0.5
+    room.router.slow_tick(room.svc.t, send_reports=True)
+    _, to_bob = room.svc.take(addr("bob"))
+    srs = [i for i in to_bob if isinstance(i, SenderReport)]
+    assert len(srs) == 1 and srs[0].ssrc == room.slot_ssrc("bob", "v0")
+    assert srs[0].packets == 3 and srs[0].octets == 3 * len(VP8_KEY)
+    assert srs[0].rtp_ts - 90003 == 45000  # extrapolated by the 0.5 s since the last packet
+    _, to_alice = room.svc.take(addr("alice"))
+    rembs = [i for i in to_alice if isinstance(i, Remb)]
+    assert rembs and rembs[0].ssrcs == [1000] and rembs[0].bitrate > 1_000_000
