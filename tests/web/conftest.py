@@ -126,8 +126,6 @@ class ServerProcess:
         env = {**os.environ, **(extra_env or {})}
         cmd = [sys.executable, "-m", "ilvb", "serve", "--demo", "--port", "0"]
         cmd += ["--data-dir", self._tmp.name, "--workers", "0", "--log-level", "warning"]
-        if os.environ.get("ILVB_WEB_NO_MEDIA"):
-            cmd.append("--no-media")
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )

@@ -131,3 +131,38 @@ async def test_precall_page_checks_microphone_speaker_and_camera(new_page, stati
     assert speaker["ok"] and speaker["peak"] > 0.5, speaker
     assert cam["ok"] and cam["frames"] > 3 and [cam["width"], cam["height"]] == [640, 480], cam
     assert await page.inner_text("#cam-result") == "OK: 640×480 @ 15 fps"
+
+
+async def test_devicechange_reports_added_and_removed_devices(new_page, static_origin):
+    page = await sdk_page(new_page, static_origin)
+    # Chromium's fake devices cannot be unplugged: stand in for the OS by changing what
+    # enumerateDevices returns, then fire the browser's devicechange event.
+    change = await page.evaluate(
+        """async () => {
+          await devices.watch();
+          const real = navigator.mediaDevices.enumerateDevices.bind(navigator.mediaDevices);
+          const before = await real();
+          const headset = {kind: 'audioinput', deviceId: 'usb-headset', label: 'USB Headset',
+                           groupId: 'g1'};
+          navigator.mediaDevices.enumerateDevices = async () =>
+            [...before.filter(d => d.kind !== 'videoinput'), headset];
+          const got = devices.once('devicechange');
+          navigator.mediaDevices.dispatchEvent(new Event('devicechange'));
+          const e = await got;
+          return {added: e.added.map(d => [d.type, d.name]),
+                  removed: e.removed.map(d => d.type),
+                  mics: await devices.count('microphone'), cams: await devices.count('camera')};
+        }"""
+    )
+    assert change["added"] == [["microphone", "USB Headset"]]
+    assert change["removed"] and set(change["removed"]) == {"camera"}
+    assert change["cams"] == 0 and change["mics"] >= 2
+
+
+async def test_speaker_volume_zero_plays_silence(new_page, static_origin):
+    page = await new_page(f"{static_origin}/precall")
+    await page.wait_for_function("document.getElementById('speaker-select').options.length > 0")
+    await page.evaluate("precall.devices.speakerVolume = 0")
+    speaker = await page.evaluate("precall.testSpeaker(800)")
+    assert not speaker["ok"] and speaker["peak"] < 1e-4, speaker
+    assert await page.inner_text("#speaker-result") == "Nothing was played"

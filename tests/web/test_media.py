@@ -83,6 +83,27 @@ async def test_two_pages_receive_each_others_video_and_audio(new_page, ilvb_orig
            return p; }"""
     )
     assert level > 0.01, level
+    # Speaker volume 0: what is played is silent.
+    silent = await pages["alice"].evaluate(
+        """async () => { c.devices.speakerVolume = 0; await new Promise(r => setTimeout(r, 100));
+             let p = 0; for (let i = 0; i < 150; i++) {
+               p = Math.max(p, c.devices.speakerLevel());
+               await new Promise(r => setTimeout(r, 10)); }
+             return p; }"""
+    )
+    assert silent < 1e-4, silent
+    # Cancelling the view empties the slot; stopping listening frees bob's audio slot.
+    alice = pages["alice"]
+    await alice.evaluate(
+        "window.gone = []; c.on('video.removed', e => gone.push(e.userId));"
+        " window.audioSlots = []; c.on('audio.slot', e => audioSlots.push(e.userId)); 0"
+    )
+    assert await alice.evaluate("c.cancelViews(['bob'])") == []
+    await alice.wait_for_function("gone.includes('bob') && !c.remoteVideo('bob')", timeout=5000)
+    assert await alice.evaluate("c.listenStop(['bob'])") == ["bob"]
+    await alice.wait_for_function("audioSlots.includes(null)", timeout=5000)
+    assert await alice.evaluate("c.listenResume()") == []
+    await alice.wait_for_function("audioSlots.at(-1) === 'bob'", timeout=5000)
 
 
 async def _decoded(page, user, at_least):

@@ -117,3 +117,53 @@ async def test_publishing_without_permission_is_shown_in_the_page(new_page, ilvb
     await page.click("#cam-btn")
     await page.wait_for_function("demo.client.localTrack('camera') !== null", timeout=10000)
     assert await page.is_hidden("#error")
+
+
+CONNECT_JS = """async (user) => {
+  const sdk = await import('/sdk/ilvb.js');
+  window.sdk = sdk;
+  const res = await fetch('/demo/ticket', {method: 'POST',
+    headers: {'content-type': 'application/json'}, body: JSON.stringify({user})});
+  window.c = await sdk.Client.connect(location.origin, (await res.json()).ticket);
+  window.events = [];
+  c.on('*', (name, data) => events.push([name, data]));
+  return c.userId;
+}"""
+
+
+async def test_two_person_call_from_the_browser(new_page, ilvb_origin):
+    pages = [await new_page(f"{ilvb_origin}/demo") for _ in range(3)]
+    for page, user in zip(pages, ("caller", "callee", "third"), strict=True):
+        assert await page.evaluate(CONNECT_JS, user) == user
+    caller, callee, third = pages
+    number = await caller.evaluate("c.enterCall(0, {receive: false}).then(r => r.room)")
+    assert isinstance(number, int) and number > 0
+    await callee.evaluate(f"c.enterCall({number}, {{receive: false}}).then(() => 0)")
+    err = await third.evaluate(f"c.enterCall({number}).then(() => null, e => e.code)")
+    assert err == "call_full"
+    await caller.evaluate("c.exit()")
+    await callee.wait_for_function(
+        "events.some(([n]) => n === 'call.ended')"
+        " && events.some(([n, d]) => n === 'room.exited' && d.reason === 'call_ended')",
+        timeout=5000,
+    )
+    assert await callee.evaluate("c.room") is None
+
+
+async def test_a_dropped_socket_resumes_without_the_others_seeing_an_exit(new_page, ilvb_origin):
+    room = room_name()
+    a = await new_page(f"{ilvb_origin}/demo")
+    b = await new_page(f"{ilvb_origin}/demo")
+    await join(a, "ana", room, receive=False)
+    await join(b, "ben", room, receive=False)
+    await b.evaluate("window.exits = []; c.on('members.exited', d => exits.push(d)); 0")
+    await a.evaluate(
+        "window.states = []; c.on('*', n => n.startsWith('connection.') && states.push(n));"
+        " c._signaling._ws.close(); 0"
+    )
+    await a.wait_for_function("states.includes('connection.resumed')", timeout=15000)
+    assert await a.evaluate("states") == ["connection.lost", "connection.resumed"]
+    # Still in the room with the same session: requests work, nobody saw an exit.
+    total = await a.evaluate("c.members().then(p => p.total)")
+    assert total == 2
+    assert await b.evaluate("exits") == []
