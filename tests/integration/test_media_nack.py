@@ -20,7 +20,7 @@ MARK = 0x5A
 
 
 async def test_nack_recovers_ten_percent_publisher_loss() -> None:
-    async with LiveServer() as server:
+    async with LiveServer(media={"workers": 1}) as server:
         (worker,) = await server.worker_stats()
         proxy = UdpImpairmentProxy(("127.0.0.1", worker["port"]), drop_up=0.10, seed=4)
         await proxy.start()

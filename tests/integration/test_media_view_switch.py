@@ -18,7 +18,8 @@ MARK_A, MARK_B = 0xA1, 0xB2
 
 
 async def test_view_switch_gives_a_keyframe_fast_and_a_continuous_stream() -> None:
-    async with LiveServer() as server:
+    # The SFU worker is a separate process here (the other media tests run it in-process).
+    async with LiveServer(media={"workers": 1}) as server:
         a = await server.client("A")
         b = await server.client("B")
         s = await server.client("S")
