@@ -45,7 +45,7 @@ class Client:
         self.video_slots = 0
         events.on("slot", self._on_slot)
         events.on("room.exited", self._on_exited)
-        events.on("connection.closed", self._on_exited)  # session over: media is useless
+        events.on("connection.closed", self._on_closed)
 
     @classmethod
     async def connect(cls, url: str, ticket: str, **options: Any) -> Client:
@@ -242,6 +242,12 @@ class Client:
 
     async def _on_exited(self, event: Event) -> None:
         await self._left()
+
+    async def _on_closed(self, event: Event) -> None:
+        # The session could not be resumed: the server has dropped us, media is useless.
+        # (A simulated loss, ``connection.drop(resume=False)``, keeps media running on purpose.)
+        if event.data.get("error") is not None:
+            await self._left()
 
     async def _left(self) -> None:
         self.room = None

@@ -165,3 +165,15 @@ async def test_room_exited_event_clears_the_room() -> None:
         await server.event("room.exited", {"reason": "kicked"})
         await poll(lambda: client.room is None)
         await client.close()
+
+
+async def test_a_refused_resume_ends_the_room_locally() -> None:
+    async with FakeServer() as server:
+        server.handlers["room.enter"] = lambda d: {"room": d["room"], "kind": "room", "me": {}}
+        client = await Client.connect(server.url, "good")
+        await client.enter("r1", receive=False)
+        server.accept_resume = False
+        server.drop()
+        await poll(lambda: client.room is None, 10)
+        assert client.connection.closed
+        await client.close()
