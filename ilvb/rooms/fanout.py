@@ -96,6 +96,7 @@ class MembershipBatcher:
         self.flushes += 1
         seqs = [op.seq for op in ops]
         first = seqs[0]
+        plan = _BatchFrames(ops)
         frames_from: dict[int, list[str]] = {}
         for member in self._recipients():
             if member.outbox is None:
@@ -106,7 +107,7 @@ class MembershipBatcher:
                 continue
             frames = frames_from.get(start)
             if frames is None:
-                frames = frames_from[start] = _frames(ops, start)
+                frames = frames_from[start] = plan.frames_from(start)
             for frame in frames:
                 member.outbox.send(frame)
 
@@ -117,7 +118,7 @@ class MembershipBatcher:
         seqs = [op.seq for op in self._ops]
         start = bisect_right(seqs, member.seq)
         if start < len(self._ops):
-            for frame in _frames(self._ops, start):
+            for frame in _BatchFrames(self._ops).frames_from(start):
                 member.outbox.send(frame)
 
     def close(self) -> None:
@@ -128,27 +129,50 @@ class MembershipBatcher:
         self._ops = []
 
 
-def _frames(ops: list[MembershipOp], start: int) -> list[str]:
-    """Group consecutive ops of the same kind (and reason) into one event frame each."""
-    frames: list[str] = []
-    i = start
-    while i < len(ops):
-        kind, reason = ops[i].kind, ops[i].reason
-        j = i
-        while j < len(ops) and ops[j].kind == kind and ops[j].reason == reason:
-            j += 1
-        items = ",".join(op.item for op in ops[i:j])
-        if kind == "entered":
-            frames.append(
-                '{"type":"event","event":"members.entered","data":{"members":[' + items + "]}}"
-            )
-        else:
-            frames.append(
-                '{"type":"event","event":"members.exited","data":{"user_ids":['
-                + items
-                + '],"reason":'
-                + dumps(reason)
-                + "}}"
-            )
-        i = j
-    return frames
+class _BatchFrames:
+    """The frames of one batch, cheap to cut at any op.
+
+    Consecutive ops of the same kind (and reason) form a run, sent as one event. Each run's
+    items are joined once; a suffix starting inside a run is a string slice at a known offset,
+    so the members who entered inside the batch cost one memcpy each, not a re-encode.
+    """
+
+    def __init__(self, ops: list[MembershipOp]) -> None:
+        # Runs: (first op index, end index, head, joined items, item offsets, tail).
+        self._runs: list[tuple[int, int, str, str, list[int], str]] = []
+        self._run_of: list[int] = []
+        i = 0
+        while i < len(ops):
+            kind, reason = ops[i].kind, ops[i].reason
+            j = i
+            while j < len(ops) and ops[j].kind == kind and ops[j].reason == reason:
+                j += 1
+            offsets: list[int] = []
+            pos = 0
+            for op in ops[i:j]:
+                offsets.append(pos)
+                pos += len(op.item) + 1
+            joined = ",".join(op.item for op in ops[i:j])
+            if kind == "entered":
+                head = '{"type":"event","event":"members.entered","data":{"members":['
+                tail = "]}}"
+            else:
+                head = '{"type":"event","event":"members.exited","data":{"user_ids":['
+                tail = '],"reason":' + dumps(reason) + "}}"
+            self._run_of.extend([len(self._runs)] * (j - i))
+            self._runs.append((i, j, head, joined, offsets, tail))
+            i = j
+        self._full: list[str | None] = [None] * len(self._runs)
+
+    def frames_from(self, start: int) -> list[str]:
+        """The frames for a member that should see ops ``start`` … end."""
+        run = self._run_of[start]
+        first, _end, head, joined, offsets, tail = self._runs[run]
+        frames = [head + joined[offsets[start - first] :] + tail]
+        for later in range(run + 1, len(self._runs)):
+            full = self._full[later]
+            if full is None:
+                _f, _e, h, js, _o, t = self._runs[later]
+                full = self._full[later] = h + js + t
+            frames.append(full)
+        return frames

@@ -93,3 +93,26 @@ async def test_a_disconnected_member_gets_nothing_queued() -> None:
     before = len(box.frames)
     manager.enter(APP, claims("other"), "r", "room", RecordingOutbox())
     assert len(box.frames) == before
+
+
+async def test_mixed_batch_suffixes_are_cut_at_the_right_op() -> None:
+    manager, _, _ = make_manager(event_batch_ms=10_000, event_batch_min_members=1)
+    boxes = {}
+    members = {}
+    for user in ["a", "b", "c"]:
+        boxes[user] = RecordingOutbox()
+        members[user] = manager.enter(APP, claims(user), "r", "room", boxes[user])
+    manager.exit(members["b"])  # b gets the pending entry of c before its room.exited
+    for user in ["d", "e"]:
+        boxes[user] = RecordingOutbox()
+        members[user] = manager.enter(APP, claims(user), "r", "room", boxes[user])
+    manager.exit(members["a"])
+    room = manager.get(APP.app_id, "r")
+    room.batcher.flush()
+    assert seen_by(boxes["b"]) == (["c"], [])
+    assert boxes["b"].names()[-1] == "room.exited"
+    assert seen_by(boxes["a"]) == (["b", "c", "d", "e"], ["b"])
+    assert seen_by(boxes["c"]) == (["d", "e"], ["b", "a"])
+    assert boxes["c"].names() == ["members.exited", "members.entered", "members.exited"]
+    assert seen_by(boxes["d"]) == (["e"], ["a"])
+    assert seen_by(boxes["e"]) == ([], ["a"])
