@@ -19,6 +19,7 @@ from aiortc import (
     AudioStreamTrack,
     RTCConfiguration,
     RTCPeerConnection,
+    RTCRtpSender,
     RTCSessionDescription,
     VideoStreamTrack,
 )
@@ -69,10 +70,14 @@ def config() -> RTCConfiguration:
     return RTCConfiguration(iceServers=[])  # no STUN server: loopback only
 
 
-async def publish(router: Any, member: str) -> tuple[RTCPeerConnection, CounterTrack]:
+async def publish(
+    router: Any, member: str, codec: str = "VP8"
+) -> tuple[RTCPeerConnection, CounterTrack]:
     pc = RTCPeerConnection(config())
     video = CounterTrack()
-    pc.addTransceiver(video, direction="sendonly")
+    transceiver = pc.addTransceiver(video, direction="sendonly")
+    caps = RTCRtpSender.getCapabilities("video").codecs
+    transceiver.setCodecPreferences([c for c in caps if c.mimeType == f"video/{codec}"])
     pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
     await pc.setLocalDescription(await pc.createOffer())
     mids = [t.mid for t in pc.getTransceivers()]
@@ -80,6 +85,7 @@ async def publish(router: Any, member: str) -> tuple[RTCPeerConnection, CounterT
         member, pc.localDescription.sdp, {mids[0]: "camera", mids[1]: "microphone"}
     )
     assert {p.source for p in answer.producers} == {"camera", "microphone"}
+    assert {p.codec for p in answer.producers} == {codec, "opus"}
     assert "a=ice-lite" in answer.sdp and "a=setup:passive" in answer.sdp
     await pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
     return pc, video
@@ -129,14 +135,14 @@ def assert_increasing(indices: list[int]) -> None:
     assert sum(steps) >= len(indices) // 2, f"not advancing: {indices}"
 
 
-async def run_one_to_one(workers: int) -> dict[str, Any]:
+async def run_one_to_one(workers: int, codec: str = "VP8") -> dict[str, Any]:
     plane = WorkerMediaPlane(MediaSettings(workers=workers))
     await plane.start()
     events: list[tuple[str, Any]] = []
     pcs: list[RTCPeerConnection] = []
     try:
         router = await plane.open_router("room-1", lambda n, p: events.append((n, p)))
-        pub, _ = await publish(router, "alice")
+        pub, _ = await publish(router, "alice", codec)
         pcs.append(pub)
         sub, tracks = await subscribe(router, "bob", (("alice", "camera"),))
         pcs.append(sub)
@@ -163,6 +169,10 @@ async def run_one_to_one(workers: int) -> dict[str, Any]:
 
 async def test_video_and_audio_forwarded_in_process() -> None:
     await run_one_to_one(workers=0)
+
+
+async def test_h264_video_forwarded_in_process() -> None:
+    await run_one_to_one(workers=0, codec="H264")
 
 
 async def test_video_and_audio_forwarded_by_worker_process() -> None:
