@@ -206,14 +206,13 @@ def read_frame_tag(frame: VideoFrame) -> FrameTag | None:
 
 def audio_samples(frame: AudioFrame) -> np.ndarray:
     """The frame's first channel as float samples in [-1, 1]."""
-    array = frame.to_ndarray()
+    array: np.ndarray = frame.to_ndarray()
     if frame.format.is_planar:
         mono = array[0]
     else:
         mono = array.reshape(-1, len(frame.layout.channels))[:, 0]
-    if mono.dtype == np.int16:
-        return mono.astype(np.float64) / 32768.0
-    return mono.astype(np.float64)
+    samples: np.ndarray = mono.astype(np.float64)
+    return samples / 32768.0 if mono.dtype == np.int16 else samples
 
 
 def audio_tone(frame: AudioFrame) -> tuple[float, float]:
