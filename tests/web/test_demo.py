@@ -54,3 +54,22 @@ async def test_demo_page_with_two_members(new_page, ilvb_origin, tmp_path: Path)
     target = os.environ.get("ILVB_DEMO_PNG")
     if target:
         shutil.copyfile(tmp_path / "demo.png", target)
+
+
+async def test_the_documented_example_runs_with_two_members(new_page, ilvb_origin):
+    room = "example-" + uuid.uuid4().hex[:4]
+    pages = {
+        u: await new_page(f"{ilvb_origin}/sdk/example.html?user={u}&room={room}")
+        for u in ("alice", "bob")
+    }
+    for user, page in pages.items():
+        other = "bob" if user == "alice" else "alice"
+        await page.wait_for_function(
+            f"document.getElementById('status').textContent === 'in {room} as {user}'",
+            timeout=20000,
+        )
+        await page.wait_for_function(
+            f"(() => {{ const v = document.querySelector('#others video[data-user={other}]');"
+            " return v && v.videoWidth === 640 && v.currentTime > 0.3; })()",
+            timeout=20000,
+        )
