@@ -26,9 +26,9 @@ from typing import Any, Protocol
 from ilvb.sfu.api import ProducerInfo, SlotEvent, Subscription
 from ilvb.sfu.consumer import Consumer, ReceiveSlot
 from ilvb.sfu.dtls import DtlsCertificate
-from ilvb.sfu.producer import Producer
+from ilvb.sfu.producer import FEEDBACK_SSRC, Producer
 from ilvb.sfu.rtp.packet import get_extension, parse_rtp
-from ilvb.sfu.rtp.rtcp import Fir, Nack, Pli, parse_rtcp
+from ilvb.sfu.rtp.rtcp import Fir, Nack, Pli, SenderReport, build_rr, parse_rtcp
 from ilvb.sfu.sdp import AcceptedTrack, SlotSpec
 from ilvb.sfu.selection import AudioSelector
 from ilvb.sfu.transport import Addr, LocalParams, RemoteParams, WebRtcTransport
@@ -280,7 +280,10 @@ class Router:
                 c = slot.consumer
                 if c is not None and c.waiting_keyframe:
                     c.producer.request_keyframe(now)  # throttled: ≤ 1/s per producer
-            if send_reports:
+            if send_reports and m.send is not None and m.send.state == "connected":
+                blocks = [b for p in m.producers.values() if (b := p.report_block(now))]
+                if blocks:
+                    m.send.send_rtcp(build_rr(FEEDBACK_SSRC, blocks[:31]))
                 for p in m.producers.values():
                     p.send_remb()
             if send_reports and m.recv is not None and m.recv.state == "connected":
@@ -325,8 +328,13 @@ class Router:
         return p
 
     def _on_send_rtcp(self, m: MemberMedia, data: bytes) -> None:
-        """RTCP from a publisher (SR, RR of what we sent it, BYE): nothing to act on yet."""
-        return None
+        """RTCP from a publisher: its SRs feed the LSR/DLSR of our receiver reports."""
+        now = self._w.now()
+        for pkt in parse_rtcp(data):
+            if isinstance(pkt, SenderReport):
+                p = m.by_ssrc.get(pkt.ssrc)
+                if p is not None:
+                    p.on_sender_report(pkt.ntp_ts, now)
 
     def _on_recv_rtcp(self, m: MemberMedia, data: bytes) -> None:
         """RTCP from a subscriber: NACK → cache, PLI/FIR → producer (throttled)."""

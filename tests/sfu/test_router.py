@@ -356,3 +356,23 @@ def test_slow_timer_sends_sender_reports_to_subscribers_and_remb_to_publishers()
     _, to_alice = room.svc.take(addr("alice"))
     rembs = [i for i in to_alice if isinstance(i, Remb)]
     assert rembs and rembs[0].ssrcs == [1000] and rembs[0].bitrate > 1_000_000
+
+
+def test_receiver_reports_to_the_publisher_count_losses_and_echo_its_sender_report() -> None:
+    from ilvb.sfu.rtp.rtcp import ReceiverReport, build_sr, ntp_middle32
+
+    room = Room()
+    pub = room.publish("alice", video_track())
+    for seq in (65530, 65531, 65533, 65534, 0, 1, 2, 4):  # 2 lost, across the wrap
+        pub.handle_srtp(rtp(120, seq, 0, 1000, VP8_DELTA))
+    ntp = 0x1234567890ABCDEF
+    pub.handle_srtp(build_sr(1000, ntp, 0, 8, 100))
+    room.svc.take(addr("alice"))
+    room.svc.t += 0.25
+    room.router.slow_tick(room.svc.t, send_reports=True)
+    _, rtcp = room.svc.take(addr("alice"))
+    (rr,) = [i for i in rtcp if isinstance(i, ReceiverReport)]
+    (block,) = rr.reports
+    assert block.ssrc == 1000 and block.highest_seq == 0x10000 + 4
+    assert block.packets_lost == 3 and block.fraction_lost == (3 << 8) // 11
+    assert block.lsr == ntp_middle32(ntp) and block.dlsr == 65536 // 4
