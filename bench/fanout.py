@@ -21,10 +21,12 @@ import atexit
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -249,7 +251,7 @@ async def run_clients(args: argparse.Namespace) -> dict[str, Any]:
     ppeer = LitePeer(controlling=True)
     peers.append(ppeer)
     local = await ppeer.gather("actpass")
-    pub = LitePublisher(ppeer, clip, log)
+    pub = LitePublisher(ppeer, clip, log, pacing_factor=args.pacing)
     answer = await adapter.publish(build_publish_offer(local, pub.audio_ssrc, pub.video_ssrc))
     print("publisher answer:\n" + answer, file=sys.stderr)
     remote = parse_remote(answer)
@@ -285,6 +287,7 @@ async def run_clients(args: argparse.Namespace) -> dict[str, Any]:
     # Measurement window.
     pids = [int(p) for p in args.server_pids.split(",") if p]
     t0, c0 = time.monotonic(), _server_cpu_s(pids)
+    print(json.dumps({"event": "window", "seconds": args.seconds}), flush=True)
     await asyncio.sleep(args.seconds)
     t1, c1 = time.monotonic(), _server_cpu_s(pids)
     await asyncio.sleep(GRACE_S)
@@ -303,8 +306,10 @@ async def run_clients(args: argparse.Namespace) -> dict[str, Any]:
     late: list[tuple[float, float]] = []
     kinds = log.kinds
     per_sub: list[int] = []
+    per_sub_p50: list[float] = []
     times = log.times
     for sub in subs:
+        mine: list[float] = []
         got = 0
         seen: set[int] = set()
         for tag, arr in zip(sub.tags, sub.arrivals, strict=True):
@@ -313,10 +318,12 @@ async def run_clients(args: argparse.Namespace) -> dict[str, Any]:
                 got += 1
                 ms = (arr - times[tag]) * 1e3
                 lat.append(ms)
+                mine.append(ms)
                 lat_kind[kinds[tag]].append(ms)
                 if ms > 50 and len(late) < 200:
                     late.append((round(times[tag] - t0, 3), round(ms, 1)))
         per_sub.append(got)
+        per_sub_p50.append(round(percentile(sorted(mine), 0.5), 3))
         delivered += got
     lat.sort()
     expected = expected_per_sub * len(subs)
@@ -331,6 +338,7 @@ async def run_clients(args: argparse.Namespace) -> dict[str, Any]:
         "publisher_video_pkts": n_video,
         "publisher_audio_pkts": expected_per_sub - n_video,
         "video_bitrate_kbps": clip.video_bitrate_bps / 1e3,
+        "pacing_factor": args.pacing,
         "expected_pkts": expected,
         "delivered_pkts": delivered,
         "delivered_ratio": delivered / expected if expected else 0.0,
@@ -349,6 +357,7 @@ async def run_clients(args: argparse.Namespace) -> dict[str, Any]:
         "video_latency_p99_ms": percentile(sorted(lat_kind[1]), 0.99),
         "late_over_50ms": sum(1 for x in lat if x > 50),
         "late_samples": late[:40],
+        "per_subscriber_p50_ms": per_sub_p50,
         "baseline_p50_ms": base50,
         "baseline_p99_ms": percentile(baseline, 0.99),
         "added_p50_ms": percentile(lat, 0.5) - base50,
@@ -374,11 +383,17 @@ def _start_server(
     if args.server == "janus":
         from bench.janus import HTTP_PORT, janus_command, write_config
 
-        cfg = write_config(tmp / "janus", ice_interface="va", debug_level=args.janus_debug)
+        cfg = write_config(
+            tmp / "janus",
+            ice_interface="va",
+            debug_level=args.janus_debug,
+            event_loops=args.janus_event_loops,
+        )
         proc = ns.popen(
             janus_command(cfg, tmp / "janus.log"),
             cpus=SERVER_CPUS,
             nice=args.nice,
+            rt=args.rt,
             stdout=subprocess.DEVNULL,
             stderr=open(tmp / "janus.err", "w"),
         )
@@ -398,11 +413,121 @@ def _start_server(
         cmd,
         cpus=SERVER_CPUS,
         nice=args.nice,
+        rt=args.rt,
         stdout=open(tmp / "ilvb.log", "w"),
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     return proc, ["--rpc", f"127.0.0.1:{port}"]
+
+
+def _read_clients(
+    clients: subprocess.Popen[Any], limit: float, args: argparse.Namespace, server_pid: int
+) -> str:
+    """Collect the clients' stdout; start py-spy when the window opens (``--profile``)."""
+    timer = threading.Timer(limit, lambda: _stop(clients))
+    timer.start()
+    lines: list[str] = []
+    spy: subprocess.Popen[Any] | None = None
+    try:
+        assert clients.stdout is not None
+        for line in clients.stdout:
+            lines.append(line)
+            if line.startswith('{"event": "window"') and getattr(args, "profile", None):
+                spy = start_profiler(server_pid, args.seconds, Path(args.profile))
+        clients.wait()
+    finally:
+        timer.cancel()
+        if spy is not None:
+            try:
+                spy.wait(args.seconds + 30)
+            except subprocess.TimeoutExpired:
+                _stop(spy)
+            if spy in _STARTED:
+                _STARTED.remove(spy)
+            summarize_profile(Path(args.profile))
+    if clients.returncode is not None and clients.returncode < 0:
+        raise RuntimeError(f"clients did not finish within {limit:.0f} s")
+    return "".join(lines)
+
+
+def _worker_pids(server_pid: int) -> list[int]:
+    """The SFU worker processes under the server (or the server itself)."""
+    import psutil
+
+    try:
+        root = psutil.Process(server_pid)
+        kids = [
+            p.pid
+            for p in root.children(recursive=True)
+            if "ilvb.sfu.worker" in " ".join(p.cmdline())
+        ]
+    except psutil.NoSuchProcess:
+        return []
+    return kids or [server_pid]
+
+
+def start_profiler(server_pid: int, seconds: float, out: Path) -> subprocess.Popen[Any] | None:
+    """``py-spy record`` the first SFU worker for ``seconds`` into ``out`` (collapsed stacks)."""
+    pids = _worker_pids(server_pid)
+    if not pids or not shutil.which("py-spy"):
+        return None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [
+            "py-spy",
+            "record",
+            "-p",
+            str(pids[0]),
+            "-d",
+            str(max(1, int(seconds))),
+            "-r",
+            "200",
+            "-f",
+            "raw",
+            "-o",
+            str(out),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _STARTED.append(proc)
+    return proc
+
+
+def summarize_profile(raw: Path, top: int = 20) -> dict[str, list[tuple[str, float]]]:
+    """Top frames by self and by total share of samples from py-spy's collapsed stacks; also
+    written next to ``raw`` as ``<name>.top.txt``."""
+    if not raw.exists():
+        return {}
+    self_count: dict[str, int] = {}
+    total_count: dict[str, int] = {}
+    samples = 0
+    for line in raw.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        count = int(n)
+        samples += count
+        frames = stack.split(";")
+        leaf = frames[-1]
+        self_count[leaf] = self_count.get(leaf, 0) + count
+        for f in set(frames):
+            total_count[f] = total_count.get(f, 0) + count
+    if not samples:
+        return {}
+
+    def rank(d: dict[str, int]) -> list[tuple[str, float]]:
+        return [(f, 100.0 * c / samples) for f, c in sorted(d.items(), key=lambda kv: -kv[1])[:top]]
+
+    result = {"self": rank(self_count), "total": rank(total_count)}
+    lines = [f"py-spy samples: {samples}", "", "top frames by self time (% of samples):"]
+    lines += [f"{pct:6.1f}%  {f}" for f, pct in result["self"]]
+    lines += ["", "top frames by total time (% of samples):"]
+    lines += [f"{pct:6.1f}%  {f}" for f, pct in result["total"]]
+    raw.with_suffix(".top.txt").write_text("\n".join(lines) + "\n")
+    return result
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -427,6 +552,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 str(args.subscribers),
                 "--seconds",
                 str(args.seconds),
+                "--pacing",
+                str(args.pacing),
                 "--client-ip",
                 ns.server_ip,
                 "--server-pids",
@@ -437,6 +564,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 cmd,
                 cpus=CLIENT_CPUS,
                 nice=args.nice,
+                rt=args.rt,
                 stdout=subprocess.PIPE,
                 stderr=open(tmp / "clients.log", "w"),
                 text=True,
@@ -444,16 +572,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             _STARTED.append(clients)
             limit = 120 + args.seconds + 2 * args.subscribers
-            try:
-                out, _ = clients.communicate(timeout=limit)
-            except subprocess.TimeoutExpired as exc:
-                raise RuntimeError(f"clients did not finish within {limit} s") from exc
+            out = _read_clients(clients, limit, args, server.pid)
             if server.poll() is not None:
                 raise RuntimeError(f"{args.server} exited early (rc {server.returncode})")
             if args.keep_logs:
                 for f in tmp.glob("*.[le][or][gr]"):
                     (Path(args.keep_logs) / f.name).write_text(f.read_text())
-            lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+            lines = [ln for ln in out.splitlines() if ln.startswith('{"server"')]
             if clients.returncode != 0 or not lines:
                 tail = (tmp / "clients.log").read_text()[-3000:]
                 srv = tmp / ("janus.log" if args.server == "janus" else "ilvb.log")
@@ -514,8 +639,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--server", choices=["ilvb", "janus"], default="ilvb")
     p.add_argument("--workers", type=int, default=1, help="ilvb media workers")
+    p.add_argument(
+        "--rt",
+        type=int,
+        default=0,
+        help="run server and clients SCHED_FIFO at this priority (0 = off): removes the "
+        "scheduling noise of a busy machine from the latency figures",
+    )
+    p.add_argument(
+        "--pacing",
+        type=float,
+        default=2.5,
+        help="publisher pacing rate in multiples of the video bitrate (0 = frame bursts)",
+    )
+    p.add_argument("--profile", type=Path, help="py-spy the ilvb worker in the window")
     p.add_argument("--json", type=Path, help="also write the figures to this file")
     p.add_argument("--janus-debug", type=int, default=3)
+    p.add_argument(
+        "--janus-event-loops",
+        type=int,
+        default=1,
+        help="Janus static event loops (0 = Janus's default, a loop thread per handle; 1 is "
+        "faster on the one core Janus is pinned to)",
+    )
     p.add_argument(
         "--nice",
         type=int,

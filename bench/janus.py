@@ -45,7 +45,11 @@ def _disabled(folder: str, keep: str) -> str:
 
 
 def write_config(
-    folder: Path, ice_interface: str, rtp_range: str = "20000-40000", debug_level: int = 3
+    folder: Path,
+    ice_interface: str,
+    rtp_range: str = "20000-40000",
+    debug_level: int = 3,
+    event_loops: int = 0,
 ) -> Path:
     """Write the three config files into ``folder``; returns the path of ``janus.jcfg``."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -58,6 +62,7 @@ def write_config(
     debug_level = {debug_level}
     session_timeout = 0
     server_name = "ilvb-bench"
+    {f"event_loops = {event_loops}" if event_loops else ""}
 }}
 certificates: {{
 }}

@@ -2,9 +2,10 @@
 
 One :class:`LitePeer` is one ICE + DTLS-SRTP transport: ICE as a full agent with aioice (it
 also works against ICE-lite servers), DTLS with pyOpenSSL memory BIOs (RFC 5764 key export),
-SRTP with pylibsrtp. After ICE, the aioice sockets' ``datagram_received`` is wrapped so RTP
-bypasses aioice's queue: packets are unprotected in the socket callback and handed on with
-their arrival time (``time.monotonic()``, the clock the publisher stamps with).
+SRTP with pylibsrtp. The aioice sockets' ``datagram_received`` is wrapped so DTLS and RTP
+bypass aioice's queue; once ICE is done the nominated socket is read with ``recvmsg`` and
+``SO_TIMESTAMPNS``, so every packet's arrival time is the kernel's receive time (converted to
+``time.monotonic()``, the clock the publisher stamps with), whatever the client's own load.
 
 :class:`LitePublisher` loops a pre-encoded clip (``bench.litemedia``); :class:`LiteSubscriber`
 counts packets per SSRC and records ``(tag, arrival)`` but never decodes.
@@ -15,10 +16,13 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import os
 import secrets
 import socket
+import struct
 import time
 from array import array
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -52,6 +56,8 @@ SRTP_PROFILE = b"SRTP_AES128_CM_SHA1_80"
 SRTP_KEY_LEN = 16
 SRTP_SALT_LEN = 14
 RCVBUF_BYTES = 4 * 1024 * 1024
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; SCM_TIMESTAMPNS is the same
+_TIMESPEC = struct.Struct("@qq")
 DTLS_TIMEOUT_S = 10.0
 
 _cert: tuple[Any, Any, str] | None = None
@@ -229,14 +235,18 @@ class LitePeer:
     ``on_rtp(plain, arrival)`` and ``on_rtcp(plain)`` are called from the socket callback.
     """
 
-    def __init__(self, controlling: bool) -> None:
+    def __init__(self, controlling: bool, use_kernel_timestamps: bool = True) -> None:
+        self.use_kernel_timestamps = use_kernel_timestamps
         self.ice = aioice.Connection(ice_controlling=controlling, components=1, use_ipv6=False)
         self.dtls: Dtls | None = None
         self.on_rtp: Callable[[bytes, float], None] | None = None
         self.on_rtcp: Callable[[bytes], None] | None = None
         self.srtp_errors = 0
         self.early_packets = 0
+        self.kernel_timestamps = False
         self._target: tuple[Any, tuple[str, int]] | None = None
+        self._originals: dict[int, Callable[[bytes, tuple[Any, ...]], None]] = {}
+        self._owned_socks: list[socket.socket] = []
         self._early_dtls: list[tuple[bytes, Any, tuple[str, int]]] = []
 
     async def gather(self, setup: str) -> LocalParams:
@@ -269,6 +279,8 @@ class LitePeer:
         await asyncio.wait_for(self.ice.connect(), limit_s)
         pair = self.ice._nominated[1]
         self._target = (pair.protocol.transport, pair.remote_addr)
+        if self.use_kernel_timestamps:
+            self._take_over_reading(pair.protocol)
         for data, _t, _a in self._early_dtls:
             self.dtls.feed(data)
         self._early_dtls.clear()
@@ -289,6 +301,11 @@ class LitePeer:
         """Close DTLS timers and ICE sockets (idempotent)."""
         if self.dtls:
             self.dtls.close()
+        loop = asyncio.get_running_loop()
+        for sock in self._owned_socks:
+            loop.remove_reader(sock.fileno())
+            sock.close()
+        self._owned_socks.clear()
         await self.ice.close()
 
     def _send(self, data: bytes) -> None:
@@ -305,38 +322,94 @@ class LitePeer:
             except OSError:
                 pass
         original = protocol.datagram_received
-        monotonic = time.monotonic
+        self._originals[id(protocol)] = original
 
         def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
-            first = data[0] if data else 0
-            if 128 <= first < 192:
-                arrival = monotonic()
-                dtls = self.dtls
-                if dtls is None or dtls.rx is None:
-                    self.early_packets += 1
-                    return
-                try:
-                    if is_rtcp(data):
-                        plain = dtls.rx.unprotect_rtcp(data)
-                        if self.on_rtcp:
-                            self.on_rtcp(plain)
-                    else:
-                        plain = dtls.rx.unprotect(data)
-                        if self.on_rtp:
-                            self.on_rtp(plain, arrival)
-                except SrtpError:
-                    self.srtp_errors += 1
-            elif 20 <= first < 64:
-                if self._target is None:
-                    self._target = (protocol.transport, (addr[0], addr[1]))
-                if self.dtls is None:
-                    self._early_dtls.append((data, protocol, (addr[0], addr[1])))
-                else:
-                    self.dtls.feed(data)
-            else:
-                original(data, addr)
+            self._dispatch(data, addr, protocol, time.monotonic())
 
         protocol.datagram_received = datagram_received
+
+    def _dispatch(self, data: bytes, addr: tuple[Any, ...], protocol: Any, arrival: float) -> None:
+        first = data[0] if data else 0
+        if 128 <= first < 192:
+            dtls = self.dtls
+            if dtls is None or dtls.rx is None:
+                self.early_packets += 1
+                return
+            try:
+                if is_rtcp(data):
+                    plain = dtls.rx.unprotect_rtcp(data)
+                    if self.on_rtcp:
+                        self.on_rtcp(plain)
+                else:
+                    plain = dtls.rx.unprotect(data)
+                    if self.on_rtp:
+                        self.on_rtp(plain, arrival)
+            except SrtpError:
+                self.srtp_errors += 1
+        elif 20 <= first < 64:
+            if self._target is None:
+                self._target = (protocol.transport, (addr[0], addr[1]))
+            if self.dtls is None:
+                self._early_dtls.append((data, protocol, (addr[0], addr[1])))
+            else:
+                self.dtls.feed(data)
+        else:
+            self._originals[id(protocol)](data, addr)
+
+    def _take_over_reading(self, protocol: Any) -> None:
+        """Read the nominated socket with ``recvmsg`` and kernel receive timestamps.
+
+        The arrival time of a packet is then when the kernel received it, not when this
+        (possibly busy) event loop got round to it, so client load does not inflate latency.
+        asyncio's transport stops reading (``pause_reading``); a dup of the socket is read.
+        """
+        transport = protocol.transport
+        tsock = transport.get_extra_info("socket")
+        if tsock is None or not hasattr(transport, "pause_reading"):
+            return
+        sock = socket.socket(fileno=os.dup(tsock.fileno()))
+        sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        transport.pause_reading()
+        loop = asyncio.get_running_loop()
+        offset = _realtime_offset()
+        recvmsg = sock.recvmsg
+        dispatch = self._dispatch
+        monotonic = time.monotonic
+        unpack = _TIMESPEC.unpack_from
+
+        def read_ready() -> None:
+            for _ in range(512):
+                try:
+                    data, anc, _flags, addr = recvmsg(2048, 64)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError:
+                    return
+                arrival = 0.0
+                for level, kind, cdata in anc:
+                    if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                        sec, nsec = unpack(cdata)
+                        arrival = sec + nsec * 1e-9 - offset
+                dispatch(data, addr, protocol, arrival or monotonic())
+
+        loop.add_reader(sock.fileno(), read_ready)
+        self._owned_socks.append(sock)
+        self.kernel_timestamps = True
+
+
+def _realtime_offset() -> float:
+    """``time.time() - time.monotonic()`` (kernel timestamps are CLOCK_REALTIME)."""
+    best = None
+    for _ in range(5):
+        m0 = time.monotonic()
+        rt = time.time()
+        m1 = time.monotonic()
+        if best is None or m1 - m0 < best[0]:
+            best = (m1 - m0, rt - (m0 + m1) / 2)
+    assert best is not None
+    return best[1]
 
 
 class LitePublisher:
@@ -353,8 +426,11 @@ class LitePublisher:
         log: SendLog,
         audio_ssrc: int | None = None,
         video_ssrc: int | None = None,
+        pacing_factor: float = 2.5,
     ) -> None:
         self.peer = peer
+        self.pacing_factor = pacing_factor
+        self._video_queue: deque[tuple[bytes, bool, int]] = deque()
         self.clip = clip
         self.log = log
         self.audio_ssrc = audio_ssrc or secrets.randbits(32) | 1
@@ -393,12 +469,18 @@ class LitePublisher:
         self.video.extension = self._exts_video.build(self.video_mid, None)
 
     async def run(self, seconds: float) -> None:
-        """Send for ``seconds`` on a fixed schedule (late ticks are caught up, not skipped)."""
+        """Send for ``seconds`` on a fixed schedule (late ticks are caught up, not skipped).
+
+        Audio goes out at once; video packets go through a pacer at ``pacing_factor`` × the
+        clip's bitrate, as a browser's pacer does (0 = whole frames in one burst).
+        """
         monotonic = time.monotonic
         start = monotonic()
         end = start + seconds
-        next_audio = next_video = start
+        next_audio = next_video = next_paced = start
         frame_s = 1.0 / self.clip.fps
+        pacing_bps = self.pacing_factor * self.clip.video_bitrate_bps
+        queue = self._video_queue
         while True:
             now = monotonic()
             if now >= end:
@@ -407,9 +489,19 @@ class LitePublisher:
                 self._send_audio()
                 next_audio += AUDIO_PTIME_S
             while next_video <= now:
-                self._send_video()
+                self._queue_frame()
                 next_video += frame_s
-            await asyncio.sleep(max(0.0, min(next_audio, next_video) - monotonic()))
+            if pacing_bps <= 0:
+                while queue:
+                    self._send_queued()
+            else:
+                while queue and next_paced <= now:
+                    size = self._send_queued()
+                    next_paced = max(next_paced, now - 0.005) + 8 * size / pacing_bps
+            wake = min(next_audio, next_video)
+            if queue:
+                wake = min(wake, next_paced)
+            await asyncio.sleep(max(0.0, wake - monotonic()))
 
     def _send_audio(self) -> None:
         payload = self.clip.audio[self._apkt % len(self.clip.audio)]
@@ -420,19 +512,23 @@ class LitePublisher:
             self.audio.timestamp + int(AUDIO_CLOCK * AUDIO_PTIME_S)
         ) & 0xFFFFFFFF
 
-    def _send_video(self) -> None:
+    def _queue_frame(self) -> None:
         if self._want_keyframe:
             self._want_keyframe = False
             self._frame = 0
         payloads = self.clip.video[self._frame % len(self.clip.video)]
         self._frame += 1
         last = len(payloads) - 1
+        ts = self.video.timestamp
         for i, payload in enumerate(payloads):
-            tag = self.log.next_tag(time.monotonic(), video=True)
-            self.peer.send_rtp(self.video.packet(payload, i == last, tag))
-        self.video.timestamp = (
-            self.video.timestamp + int(VIDEO_CLOCK / self.clip.fps)
-        ) & 0xFFFFFFFF
+            self._video_queue.append((payload, i == last, ts))
+        self.video.timestamp = (ts + int(VIDEO_CLOCK / self.clip.fps)) & 0xFFFFFFFF
+
+    def _send_queued(self) -> int:
+        payload, marker, ts = self._video_queue.popleft()
+        tag = self.log.next_tag(time.monotonic(), video=True)
+        self.peer.send_rtp(self.video.packet(payload, marker, tag, ts))
+        return len(payload)
 
     def _on_rtcp(self, plain: bytes) -> None:
         # Walk the compound packet; PSFB (206) FMT 1 = PLI, FMT 4 = FIR.

@@ -133,11 +133,15 @@ class RtpStream:
     seq: int = 0
     timestamp: int = 0
 
-    def packet(self, payload: bytes, marker: bool, tag: int) -> bytes:
-        """Build one plaintext RTP packet (payload + tag trailer) and advance ``seq``."""
+    def packet(self, payload: bytes, marker: bool, tag: int, timestamp: int | None = None) -> bytes:
+        """Build one plaintext RTP packet (payload + tag trailer) and advance ``seq``.
+
+        ``timestamp`` defaults to the stream's current one (a paced frame passes its own).
+        """
         first = 0x90 if self.extension else 0x80
+        ts = self.timestamp if timestamp is None else timestamp
         header = _HEADER.pack(
-            first, (0x80 if marker else 0) | self.payload_type, self.seq, self.timestamp, self.ssrc
+            first, (0x80 if marker else 0) | self.payload_type, self.seq, ts, self.ssrc
         )
         self.seq = (self.seq + 1) & 0xFFFF
         return header + self.extension + payload + _TRAILER.pack(MAGIC, tag)

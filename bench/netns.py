@@ -59,10 +59,15 @@ class NetNs:
         self.created = False
         _LIVE.discard(self.name)
 
-    def wrap(self, cmd: Sequence[str], cpus: str | None = None, nice: int = 0) -> list[str]:
-        """``cmd`` run inside the namespace, optionally pinned to ``cpus`` (taskset list) and
-        with a ``nice`` increment (negative = ahead of the machine's other work)."""
+    def wrap(
+        self, cmd: Sequence[str], cpus: str | None = None, nice: int = 0, rt: int = 0
+    ) -> list[str]:
+        """``cmd`` run inside the namespace, optionally pinned to ``cpus`` (taskset list), with a
+        ``nice`` increment (negative = ahead of the machine's other work) or, with ``rt`` > 0,
+        SCHED_FIFO at that priority (the kernel's RT throttling still leaves 5 % to others)."""
         out = list(cmd)
+        if rt:
+            out = ["chrt", "-f", str(rt), *out]
         if cpus:
             out = ["taskset", "-c", cpus, *out]
         if nice:
@@ -70,10 +75,10 @@ class NetNs:
         return ["ip", "netns", "exec", self.name, *out]
 
     def popen(
-        self, cmd: Sequence[str], cpus: str | None = None, nice: int = 0, **kw: Any
+        self, cmd: Sequence[str], cpus: str | None = None, nice: int = 0, rt: int = 0, **kw: Any
     ) -> subprocess.Popen:
         """Start ``cmd`` inside the namespace (the caller owns and must stop the process)."""
-        return subprocess.Popen(self.wrap(cmd, cpus, nice), **kw)
+        return subprocess.Popen(self.wrap(cmd, cpus, nice, rt), **kw)
 
     def __enter__(self) -> NetNs:
         return self.create()

@@ -78,3 +78,4 @@ async def test_direct_pair_delivers_every_tag_in_order_with_counts_per_ssrc() ->
     assert sub.counts == {pub.audio_ssrc: audio, pub.video_ssrc: sent - audio}
     assert all(arr >= log.times[tag] for tag, arr in zip(sub.tags, sub.arrivals, strict=True))
     assert a.srtp_errors == b.srtp_errors == 0
+    assert b.kernel_timestamps  # arrival = kernel receive time (Linux SO_TIMESTAMPNS)
