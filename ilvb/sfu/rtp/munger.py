@@ -18,6 +18,10 @@ receiver's NACKs name real packets. A generation starts at the first packet afte
    source's first frame never shares a timestamp with the old source's last frame (equal
    timestamps would be merged into one frame by the receiver's jitter buffer).
 
+Padding-only packets can be dropped without leaving a hole with :meth:`RtpMunger.skip`: it
+starts a new *range* inside the generation whose offset is one lower, and late packets are
+mapped with the range they belong to (mediasoup ``SeqManager::Drop``, LiveKit's range map).
+
 Packets are *dropped* (``rewrite`` returns ``None``, the reason in :attr:`RtpMunger.last_drop`)
 when forwarding them would corrupt the output: see :class:`DropReason`. A full numeric trace is
 in ``docs/internals/forwarding.md``.
@@ -48,8 +52,9 @@ MAX_REORDER = RING_SIZE - 1
 # The smallest timestamp advance at a source switch, in seconds (one 10 ms audio frame; less
 # than one video frame): the new source's first frame must get a new timestamp.
 MIN_SWITCH_STEP_S = 0.010
-# out_to_in() remembers this many generations (a NACK older than a few switches is useless).
-MAX_GENERATIONS = 8
+# out_to_in() keeps at most this many mappings (one per generation and per skip()) besides
+# forgetting those older than MAX_REORDER.
+MAX_MAPPINGS = 64
 
 
 class DropReason(IntEnum):
@@ -66,6 +71,8 @@ class DropReason(IntEnum):
     BEFORE_SWITCH = 3
     # Labelled with a ``source`` other than the current one (a late packet of the old source).
     WRONG_SOURCE = 4
+    # A duplicate of a packet that was dropped with skip() (its output seq went to the next one).
+    SKIPPED = 5
 
 
 class RtpMunger:
@@ -86,7 +93,9 @@ class RtpMunger:
         "_started",
         "_hi_in",
         "_hi_out",
-        "_gen_first_out",
+        "_off",
+        "_range_first_out",
+        "_ranges",
         "_seq_offset",
         "_ts_offset",
         "_last_out_ts",
@@ -121,8 +130,13 @@ class RtpMunger:
         # (monotonic int, never wraps: out_seq = ext & 0xFFFF)
         self._hi_in = 0
         self._hi_out = -1
-        # extended output seq of the first packet of this generation
-        self._gen_first_out = 0
+        # hi_out - (extended) hi_in: the current range's offset as a plain int
+        self._off = 0
+        # extended output seq of the first packet of the current range (see skip())
+        self._range_first_out = 0
+        # ranges of this generation, oldest first: (first extended in seq, offset, first out,
+        # seqs skipped right before it); a new range starts after each skip()
+        self._ranges: list[tuple[int, int, int, int]] = []
         # out_seq = (in_seq + _seq_offset) & 0xFFFF; out_ts = (in_ts + _ts_offset) & 0xFFFFFFFF
         self._seq_offset = 0
         self._ts_offset = 0
@@ -131,7 +145,8 @@ class RtpMunger:
         self._last_time = 0.0
         # extended output seqs forwarded recently, indexed ext % RING_SIZE
         self._ring = [-1] * RING_SIZE
-        # (generation, first extended out seq, seq offset, ts offset), oldest first
+        # out -> in mappings for out_to_in(), oldest first: (generation, first extended out seq,
+        # seq offset, ts offset); one per generation plus one per skip()
         self._gens: list[tuple[int, int, int, int]] = []
         self._initial_seq = initial_seq
         self._initial_ts = initial_ts
@@ -177,8 +192,11 @@ class RtpMunger:
         if d == 0:
             return self._drop(DropReason.DUPLICATE)
         # 5. out of order: must belong to this generation and still be inside the window
-        if out < self._gen_first_out:
-            return self._drop(DropReason.BEFORE_SWITCH)
+        if out < self._range_first_out:
+            # older than the current range: an earlier range of this generation, or before it
+            out = self._map_old(out - self._off)
+            if out < 0:
+                return self._drop(DropReason.SKIPPED if out == -2 else DropReason.BEFORE_SWITCH)
         if d < -MAX_REORDER:
             return self._drop(DropReason.TOO_OLD)
         ring = self._ring
@@ -250,15 +268,80 @@ class RtpMunger:
         self._ts_offset = (out_ts - timestamp) & _TS_MASK
         self._hi_in = seq
         self._hi_out = out
-        self._gen_first_out = out
+        self._off = out - seq
+        self._range_first_out = out
+        self._ranges = [(seq, out - seq, out, 0)]
         self._last_out_ts = out_ts
         self._last_time = now
         self._ring[out & (RING_SIZE - 1)] = out
-        gens = self._gens
-        gens.append((self.generation, out, self._seq_offset, self._ts_offset))
-        if len(gens) > MAX_GENERATIONS:
-            del gens[0]
+        self._gens.append((self.generation, out, self._seq_offset, self._ts_offset))
+        self._trim()
         return out & _SEQ_MASK, out_ts
+
+    def skip(self, seq: int, source: int | None = None) -> bool:
+        """Drop the next in-order packet ``seq`` *without* leaving a hole in the output.
+
+        For padding-only packets (bandwidth probes): forwarding them to every subscriber costs
+        CPU and bandwidth, but dropping them plainly leaves a seq gap the subscriber NACKs
+        forever. Returns True when the packet is consumed (don't forward it): the output seq it
+        would have had goes to the next packet. Returns False when ``seq`` is not the very next
+        seq (a hole or reordering before it): then forward it with :meth:`rewrite` as usual.
+
+        Packets older than ``seq`` that arrive later keep their own output seqs (each skip opens
+        a new *range* with an offset one lower); a duplicate of a skipped packet is dropped as
+        ``SKIPPED``.
+        """
+        if source is not None and self._source is not None and source != self._source:
+            return True  # a late packet of an old source: drop it, nothing to compact
+        if self._pending:
+            return True  # the generation has not started: no output seq to spare
+        if ((seq - self._hi_in) & _SEQ_MASK) != 1:
+            return False
+        in_ext = self._hi_out - self._off + 1
+        self._hi_in = seq
+        off = self._off - 1
+        self._off = off
+        self._seq_offset = off & _SEQ_MASK
+        first_out = self._hi_out + 1
+        self._range_first_out = first_out
+        ranges = self._ranges
+        last = ranges[-1]
+        if last[0] == in_ext:
+            # the current range has no packet yet (a burst of padding): widen its gap
+            ranges[-1] = (in_ext + 1, off, first_out, last[3] + 1)
+        else:
+            ranges.append((in_ext + 1, off, first_out, 1))
+        gens = self._gens
+        g = gens[-1]
+        if g[1] == first_out:
+            gens[-1] = (g[0], first_out, off & _SEQ_MASK, g[3])
+        else:
+            gens.append((self.generation, first_out, off & _SEQ_MASK, self._ts_offset))
+        self._trim()
+        return True
+
+    def _map_old(self, in_ext: int) -> int:
+        """Extended out seq of ``in_ext`` from an earlier range of this generation; ``-2`` if it
+        is a skipped seq, ``-1`` if it is older than the generation."""
+        ranges = self._ranges
+        for i in range(len(ranges) - 2, -1, -1):
+            first_in, off, _, _ = ranges[i]
+            next_first_in, _, _, skipped = ranges[i + 1]
+            if in_ext >= next_first_in - skipped:
+                return -2
+            if in_ext >= first_in:
+                return in_ext + off
+        return -1
+
+    def _trim(self) -> None:
+        """Forget ranges and mappings that lie wholly outside the reorder window."""
+        limit = self._hi_out - MAX_REORDER
+        ranges = self._ranges
+        while len(ranges) > 1 and ranges[1][2] <= limit:
+            del ranges[0]
+        gens = self._gens
+        while len(gens) > 1 and (gens[1][1] <= limit or len(gens) > MAX_MAPPINGS):
+            del gens[0]
 
     def _drop(self, reason: DropReason) -> None:
         """Record a drop reason; the caller returns ``None``."""
@@ -283,10 +366,9 @@ class RtpMunger:
     def out_to_in(self, out_seq: int) -> tuple[int, int] | None:
         """Map an output seq (from a receiver's NACK) to ``(generation, in_seq)``.
 
-        Works for any seq inside a remembered generation's range up to the newest forwarded
-        one, also for packets the SFU never received (its own NACK may have recovered them
-        since). ``None`` for seqs not sent yet, older than ``MAX_REORDER``, or from a forgotten
-        generation.
+        Works for any seq up to the newest forwarded one and at most ``MAX_REORDER`` older, also
+        for packets the SFU never received (its own NACK may have recovered them since).
+        ``None`` for seqs not sent yet or older than that.
         """
         if not self._started:
             return None

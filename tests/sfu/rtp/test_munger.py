@@ -192,14 +192,22 @@ def test_out_to_in_rejects_seqs_beyond_the_window_and_forgotten_generations() ->
     assert m.out_to_in(MAX_REORDER + 5) == (0, MAX_REORDER + 5)
     assert m.out_to_in(4) is None  # older than the window
     assert m.out_to_in(5) == (0, 5)
-    # many switches: only the last MAX_GENERATIONS are remembered
+    # many quick switches: every generation inside the window stays mappable ...
     m2 = RtpMunger(1, VIDEO, initial_seq=0)
     m2.rewrite(0, 0, 0.0)
     for g in range(1, 12):
         m2.switch_source()
         m2.rewrite(g * 100, 0, g * 0.1)
     assert m2.out_to_in(11) == (11, 1100)
-    assert m2.out_to_in(0) is None
+    assert m2.out_to_in(0) == (0, 0)
+    # ... and generations that fell out of the window are forgotten
+    m2.rewrite(1100 + MAX_REORDER, 0, 2.0)
+    assert m2.out_to_in(11) == (11, 1100)
+    assert m2.out_to_in(10) is None
+    # the table itself is trimmed at the next switch
+    m2.switch_source()
+    m2.rewrite(7, 0, 2.1)
+    assert [g[0] for g in m2._gens] == [11, 12]
 
 
 def test_long_run_with_loss_reorder_and_wrap_matches_reference_offsets() -> None:
@@ -400,3 +408,147 @@ def test_forward_drops_like_rewrite_and_labels_sources() -> None:
     assert m.last_drop is DropReason.DUPLICATE
     assert m.forward(first, view, 101, 0.0, source=2) is None
     assert m.last_drop is DropReason.WRONG_SOURCE
+
+
+# -- skip(): padding-only packets dropped without a hole ----------------------------------------
+
+
+def test_skip_closes_the_gap_of_a_dropped_padding_packet() -> None:
+    m = RtpMunger(1, VIDEO, initial_seq=0, initial_ts=0)
+    assert m.rewrite(10, 0, 0.0) == (0, 0)
+    assert m.rewrite(11, 0, 0.0) == (1, 0)
+    assert m.skip(12) is True
+    assert m.last_out_seq == 1  # nothing sent for 12
+    assert m.rewrite(13, 3000, 0.03) == (2, 3000)
+    assert [m.out_to_in(o) for o in (0, 1, 2, 3)] == [(0, 10), (0, 11), (0, 13), None]
+
+
+def test_a_burst_of_padding_is_one_gap() -> None:
+    m = RtpMunger(1, VIDEO, initial_seq=0)
+    m.rewrite(10, 0, 0.0)
+    assert all(m.skip(s) for s in (11, 12, 13))
+    assert m.rewrite(14, 0, 0.0) == (1, 0)
+    assert len(m._ranges) == 2 and m._ranges[-1][3] == 3  # one range, three skipped seqs
+    for s in (11, 12, 13):
+        assert m.rewrite(s, 0, 0.0) is None and m.last_drop is DropReason.SKIPPED
+
+
+def test_packets_lost_before_a_skip_keep_their_output_seq_when_they_arrive() -> None:
+    m = RtpMunger(1, VIDEO, initial_seq=0)
+    m.rewrite(10, 0, 0.0)  # out 0
+    m.rewrite(12, 0, 0.0)  # out 2 (11 lost)
+    assert m.skip(13)
+    assert m.rewrite(14, 0, 0.0) == (3, 0)
+    assert m.out_to_in(1) == (0, 11)  # the subscriber NACKs 1: it maps to the lost 11
+    assert m.rewrite(11, 0, 0.0) == (1, 0)  # late 11 fills exactly that hole
+    assert m.rewrite(11, 0, 0.0) is None and m.last_drop is DropReason.DUPLICATE
+
+
+def test_skip_refuses_a_packet_that_is_not_next_in_order() -> None:
+    m = RtpMunger(1, VIDEO, initial_seq=0)
+    m.rewrite(10, 0, 0.0)
+    assert m.skip(12) is False  # 11 missing: compacting here would shift 11's output seq
+    assert m.skip(10) is False  # not newer
+    assert m.rewrite(12, 0, 0.0) == (2, 0)
+
+
+def test_skip_before_a_generation_starts_consumes_nothing() -> None:
+    m = RtpMunger(1, VIDEO, initial_seq=0, initial_ts=0)
+    m.rewrite(10, 0, 0.0)
+    m.switch_source(source=2)
+    assert m.skip(500, source=2) is True
+    assert m.skip(9, source=1) is True  # late packet of the old source: just dropped
+    assert m.rewrite(501, 0, 0.1, source=2) == (1, 9000)
+    assert m.out_to_in(1) == (1, 501)
+
+
+def test_skip_across_wraparound() -> None:
+    m = RtpMunger(1, VIDEO, initial_seq=100)
+    m.rewrite(65534, 0, 0.0)
+    assert m.skip(65535)
+    assert m.rewrite(0, 0, 0.0) == (101, 0)
+    assert m.skip(1)
+    assert m.rewrite(2, 0, 0.0) == (102, 0)
+    assert m.out_to_in(101) == (0, 0) and m.out_to_in(102) == (0, 2)
+
+
+@st.composite
+def padded_streams(draw: st.DrawFn) -> list[tuple[int, int, bool]]:
+    """(generation marker, seq, is padding) arrivals with loss, reordering and duplicates."""
+    events: list[tuple[int, int, bool]] = []
+    for gen in range(draw(st.integers(1, 3))):
+        start = draw(st.integers(0, 65535))
+        n = draw(st.integers(1, 80))
+        padding = [draw(st.integers(0, 3)) == 0 for _ in range(n)]
+        order = [i for i in range(n) if draw(st.integers(0, 4)) > 0 or i == 0]
+        for _ in range(draw(st.integers(0, 8))):
+            if len(order) > 2:
+                i = draw(st.integers(1, len(order) - 2))
+                order[i], order[i + 1] = order[i + 1], order[i]
+        for _ in range(draw(st.integers(0, 4))):
+            order.append(draw(st.sampled_from(order)))
+        padding[order[0]] = False  # a generation starts with media
+        events += [(gen, (start + i) & 0xFFFF, padding[i]) for i in order]
+    return events
+
+
+@settings(max_examples=150, deadline=None)
+@given(padded_streams())
+def test_skip_keeps_exact_gaps_between_forwarded_packets(
+    events: list[tuple[int, int, bool]],
+) -> None:
+    """Within a generation, out_b - out_a == (in_b - in_a) - (seqs skipped between them)."""
+    m = RtpMunger(1, VIDEO, initial_seq=40000)
+    gens: dict[int, int] = {}
+    sent: dict[int, tuple[int, int, int]] = {}  # out seq -> (marker, in seq, out ext)
+    skipped: dict[int, set[int]] = {}
+    for marker, seq, pad in events:
+        if marker not in gens:
+            gens[marker] = m.switch_source() if gens else 0
+            skipped[marker] = set()
+        if pad and m.skip(seq):
+            skipped[marker].add(seq)
+            continue
+        r = m.rewrite(seq, 0, 0.0)
+        if r is None:
+            continue
+        assert r[0] not in sent
+        assert seq not in skipped[marker]
+        sent[r[0]] = (marker, seq, r[0])
+    for out_seq, (marker, seq, _) in sent.items():
+        assert m.out_to_in(out_seq) == (gens[marker], seq)
+    by_gen: dict[int, list[tuple[int, int]]] = {}
+    for out_seq, (marker, seq, _) in sent.items():
+        by_gen.setdefault(marker, []).append((seq, out_seq))
+    for marker, pairs in by_gen.items():
+        base_in, base_out = pairs[0]
+        for seq, out_seq in pairs[1:]:
+            din = seq_diff(seq, base_in)
+            lo, hi = (base_in, seq) if din > 0 else (seq, base_in)
+            n_skipped = sum(1 for s in skipped[marker] if 0 < seq_diff(s, lo) < seq_diff(hi, lo))
+            expected = din - n_skipped if din > 0 else din + n_skipped
+            assert seq_diff(out_seq, base_out) == expected
+
+
+def test_skip_trace_in_forwarding_doc() -> None:
+    """The table of docs/internals/forwarding.md §2.1, row by row."""
+    m = RtpMunger(1, VIDEO, initial_seq=200, initial_ts=0)
+    assert m.rewrite(7000, 0, 0.0) == (200, 0)
+    assert m.rewrite(7002, 3000, 0.033) == (202, 3000)
+    assert m.skip(7003) is True
+    assert [(r[0], seq_diff(r[1] & 0xFFFF, 0), r[3]) for r in m._ranges] == [
+        (7000, -6800, 0),
+        (7004, -6801, 1),
+    ]
+    assert m.skip(7004) is True
+    assert [(r[0], seq_diff(r[1] & 0xFFFF, 0), r[3]) for r in m._ranges][-1] == (7005, -6802, 2)
+    assert m.rewrite(7005, 6000, 0.066) == (203, 6000)
+    assert m.rewrite(7001, 0, 0.07) == (201, 0)
+    assert m.rewrite(7004, 0, 0.07) is None and m.last_drop is DropReason.SKIPPED
+    assert [m.out_to_in(o) for o in range(200, 205)] == [
+        (0, 7000),
+        (0, 7001),
+        (0, 7002),
+        (0, 7005),
+        None,
+    ]
