@@ -15,7 +15,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 from starlette.exceptions import HTTPException
 
 from ilvb.auth.admin import authenticate_admin, require_admin
@@ -24,8 +31,24 @@ from ilvb.store.interfaces import AppRecord, AppStore
 
 # Bounds shared with RoomSettings (audio_sender_cap / video_sender_cap: 1..64).
 MIN_CAP, MAX_CAP = 1, 64
-AppName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Cap = Annotated[int, Field(ge=MIN_CAP, le=MAX_CAP)]
+# No control characters and at least one non-space; stored with surrounding spaces trimmed.
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+
+
+def _integral_float_to_int(value: Any) -> Any:
+    # JSON Schema counts 6.0 as an integer; strict mode would refuse it (and must refuse "6").
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+AppName = Annotated[
+    Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NAME_PATTERN)],
+    AfterValidator(str.strip),
+]
+Cap = Annotated[
+    Annotated[int, Field(ge=MIN_CAP, le=MAX_CAP)], BeforeValidator(_integral_float_to_int)
+]
 
 
 class ErrorDetail(BaseModel):

@@ -121,6 +121,11 @@ def test_rotate_invalidates_tickets_signed_with_the_old_secret(admin: Admin) -> 
     assert (reply["type"], reply["data"]["user_id"]) == ("response", "alice")
 
 
+def test_patch_accepts_integral_floats_as_json_schema_does(admin: Admin) -> None:
+    r = admin.call("PATCH", "/v1/apps/{app_id}", {"audio_sender_cap": 3.0})
+    assert (r.status_code, r.json()["audio_sender_cap"]) == (200, 3)
+
+
 def test_patch_changes_only_the_given_fields(admin: Admin) -> None:
     r = admin.call("PATCH", "/v1/apps/{app_id}", {"audio_sender_cap": 2, "video_sender_cap": 1})
     assert r.status_code == 200
@@ -192,6 +197,8 @@ def test_non_json_body_is_400(admin: Admin) -> None:
         {"audio_sender_cap": 65},
         {"video_sender_cap": "3"},
         {"video_sender_cap": 2.5},
+        {"video_sender_cap": True},
+        {"audio_sender_cap": 1e300},
         {"enabled": "yes"},
         {"name": ""},
         {"secret": "mine"},
