@@ -250,37 +250,49 @@ def test_out_timestamp_rebuilds_a_retransmission_of_an_older_generation() -> Non
 
 
 # (src, in seq, in ts, t, expected (out seq, out ts) or DropReason); None src = switch_source()
-DOC_TRACE: list[tuple[str | None, int, int, float, tuple[int, int] | DropReason | None]] = [
-    ("A", 4990, 900000, 10.000, (100, 1000)),
-    ("A", 4991, 900000, 10.001, (101, 1000)),
-    ("A", 4993, 903000, 10.034, (103, 4000)),
-    ("A", 4992, 900000, 10.036, (102, 1000)),
-    ("A", 4994, 906000, 10.067, (104, 7000)),
-    ("A", 4994, 906000, 10.068, DropReason.DUPLICATE),
-    (None, 0, 0, 10.070, None),
-    ("B", 12000, 7777777, 10.130, (105, 12670)),
-    ("B", 12001, 7777777, 10.131, (106, 12670)),
-    ("B", 11999, 7774777, 10.133, DropReason.BEFORE_SWITCH),
-    ("A", 4995, 909000, 10.134, DropReason.BEFORE_SWITCH),
-    ("B", 12003, 7780777, 10.165, (108, 15670)),
-    (None, 0, 0, 10.166, None),
-    ("A", 5010, 954000, 10.300, (109, 27820)),
-    ("A", 5011, 957000, 10.333, (110, 30820)),
+# (src, in seq, in ts, t, expected (out seq, out ts) or DropReason, state after the packet:
+# (hi_in, hi_out, seq_offset, ts_offset) with signed offsets); src None = switch_source()
+Row = tuple[
+    str | None, int, int, float, tuple[int, int] | DropReason | None, tuple[int, int, int, int]
+]
+A0 = (-4890, -899000)
+B1 = (-11895, -7765107)
+A2 = (-4901, -926180)
+DOC_TRACE: list[Row] = [
+    ("A", 4990, 900000, 10.000, (100, 1000), (4990, 65636, *A0)),
+    ("A", 4991, 900000, 10.001, (101, 1000), (4991, 65637, *A0)),
+    ("A", 4993, 903000, 10.034, (103, 4000), (4993, 65639, *A0)),
+    ("A", 4992, 900000, 10.036, (102, 1000), (4993, 65639, *A0)),
+    ("A", 4994, 906000, 10.067, (104, 7000), (4994, 65640, *A0)),
+    ("A", 4994, 906000, 10.068, DropReason.DUPLICATE, (4994, 65640, *A0)),
+    (None, 0, 0, 10.070, None, (4994, 65640, *A0)),
+    ("B", 12000, 7777777, 10.130, (105, 12670), (12000, 65641, *B1)),
+    ("B", 12001, 7777777, 10.131, (106, 12670), (12001, 65642, *B1)),
+    ("B", 11999, 7774777, 10.133, DropReason.BEFORE_SWITCH, (12001, 65642, *B1)),
+    ("A", 4995, 909000, 10.134, DropReason.BEFORE_SWITCH, (12001, 65642, *B1)),
+    ("B", 12003, 7780777, 10.165, (108, 15670), (12003, 65644, *B1)),
+    (None, 0, 0, 10.166, None, (12003, 65644, *B1)),
+    ("A", 5010, 954000, 10.300, (109, 27820), (5010, 65645, *A2)),
+    ("A", 5011, 957000, 10.333, (110, 30820), (5011, 65646, *A2)),
 ]
 
 
 def test_trace_in_forwarding_doc() -> None:
-    """The numeric trace of docs/internals/forwarding.md §2, row by row."""
+    """The numeric trace of docs/internals/forwarding.md §2, row by row, with internal state."""
+    from ilvb.sfu.rtp.seq import ts_diff
+
     m = RtpMunger(0x5107A0, VIDEO, initial_seq=100, initial_ts=1000)
-    for row, (src, seq, ts, t, expected) in enumerate(DOC_TRACE, 1):
+    for row, (src, seq, ts, t, expected, state) in enumerate(DOC_TRACE, 1):
         if src is None:
             m.switch_source()
-            continue
-        got = m.rewrite(seq, ts, t)
-        if isinstance(expected, DropReason):
-            assert got is None and m.last_drop is expected, f"row {row}"
         else:
-            assert got == expected, f"row {row}"
+            got = m.rewrite(seq, ts, t)
+            if isinstance(expected, DropReason):
+                assert got is None and m.last_drop is expected, f"row {row}"
+            else:
+                assert got == expected, f"row {row}"
+        internal = (m._hi_in, m._hi_out, seq_diff(m._seq_offset, 0), ts_diff(m._ts_offset, 0))
+        assert internal == state, f"row {row}"
     assert [m.out_to_in(o) for o in (100, 104, 105, 107, 108, 109, 110, 111)] == [
         (0, 4990),
         (0, 4994),
