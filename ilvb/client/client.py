@@ -27,7 +27,7 @@ from ilvb.client.connection import Connection
 from ilvb.client.events import Callback, Event, EventHub, EventStream
 from ilvb.client.media import MediaSession
 from ilvb.client.remote import FrameCallback, FrameStream, RemoteMedia
-from ilvb.errors import IlvbError, InvalidArgument
+from ilvb.errors import IlvbError, InvalidArgument, Unavailable
 
 
 class Client:
@@ -97,7 +97,8 @@ class Client:
         """Enter a room (``kind="room"``) or a two-person call (``kind="call"``).
 
         With ``receive`` (default) the receive transport is negotiated right away, so the
-        room's audio starts flowing. Returns the ``room.enter`` response.
+        room's audio starts flowing; on a server without media this emits an ``error`` event
+        (``media_unavailable``) instead of failing. Returns the ``room.enter`` response.
         """
         reply = await self._request("room.enter", {"room": room, "kind": kind})
         self.room = reply.get("room", room)
@@ -106,7 +107,11 @@ class Client:
         self.audio_slots = int(reply.get("audio_slots", 0))
         self.video_slots = int(reply.get("video_slots", 0))
         if receive:
-            await self.media.open_receive()
+            try:
+                await self.media.open_receive()
+            except Unavailable as exc:
+                # A signaling-only server (--no-media): the room works, media does not.
+                self._events.emit(Event("error", {"error": exc}))
         return reply
 
     async def enter_call(self, number: int = 0, *, receive: bool = True) -> int:

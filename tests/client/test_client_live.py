@@ -85,3 +85,14 @@ async def test_close_leaves_the_room_at_once() -> None:
         await bob.close()
         event = await seen.next(5)
         assert event.data == {"user_ids": ["bob"], "reason": "left"}
+
+
+async def test_enter_on_a_server_without_media_reports_an_error_event() -> None:
+    async with LiveServer(media_plane=NullMediaPlane()) as server:
+        alice = await server.client("alice")
+        errors = alice.events(["error"])
+        reply = await alice.enter("r1")
+        assert reply["room"] == "r1" and alice.room == "r1"
+        event = await errors.next(5)
+        assert isinstance(event.data["error"], Unavailable)
+        assert event.data["error"].code == "media_unavailable"
