@@ -3,6 +3,7 @@
 // URL parameters prefill the form: ?user=alice&room=demo&mic=1&cam=1&autojoin=1
 import { Client, Devices, IlvbError, SCREEN_MODES } from "/sdk/ilvb.js";
 
+/** @type {(id: string) => any} an element by id (form controls, media elements) */
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const devices = new Devices();
@@ -15,7 +16,7 @@ const changedAt = new Map();
 const MAX_VIEWS = 4;
 
 // Exposed for tests and for poking around in the console.
-window.demo = { devices, members, changedAt, get client() { return client; }, errors: [] };
+/** @type {any} */ (window).demo = { devices, members, changedAt, get client() { return client; }, errors: [] };
 
 const MESSAGES = {
   video_sender_limit: "Video limit reached: 4 members already send video in this room.",
@@ -30,7 +31,7 @@ const MESSAGES = {
 function showError(err) {
   const e = err instanceof IlvbError ? err : new IlvbError("internal_error", String(err?.message || err));
   const text = `${MESSAGES[e.code] || e.message} (${e.code})`;
-  window.demo.errors.push({ code: e.code, message: e.message });
+  /** @type {any} */ (window).demo.errors.push({ code: e.code, message: e.message });
   const box = $("error");
   box.textContent = text;
   box.dataset.code = e.code;
@@ -184,38 +185,47 @@ function renderMembers() {
 
 const viewing = new Map(); // "user|source" -> true
 let viewsBusy = false;
+let viewsAgain = false;
 
 /** Watch up to 4 members who send video (screen first), in entry order. */
 async function autoViews() {
-  if (!client || viewsBusy) return;
+  if (!client) return;
+  if (viewsBusy) { viewsAgain = true; return; }
   viewsBusy = true;
   try {
-    const limit = MAX_VIEWS - (client.localTrack("camera") ? 1 : 0) ;
-    const wanted = [];
-    for (const m of members.values()) {
-      if (m.user_id === client.userId) continue;
-      if (m.sending?.screen) wanted.push([m.user_id, "screen"]);
-      if (m.sending?.video) wanted.push([m.user_id, "camera"]);
-    }
-    const keep = new Set(wanted.slice(0, Math.max(0, limit)).map(([u, s]) => `${u}|${s}`));
-    const drop = [...viewing.keys()].filter((k) => !keep.has(k));
-    if (drop.length) {
-      const users = [...new Set(drop.map((k) => k.split("|")[0]))];
-      await client.cancelViews(users);
-      for (const k of [...viewing.keys()]) if (users.includes(k.split("|")[0])) viewing.delete(k);
-    }
-    for (const key of keep) {
-      if (viewing.has(key)) continue;
-      const [user, source] = key.split("|");
-      await client.requestViews([user], source);
-      viewing.set(key, true);
-    }
+    do {
+      viewsAgain = false;
+      await syncViews();
+    } while (viewsAgain && client);
   } catch (e) {
     showError(e);
   } finally {
     viewsBusy = false;
   }
   renderGrid();
+}
+
+async function syncViews() {
+  const limit = MAX_VIEWS - (client.localTrack("camera") ? 1 : 0);
+  const wanted = [];
+  for (const m of members.values()) {
+    if (m.user_id === client.userId) continue;
+    if (m.sending?.screen) wanted.push([m.user_id, "screen"]);
+    if (m.sending?.video) wanted.push([m.user_id, "camera"]);
+  }
+  const keep = new Set(wanted.slice(0, Math.max(0, limit)).map(([u, s]) => `${u}|${s}`));
+  const drop = [...viewing.keys()].filter((k) => !keep.has(k));
+  if (drop.length) {
+    const users = [...new Set(drop.map((k) => k.split("|")[0]))];
+    await client.cancelViews(users);
+    for (const k of [...viewing.keys()]) if (users.includes(k.split("|")[0])) viewing.delete(k);
+  }
+  for (const key of keep) {
+    if (viewing.has(key)) continue;
+    const [user, source] = key.split("|");
+    await client.requestViews([user], /** @type {"camera"|"screen"} */ (source));
+    viewing.set(key, true);
+  }
 }
 
 function renderGrid() {

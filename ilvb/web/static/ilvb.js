@@ -87,8 +87,11 @@ export class Emitter {
     this._listeners.get(name)?.delete(fn);
   }
 
-  /** Resolve with the next `name` event whose data passes `filter` (reject after timeoutMs). */
-  once(name, filter = () => true, timeoutMs = 10000) {
+  /**
+   * Resolve with the next `name` event whose data passes `filter` (reject after timeoutMs).
+   * @param {string} name @param {(data: any) => boolean} [filter] @param {number} [timeoutMs]
+   */
+  once(name, filter = (_data) => true, timeoutMs = 10000) {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => { off(); reject(new IlvbError("timeout", `no ${name} event`)); },
         timeoutMs);
@@ -395,8 +398,8 @@ export class Devices extends Emitter {
     this._speakerVolume = 1;
     this._speakerDeviceId = "default";
     this._speakerAnalyser = null;
-    /** @type {Set<HTMLMediaElement>} */
-    this._playing = new Set();
+    /** @type {Map<HTMLMediaElement, GainNode>} element playing -> its gain for the level meter */
+    this._playing = new Map();
     this._buf = new Float32Array(2048);
     this._known = [];
     this._onDeviceChange = () => this._deviceChange();
@@ -649,13 +652,12 @@ export class Devices extends Emitter {
       el.setSinkId(this._speakerDeviceId).catch(() => {});
     }
     el.play().catch(() => {});
-    this._playing.add(el);
     this._ensureSpeakerAnalyser();
     const gain = this.audioContext.createGain();
     gain.gain.value = this._speakerVolume;
     const src = this.audioContext.createMediaStreamSource(el.srcObject);
     src.connect(gain).connect(this._speakerAnalyser);
-    el._ilvbGain = gain;
+    this._playing.set(el, gain);
     return () => {
       try { src.disconnect(); gain.disconnect(); } catch { /* ignore */ }
       el.srcObject = null;
@@ -674,9 +676,9 @@ export class Devices extends Emitter {
       throw new IlvbError("invalid_argument", `speaker volume must be 0..1, got ${v}`);
     }
     this._speakerVolume = value;
-    for (const el of this._playing) {
+    for (const [el, gain] of this._playing) {
       el.volume = value;
-      if (el._ilvbGain) el._ilvbGain.gain.value = value;
+      gain.gain.value = value;
     }
   }
 
@@ -693,7 +695,7 @@ export class Devices extends Emitter {
       throw new IlvbError("device_unavailable", `no speaker with id ${deviceId}`);
     }
     this._speakerDeviceId = deviceId;
-    await Promise.all([...this._playing].map((el) => el.setSinkId?.(deviceId).catch(() => {})));
+    await Promise.all([...this._playing.keys()].map((el) => el.setSinkId?.(deviceId).catch(() => {})));
   }
 
   /** The chosen speaker's id. */
@@ -725,7 +727,7 @@ export class Devices extends Emitter {
     this._closeExternalAudio();
     this.closeCamera();
     navigator.mediaDevices?.removeEventListener?.("devicechange", this._onDeviceChange);
-    for (const el of this._playing) el.srcObject = null;
+    for (const el of this._playing.keys()) el.srcObject = null;
     this._playing.clear();
     this._ctx?.close().catch(() => {});
     this._ctx = null;
@@ -881,10 +883,9 @@ export class RemoteVideo extends Emitter {
    * Close each frame after use. Returns a ReadableStream<VideoFrame> or null.
    */
   frameStream() {
-    // eslint-disable-next-line no-undef
-    if (typeof MediaStreamTrackProcessor === "undefined") return null;
-    // eslint-disable-next-line no-undef
-    return new MediaStreamTrackProcessor({ track: this.track.clone() }).readable;
+    const Processor = /** @type {any} */ (globalThis).MediaStreamTrackProcessor;
+    if (typeof Processor === "undefined") return null;
+    return new Processor({ track: this.track.clone() }).readable;
   }
 
   close() {
@@ -998,7 +999,7 @@ export class Client extends Emitter {
     this.recvPc = null;
     /** @type {Map<string, RTCRtpTransceiver>} source -> send transceiver */
     this._senders = new Map();
-    /** @type {Map<string, {stop: () => void}>} */
+    /** @type {{stop: () => void} | null} the running screen capture */
     this._screen = null;
     /** @type {Map<string, {userId: string|null, source: string|null, kind: string}>} */
     this.slots = new Map();

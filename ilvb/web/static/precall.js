@@ -3,10 +3,11 @@
 // kept in window.precall.results for tests.
 import { Devices, IlvbError } from "/sdk/ilvb.js";
 
+/** @type {(id: string) => any} an element by id (form controls, media elements) */
 const $ = (id) => document.getElementById(id);
 const devices = new Devices();
 const results = {};
-window.precall = { devices, results, testMicrophone, testSpeaker, testCamera };
+/** @type {any} */ (window).precall = { devices, results, testMicrophone, testSpeaker, testCamera };
 
 function report(name, ok, text) {
   results[name] = { ok, text };
@@ -96,7 +97,7 @@ async function testCamera(ms = 1500) {
 
 async function fill() {
   for (const [id, type] of [["mic-select", "microphone"], ["speaker-select", "speaker"], ["cam-select", "camera"]]) {
-    const list = await devices.list(type);
+    const list = await devices.list(/** @type {"microphone"|"camera"|"speaker"} */ (type));
     $(id).replaceChildren(...list.map((d) => new Option(d.name, d.id)));
   }
 }
