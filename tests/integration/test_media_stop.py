@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx
 import pytest
 
+from ilvb.auth.tickets import sign_server_token
 from ilvb.client import Client, SyntheticVideoSource, ToneSource
 from tests.integration.harness import LiveServer
 from tests.integration.media_checks import VideoLog, record_video, wait_until
@@ -111,3 +113,23 @@ async def test_fifty_enter_exit_cycles_leak_nothing() -> None:
                     f"leak: before {baseline} / {worker_before}, after {after} / {worker_after}"
                 )
             await asyncio.sleep(0.1)
+
+
+async def test_app_server_revoke_over_rest_stops_forwarding() -> None:
+    async with LiveServer() as server:
+        pub, _, log = await flowing(server, "rest-revoke")
+        told = pub.events(["permissions.changed"])
+        base = server.url.replace("ws://", "http://").removesuffix("/ws")
+        token = sign_server_token(server.app_id, server.secret)
+        revoked_at = time.monotonic()
+        async with httpx.AsyncClient(base_url=base) as http:
+            reply = await http.post(
+                f"/v1/apps/{server.app_id}/rooms/rest-revoke/members/pub/permissions",
+                json={"video": False},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["permissions"]["video"] is False
+        event = await told.next(5)
+        assert event.data["by"] == "server" and event.data["permissions"]["video"] is False
+        await assert_stops(log, revoked_at, 1.0)
