@@ -60,33 +60,6 @@ def codec_modules() -> list[str]:
     )
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-
-    def datagram_received(self, data: bytes, addr: Addr) -> None:  # type: ignore[override]
-        w = self.worker
-        if not data:
-            return
-        b = data[0]
-        # RFC 7983 demux, commonest first
-        if 127 < b < 192:
-            t = w.by_addr.get(addr)
-            if t is not None:
-                t.handle_srtp(data)
-        elif b < 4:
-            answered = w.ice.handle(data, addr)
-            if answered is not None:
-                w.sendto(answered[1], addr)
-        elif 19 < b < 64:
-            t = w.by_addr.get(addr)
-            if t is not None:
-                t.handle_dtls(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        logger.debug("udp error: %s", exc)
-
-
 class Worker:
     """The routers of one worker and the socket they share."""
 
@@ -102,7 +75,8 @@ class Worker:
         self.transports: set[WebRtcTransport] = set()
         self.routers: dict[str, Router] = {}
         self._on_event = on_event
-        self._udp: asyncio.DatagramTransport | None = None
+        self._sock: socket.socket | None = None
+        self.send_errors = 0
         self._timer: asyncio.Task[None] | None = None
         self.closed = False
         self.now = time.monotonic
@@ -110,19 +84,21 @@ class Worker:
     # -- life ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Bind the socket and start the timer."""
+        """Bind the socket, watch it for reads and start the timer."""
         loop = asyncio.get_running_loop()
-        udp, _ = await loop.create_datagram_endpoint(
-            lambda: _Protocol(self), local_addr=(self.config.bind_ip, self.config.port)
-        )
-        self._udp = udp  # type: ignore[assignment]
-        sock = udp.get_extra_info("socket")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
         except OSError:
             pass
+        sock.bind((self.config.bind_ip, self.config.port))
+        sock.setblocking(False)
+        self._sock = sock
         self.port = sock.getsockname()[1]
+        # A plain non-blocking socket and a reader callback, not a DatagramProtocol: each
+        # wake-up drains the socket, and sendto is one direct syscall (no transport buffering).
+        loop.add_reader(sock.fileno(), self._on_readable)
         self._timer = loop.create_task(self._run_timer())
 
     async def close(self) -> None:
@@ -135,13 +111,53 @@ class Worker:
         self.routers.clear()
         if self._timer is not None:
             self._timer.cancel()
-        if self._udp is not None:
-            self._udp.close()
+        if self._sock is not None:
+            asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
 
     def sendto(self, data: bytes, addr: Addr) -> None:
-        """Send one datagram from the worker's socket."""
-        if self._udp is not None:
-            self._udp.sendto(data, addr)
+        """Send one datagram from the worker's socket; a full send buffer drops it (like loss)."""
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            sock.sendto(data, addr)
+        except OSError:  # EAGAIN / ENOBUFS / ICMP-reported errors
+            self.send_errors += 1
+
+    def _on_readable(self) -> None:
+        """Drain up to 256 datagrams and demultiplex each (RFC 7983), commonest first."""
+        sock = self._sock
+        if sock is None:
+            return
+        recv = sock.recvfrom
+        by_addr = self.by_addr
+        for _ in range(256):
+            try:
+                data, addr = recv(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # e.g. ECONNREFUSED from an earlier send's ICMP
+                continue
+            if not data:
+                continue
+            b = data[0]
+            try:
+                if 127 < b < 192:
+                    t = by_addr.get(addr)
+                    if t is not None:
+                        t.handle_srtp(data)
+                elif b < 4:
+                    answered = self.ice.handle(data, addr)
+                    if answered is not None:
+                        self.sendto(answered[1], addr)
+                elif 19 < b < 64:
+                    t = by_addr.get(addr)
+                    if t is not None:
+                        t.handle_dtls(data, addr)
+            except Exception:  # one bad packet must not stall the socket
+                logger.exception("worker: datagram from %s failed", addr)
 
     # -- WorkerServices for routers ----------------------------------------------------------
 
@@ -213,6 +229,7 @@ class Worker:
             "routers": len(self.routers),
             "transports": len(self.transports),
             "ice_requests": self.ice.requests,
+            "send_errors": self.send_errors,
             "port": self.port,
             "codec_modules": codec_modules(),
         }
