@@ -504,7 +504,7 @@ def padded_streams(draw: st.DrawFn) -> list[tuple[int, int, bool]]:
     return events
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(padded_streams())
 def test_skip_keeps_exact_gaps_between_forwarded_packets(
     events: list[tuple[int, int, bool]],
