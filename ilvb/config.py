@@ -45,6 +45,9 @@ class RoomSettings(BaseModel):
     # A member whose connection is gone this long is removed (MISSION §2: 30 s).
     disconnect_timeout_s: float = Field(30.0, gt=0)
     audio_sender_cap: int = Field(6, ge=1, le=64)
+    # Loudest audio streams forwarded to each listener (MISSION §3: the backend picks 6), whatever
+    # the sender cap; the receive transport has this many audio slots.
+    audio_slots: int = Field(6, ge=1, le=16)
     video_sender_cap: int = Field(4, ge=1, le=64)
     max_views: int = Field(4, ge=1, le=16)
     max_members: int = Field(50_000, ge=2)

@@ -16,6 +16,8 @@ class RoomLimits:
     video_senders: int = 4
     max_views: int = 4
     max_members: int = 50_000
+    # Loudest audio streams forwarded to each listener (never more than may send).
+    audio_slots: int = 6
 
     @classmethod
     def for_app(cls, settings: RoomSettings, app: AppRecord | None) -> RoomLimits:
@@ -26,7 +28,13 @@ class RoomLimits:
             audio = app.audio_sender_cap
         if app is not None and app.video_sender_cap is not None:
             video = app.video_sender_cap
-        return cls(audio, video, settings.max_views, settings.max_members)
+        return cls(
+            audio,
+            video,
+            settings.max_views,
+            settings.max_members,
+            audio_slots=min(settings.audio_slots, audio),
+        )
 
     def view_cap(self, sending_video: bool) -> int:
         """Views allowed: ``max_views``, one fewer while the member sends video itself."""

@@ -365,7 +365,7 @@ class RoomManager:
         room = _room_of(member)
         router = await _link(room).router()
         sdp = await router.offer_receive(
-            member.user_id, audio_slots=room.limits.audio_senders, video_slots=room.limits.max_views
+            member.user_id, audio_slots=room.limits.audio_slots, video_slots=room.limits.max_views
         )
         self._push_subscription(room, member)
         return sdp
