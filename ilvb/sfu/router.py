@@ -99,6 +99,13 @@ class Router:
     ) -> tuple[LocalParams, list[ProducerInfo]]:
         """Create or update the member's send transport and its producers."""
         m = self._member(member_id)
+        if m.send is not None and m.send.remote is not None and m.send.remote != remote:
+            # a new peer connection (new ICE credentials / certificate): start over
+            old, m.send = m.send, None
+            for source in list(m.producers):
+                self._close_producer(m, source, notify=False)
+            old.close("renegotiated")
+            self._w.remove_transport(old)
         if m.send is None or m.send.state == "closed":
             m.send = self._new_transport(m, "send")
             m.send.connect(remote)
@@ -151,7 +158,15 @@ class Router:
         """Create (once) the member's receive transport and its fixed slots."""
         m = self._member(member_id)
         if m.recv is not None and m.recv.state != "closed":
-            return m.recv.local, m.slot_specs
+            if not m.recv_negotiated:
+                return m.recv.local, m.slot_specs  # a retried request: the same offer
+            # the member opens a new receive transport (e.g. a new peer connection)
+            old, m.recv = m.recv, None
+            for slot in m.audio_slots + m.video_slots:
+                slot.close()
+                self._used_ssrcs.discard(slot.ssrc)
+            old.close("reopened")
+            self._w.remove_transport(old)
         m.recv = self._new_transport(m, "recv")
         m.audio_slots, m.video_slots, m.slot_specs, m.slot_by_ssrc = [], [], [], {}
         m.recv_negotiated = False
@@ -471,8 +486,8 @@ class Router:
     def _transport_closed(self, m: MemberMedia, t: WebRtcTransport, reason: str) -> None:
         """A transport died (consent expired, DTLS failure) or was closed by us."""
         self._w.remove_transport(t)
-        if self.members.get(m.member_id) is not m:
-            return  # closed as part of remove_member / close
+        if self.members.get(m.member_id) is not m or (t is not m.send and t is not m.recv):
+            return  # closed by remove_member / close, or replaced by a newer transport
         logger.info(
             "router %s: %s transport of %s closed (%s)", self.room_id, t.kind, m.member_id, reason
         )

@@ -76,6 +76,7 @@ class WebRtcTransport:
         )
         self._sendto = sendto
         self._now = now
+        self.remote: RemoteParams | None = None
         self.remote_addr: Addr | None = None
         self.addrs: set[Addr] = set()  # every address that passed a check (for demux)
         self._nominated = False
@@ -97,6 +98,7 @@ class WebRtcTransport:
 
     def connect(self, remote: RemoteParams) -> None:
         """Apply the client's SDP parameters (may come after ICE/DTLS already started)."""
+        self.remote = remote
         self.dtls.set_remote(list(remote.fingerprints), remote.dtls_role)
         self._kick_client()
 

@@ -376,3 +376,21 @@ def test_receiver_reports_to_the_publisher_count_losses_and_echo_its_sender_repo
     assert block.ssrc == 1000 and block.highest_seq == 0x10000 + 4
     assert block.packets_lost == 3 and block.fraction_lost == (3 << 8) // 11
     assert block.lsr == ntp_middle32(ntp) and block.dlsr == 65536 // 4
+
+
+def test_a_new_peer_connection_replaces_the_transports_quietly() -> None:
+    from dataclasses import replace
+
+    room = Room()
+    pub = room.publish("alice", video_track())
+    room.subscribe("bob", views=(("alice", "camera"),))
+    first_recv = room.router.members["bob"].recv
+    # a retried offer_receive before the answer gets the same transport; after it, a new one
+    room.router.negotiate_send("alice", replace(REMOTE, ice_ufrag="new"), [video_track()])
+    new_pub = room.router.members["alice"].send
+    assert new_pub is not pub and pub.state == "closed" and pub not in room.svc.transports
+    local, _ = room.router.offer_receive("bob", 1, 1)
+    assert local.ice_ufrag != first_recv.local.ice_ufrag  # type: ignore[union-attr]
+    assert room.router.offer_receive("bob", 1, 1)[0] == local
+    assert not [n for n, _ in room.events if n in ("transport_closed", "producer_closed")]
+    assert room.router.stats()["transports"] == 2 and len(room.svc.transports) == 2
