@@ -57,24 +57,22 @@ INBOUND_JS = """async () => {
   return out;
 }"""
 
-# A coarse fingerprint of the remote video of [user, source]: mean brightness and a grid of
-# 64 sampled luma values, read back from a canvas the frame is drawn into.
+# A fingerprint of the remote video of [user, source]: mean brightness (RGB) and the luma of
+# every 4th pixel in both directions, read back from a canvas the current frame is drawn into.
 SAMPLE_JS = """([user, source]) => {
   const v = window.c.remoteVideo(user, source || 'camera');
   if (!v) return null;
   const img = v.captureFrame();
   if (!img) return null;
-  const grid = [];
-  for (let gy = 0; gy < 8; gy++) for (let gx = 0; gx < 8; gx++) {
-    const x = Math.floor((gx + 0.5) * img.width / 8), y = Math.floor((gy + 0.5) * img.height / 8);
+  const luma = [];
+  let sum = 0;
+  for (let y = 0; y < img.height; y += 4) for (let x = 0; x < img.width; x += 4) {
     const i = 4 * (y * img.width + x);
-    grid.push(0.299 * img.data[i] + 0.587 * img.data[i + 1] + 0.114 * img.data[i + 2]);
+    const r = img.data[i], g = img.data[i + 1], b = img.data[i + 2];
+    luma.push(Math.round(0.299 * r + 0.587 * g + 0.114 * b));
+    sum += (r + g + b) / 3;
   }
-  let sum = 0, n = 0;
-  for (let i = 0; i < img.data.length; i += 4 * 61) {
-    sum += (img.data[i] + img.data[i + 1] + img.data[i + 2]) / 3; n++;
-  }
-  return {mean: sum / n, grid, width: img.width, height: img.height, mid: v.mid};
+  return {mean: sum / luma.length, luma, width: img.width, height: img.height, mid: v.mid};
 }"""
 
 
@@ -88,9 +86,11 @@ async def sample(page: Any, user: str, source: str = "camera") -> dict[str, Any]
     return await page.evaluate(SAMPLE_JS, [user, source])
 
 
-def grid_difference(a: dict[str, Any], b: dict[str, Any]) -> float:
-    """Mean absolute difference of two fingerprints' sampled luma grids."""
-    return sum(abs(x - y) for x, y in zip(a["grid"], b["grid"], strict=True)) / len(a["grid"])
+def changed_fraction(a: dict[str, Any], b: dict[str, Any], threshold: int = 25) -> float:
+    """Fraction of sampled pixels whose luma differs by more than ``threshold`` between two
+    fingerprints of the same size."""
+    pairs = list(zip(a["luma"], b["luma"], strict=True))
+    return sum(1 for x, y in pairs if abs(x - y) > threshold) / len(pairs)
 
 
 # Mean luma of the middle half of each block of an 8×4 grid over the remote video of `user`

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.web.pagekit import grid_difference, inbound, join, poll, sample
+from tests.web.pagekit import changed_fraction, inbound, join, poll, sample
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -49,6 +49,7 @@ async def test_two_pages_receive_each_others_video_and_audio(new_page, ilvb_orig
         views = await pages[me].evaluate(f"c.requestViews(['{other}'])")
         assert [v["user_id"] for v in views] == [other]
 
+    loud = {}
     for me, other in (("alice", "bob"), ("bob", "alice")):
         page = pages[me]
         first = await poll(lambda p=page, o=other: _decoded(p, o, 5), within=30)
@@ -60,11 +61,29 @@ async def test_two_pages_receive_each_others_video_and_audio(new_page, ilvb_orig
         await asyncio.sleep(1.0)
         b = await sample(page, other)
         assert a["mean"] > 20 and b["mean"] > 20, (a["mean"], b["mean"])
-        assert grid_difference(a, b) > 1.0, (a["grid"], b["grid"])
+        # (the fake camera's clock digits and its animated shape change; ~1 % of the frame)
+        moved = changed_fraction(a, b)
+        print(f"{me} sees {other}: mean {b['mean']:.0f}, {moved:.2%} of pixels changed in 1 s")
+        assert moved > 0.001, moved
         # Audio: samples keep arriving and carry energy (the fake microphone beeps).
         s0, e0 = await poll(lambda p=page: _audio_flowing(p), within=20)
-        s1, e1 = await poll(lambda p=page, s=s0: _audio_more(p, s + 48000), within=20)
-        assert s1 > s0 and e1 > e0 > 0, (s0, s1, e0, e1)
+        s1, e1 = await poll(lambda p=page, s=s0: _audio_more(p, s + 96000), within=20)
+        # Energy per second of received audio (totalAudioEnergy sums level² × seconds): the
+        # beep gives ~1e-2, digital silence ~0.
+        power = (e1 - e0) / ((s1 - s0) / 48000)
+        print(f"{me} hears {other}: {s1 - s0} samples, energy/s {power:.2e}")
+        assert s1 > s0 and power > 1e-2, (s0, s1, e0, e1)
+        loud[me] = power
+    # Bob's microphone volume 0 (gain before sending): Alice then receives silence.
+    await pages["bob"].evaluate("c.devices.microphoneVolume = 0")
+    await asyncio.sleep(1.0)
+    s0, e0 = await audio_totals(pages["alice"])
+    await asyncio.sleep(2.0)
+    s1, e1 = await audio_totals(pages["alice"])
+    quiet = (e1 - e0) / max(1e-9, (s1 - s0) / 48000)
+    print(f"alice hears bob at volume 0: energy/s {quiet:.2e}")
+    assert quiet < 1e-3 and quiet < loud["alice"] / 100, (quiet, loud)
+    await pages["bob"].evaluate("c.devices.microphoneVolume = 1")
     # Raw frames: one event per rendered frame, at the decoded size.
     frames = await pages["alice"].evaluate(
         """async () => { const v = c.remoteVideo('bob'); const seen = [];
