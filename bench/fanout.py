@@ -434,7 +434,7 @@ def _read_clients(
         for line in clients.stdout:
             lines.append(line)
             if line.startswith('{"event": "window"') and getattr(args, "profile", None):
-                spy = start_profiler(server_pid, args.seconds, Path(args.profile))
+                spy = start_profiler(server_pid, args.seconds, Path(args.profile), args.rt)
         clients.wait()
     finally:
         timer.cancel()
@@ -467,7 +467,9 @@ def _worker_pids(server_pid: int) -> list[int]:
     return kids or [server_pid]
 
 
-def start_profiler(server_pid: int, seconds: float, out: Path) -> subprocess.Popen[Any] | None:
+def start_profiler(
+    server_pid: int, seconds: float, out: Path, rt: int = 0
+) -> subprocess.Popen[Any] | None:
     """``py-spy record`` the first SFU worker for ``seconds`` into ``out`` (collapsed stacks)."""
     pids = _worker_pids(server_pid)
     if not pids or not shutil.which("py-spy"):
