@@ -125,11 +125,11 @@ class Producer:
             return False
         if not force and now - self._last_keyframe_request < self.keyframe_interval_s:
             return False
-        self._last_keyframe_request = now
         if self.transport.send_rtcp(build_pli(FEEDBACK_SSRC, self.ssrc)):
+            self._last_keyframe_request = now
             self.plis_sent += 1
             return True
-        return False
+        return False  # not connected yet: the slow timer asks again
 
     def tick(self, now: float, rtt: float = 0.05) -> None:
         """Timers: NACK the publisher for packets still missing."""

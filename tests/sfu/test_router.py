@@ -394,3 +394,17 @@ def test_a_new_peer_connection_replaces_the_transports_quietly() -> None:
     assert room.router.offer_receive("bob", 1, 1)[0] == local
     assert not [n for n, _ in room.events if n in ("transport_closed", "producer_closed")]
     assert room.router.stats()["transports"] == 2 and len(room.svc.transports) == 2
+
+
+def test_a_keyframe_request_before_the_publisher_connects_is_retried_by_the_timer() -> None:
+    room = Room()
+    room.router.negotiate_send("alice", REMOTE, [video_track()])  # DTLS not up yet
+    room.subscribe("bob", views=(("alice", "camera"),))
+    producer = room.router.members["alice"].producers["camera"]
+    assert producer.plis_sent == 0  # could not be sent
+    connect(room.router.members["alice"].send, addr("alice"))  # type: ignore[arg-type]
+    room.svc.t += 0.1
+    room.router.slow_tick(room.svc.t, send_reports=False)
+    _, rtcp = room.svc.take(addr("alice"))
+    assert [i.media_ssrc for i in rtcp if isinstance(i, Pli)] == [1000]
+    assert producer.plis_sent == 1
