@@ -52,7 +52,6 @@ class ReceiveSlot:
         # for sender reports: packets / payload octets sent, newest out timestamp and its time
         self.packets = 0
         self.octets = 0
-        self.last_out_ts = 0
         self.last_send_time = 0.0
         self.retransmits = 0
         self.last_sr = 0.0
@@ -60,7 +59,7 @@ class ReceiveSlot:
     def on_nack(self, seqs: list[int]) -> int:
         """Resend what the producer's cache still has of these output seqs; returns the count."""
         consumer = self.consumer
-        if consumer is None or consumer.ts_offset is None:
+        if consumer is None:
             return 0
         cache = consumer.producer.cache
         if cache is None:
@@ -76,12 +75,15 @@ class ReceiveSlot:
             view = parse_rtp(data)
             if view is None or view.seq != mapped[1]:
                 continue
+            out_ts = self.munger.out_timestamp(mapped[0], view.timestamp)
+            if out_ts is None:
+                continue
             out = rewrite_rtp(
                 data,
                 view,
                 payload_type=consumer.payload_type,
                 seq=out_seq,
-                timestamp=(view.timestamp + consumer.ts_offset) & _TS_MASK,
+                timestamp=out_ts,
                 ssrc=self.ssrc,
             )
             if self.transport.send_rtp(out):
@@ -91,9 +93,10 @@ class ReceiveSlot:
 
     def sender_report(self, now: float) -> bytes | None:
         """An SR for this slot's SSRC, or None before the first packet."""
-        if not self.packets:
+        last_out_ts = self.munger.last_out_ts
+        if not self.packets or last_out_ts is None:
             return None
-        rtp_ts = (self.last_out_ts + int((now - self.last_send_time) * self.clock_rate)) & _TS_MASK
+        rtp_ts = (last_out_ts + int((now - self.last_send_time) * self.clock_rate)) & _TS_MASK
         self.last_sr = now
         return build_sr(self.ssrc, ntp_timestamp(time.time()), rtp_ts, self.packets, self.octets)
 
@@ -114,7 +117,6 @@ class Consumer:
         "payload_type",
         "codec",
         "waiting_keyframe",
-        "ts_offset",
         "closed",
         "packets",
     )
@@ -126,7 +128,6 @@ class Consumer:
         self.codec = producer.codec
         self.generation = slot.munger.switch_source()
         self.waiting_keyframe = producer.kind == "video"
-        self.ts_offset: int | None = None  # out_ts - in_ts, fixed within a generation
         self.closed = False
         self.packets = 0
         producer.consumers.append(self)
@@ -140,25 +141,14 @@ class Consumer:
                 return
             self.waiting_keyframe = False
         slot = self.slot
-        mapped = slot.munger.rewrite(view.seq, view.timestamp, now)
-        if mapped is None:
+        # munger + header rewrite in one call (seq/ts into the slot's space, slot SSRC, our PT)
+        packet = slot.munger.forward(data, view, self.payload_type, now)
+        if packet is None:
             return  # duplicate, too old or before the switch (munger.last_drop says which)
-        out_seq, out_ts = mapped
-        packet = rewrite_rtp(
-            data,
-            view,
-            payload_type=self.payload_type,
-            seq=out_seq,
-            timestamp=out_ts,
-            ssrc=slot.ssrc,
-        )
-        if self.ts_offset is None:
-            self.ts_offset = (out_ts - view.timestamp) & _TS_MASK
         if slot.transport.send_rtp(packet):
             self.packets += 1
             slot.packets += 1
             slot.octets += view.payload_end - view.header_len
-            slot.last_out_ts = out_ts
             slot.last_send_time = now
 
     def close(self) -> None:

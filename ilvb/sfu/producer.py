@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 from ilvb.sfu.rtp.audiolevel import audio_level
 from ilvb.sfu.rtp.nack import NackGenerator, PacketCache
 from ilvb.sfu.rtp.packet import RtpView
-from ilvb.sfu.rtp.rtcp import ReportBlock, build_nack, build_pli, build_remb, ntp_middle32
+from ilvb.sfu.rtp.rtcp import ReportBlock, build_nack, build_pli, build_remb
+from ilvb.sfu.rtp.stats import ReceptionStats
 
 if TYPE_CHECKING:
     from ilvb.sfu.consumer import Consumer
@@ -77,15 +78,8 @@ class Producer:
         self._last_keyframe_request = -1e9
         self._on_level = on_level
         self.remb = remb and self.is_video
-        # RFC 3550 A.1/A.3 receiver statistics for our RR: extended highest seq, base, and the
-        # counts at the previous report (for the interval's fraction lost)
-        self._max_seq = -1
-        self._cycles = 0
-        self._base_seq = 0
-        self._prior_expected = 0
-        self._prior_received = 0
-        self._lsr = 0  # middle 32 bits of the publisher's last SR NTP time, and when it came
-        self._lsr_at = 0.0
+        # RFC 3550 reception statistics for the RRs we owe the publisher
+        self.reception = ReceptionStats(clock_rate)
         # counters
         self.packets = 0
         self.bytes = 0
@@ -98,13 +92,7 @@ class Producer:
         """One decrypted RTP packet of this track."""
         self.packets += 1
         self.bytes += len(data)
-        seq = view.seq
-        if self._max_seq < 0:
-            self._max_seq = self._base_seq = seq
-        elif 0 < ((seq - self._max_seq) & 0xFFFF) < 0x8000:
-            if seq < self._max_seq:
-                self._cycles += 0x10000  # wrapped
-            self._max_seq = seq
+        self.reception.on_packet(view.seq, view.timestamp, now)
         if self.is_video:
             self.cache.put(view.seq, data)  # type: ignore[union-attr]
             self.nack.on_packet(view.seq, now)  # type: ignore[union-attr]
@@ -142,32 +130,13 @@ class Producer:
 
     def on_sender_report(self, ntp_time: int, now: float) -> None:
         """The publisher's SR: remembered for the LSR/DLSR of our next report block."""
-        self._lsr = ntp_middle32(ntp_time)
-        self._lsr_at = now
+        self.reception.on_sender_report(ntp_time, now)
 
     def report_block(self, now: float) -> ReportBlock | None:
         """RFC 3550 §6.4.1 report block on this stream (None before the first packet)."""
-        if self._max_seq < 0 or self.ssrc is None:
+        if self.ssrc is None:
             return None
-        extended_max = self._cycles + self._max_seq
-        expected = extended_max - self._base_seq + 1
-        lost = max(0, expected - self.packets)
-        interval_expected = expected - self._prior_expected
-        interval_lost = interval_expected - (self.packets - self._prior_received)
-        self._prior_expected, self._prior_received = expected, self.packets
-        fraction = 0
-        if interval_expected > 0 and interval_lost > 0:
-            fraction = min(255, (interval_lost << 8) // interval_expected)
-        dlsr = int((now - self._lsr_at) * 65536) & 0xFFFFFFFF if self._lsr else 0
-        return ReportBlock(
-            ssrc=self.ssrc,
-            fraction_lost=fraction,
-            packets_lost=min(lost, 0x7FFFFF),
-            highest_seq=extended_max & 0xFFFFFFFF,
-            jitter=0,
-            lsr=self._lsr,
-            dlsr=dlsr,
-        )
+        return self.reception.report_block(self.ssrc, now)
 
     def send_remb(self) -> None:
         """Announce :data:`REMB_BPS` to the publisher (slow timer, when goog-remb was agreed)."""
