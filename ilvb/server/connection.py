@@ -11,20 +11,30 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Callable
 
 from starlette.websockets import WebSocket
 
 log = logging.getLogger(__name__)
 
 SLOW_CONSUMER_CLOSE = 4429
+# Frames queued for one client before it counts as a slow consumer.
+MAX_QUEUED_FRAMES = 20_000
 
 
 class Connection:
     """Queued text frames to one WebSocket (implements :class:`ilvb.rooms.member.Outbox`)."""
 
-    def __init__(self, ws: WebSocket, max_frames: int = 20_000) -> None:
+    def __init__(
+        self,
+        ws: WebSocket,
+        max_frames: int | None = None,
+        on_overflow: Callable[[], None] | None = None,
+    ) -> None:
         self.ws = ws
-        self.max_frames = max_frames
+        self.max_frames = MAX_QUEUED_FRAMES if max_frames is None else max_frames
+        self.on_overflow = on_overflow
+        self.overflowed = False
         self._frames: deque[str] = deque()
         self._ready = asyncio.Event()
         self._close: tuple[int, str] | None = None
@@ -39,7 +49,10 @@ class Connection:
         if len(self._frames) >= self.max_frames:
             log.warning("slow consumer: %d frames queued, disconnecting", len(self._frames))
             self._frames.clear()
+            self.overflowed = True
             self.close(SLOW_CONSUMER_CLOSE, "slow consumer")
+            if self.on_overflow is not None:
+                self.on_overflow()
             return
         self._frames.append(frame)
         self._ready.set()
@@ -61,10 +74,16 @@ class Connection:
         if not self._task.done():
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(self._task), flush_timeout_s)
+        stuck = not self._task.done()
         self.closed = True
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task
+        if stuck and self._close is not None:
+            # The client stopped reading: try the close frame once more, briefly.
+            code, reason = self._close
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.ws.close(code, reason), flush_timeout_s)
 
     async def _write(self) -> None:
         try:

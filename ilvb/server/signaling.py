@@ -128,7 +128,9 @@ class SignalingSession:
         self.store = store
         self.rooms = rooms
         self.hub = hub
-        self.conn = Connection(ws)
+        self.conn = Connection(ws, on_overflow=self._slow_consumer)
+        self._task: asyncio.Task[None] | None = None
+        self._dropped = False
         self.record: SessionRecord | None = None
         self.max_bytes = settings.server.ws_max_message_bytes
         self.heartbeat_s = settings.server.heartbeat_interval_s
@@ -139,6 +141,7 @@ class SignalingSession:
 
     async def run(self) -> None:
         """Serve frames until the socket closes or goes silent."""
+        self._task = asyncio.current_task()
         try:
             while not self.conn.closed:
                 try:
@@ -167,12 +170,21 @@ class SignalingSession:
                 await self._handle(text)
         except WebSocketDisconnect:
             pass
+        except asyncio.CancelledError:
+            if not self._dropped:
+                raise
         except Exception:
             log.exception("signaling connection failed")
         finally:
             if self.record is not None:
                 self.hub.connection_lost(self.record, self.conn)
             await self.conn.aclose()
+
+    def _slow_consumer(self) -> None:
+        """The client fell too far behind: stop serving it (its member enters the window)."""
+        if self._task is not None and not self._dropped:
+            self._dropped = True
+            self._task.cancel()
 
     # frames ------------------------------------------------------------------------------
 
@@ -286,7 +298,7 @@ class SignalingSession:
             "kind": room.kind,
             "me": member.state(),
             "member_count": len(room),
-            "audio_slots": room.limits.audio_senders,
+            "audio_slots": room.limits.audio_slots,
             "video_slots": room.limits.max_views,
         }
         # Like room.exited for room.exit, the event goes out right before the response.
