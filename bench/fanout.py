@@ -475,8 +475,14 @@ def start_profiler(
     if not pids or not shutil.which("py-spy"):
         return None
     out.parent.mkdir(parents=True, exist_ok=True)
+    # py-spy runs on the clients' core above the bench's priority, or it gets too little CPU
+    # time to sample a SCHED_FIFO target.
+    prefix = ["taskset", "-c", CLIENT_CPUS]
+    if rt:
+        prefix = ["chrt", "-f", str(rt + 1), *prefix]
     proc = subprocess.Popen(
         [
+            *prefix,
             "py-spy",
             "record",
             "-p",

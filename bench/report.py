@@ -89,6 +89,28 @@ def plot(fan: dict[str, list[dict[str, Any]]], png_dir: Path) -> list[str]:
     return names
 
 
+def streams_per_core_row(ilvb: dict[int, dict[str, Any]]) -> tuple[str, str, str]:
+    """The streams-per-core target: measured at the largest N within 80 % of a core with every
+    packet delivered, and extrapolated to 80 % from that run's CPU per packet. One stream is one
+    subscriber's 640×480 video *and* its Opus audio (the audio's cost is included)."""
+    fitting = [
+        r
+        for n, r in sorted(ilvb.items())
+        if r["server_cpu_pct"] <= 100 * TARGET_CORE_SHARE and r["delivered_ratio"] >= 0.999
+    ]
+    top = fitting[-1] if fitting else ilvb[max(ilvb)]
+    pps = (top["publisher_video_pkts"] + top["publisher_audio_pkts"]) / top["seconds"]
+    streams = TARGET_CORE_SHARE * 1e6 / (top["cpu_us_per_pkt"] * pps)
+    return (
+        f"≥ {TARGET_STREAMS_PER_CORE} forwarded 640×480 video streams per core at "
+        f"≤ {TARGET_CORE_SHARE:.0%} of a core",
+        f"measured: {top['subscribers']} streams (video + audio) at "
+        f"{top['server_cpu_pct']:.0f} % of a core, all delivered; extrapolated to 80 %: "
+        f"{streams:.0f} ({top['cpu_us_per_pkt']:.1f} µs/pkt)",
+        "met" if streams >= TARGET_STREAMS_PER_CORE else "NOT met",
+    )
+
+
 def _targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     fan = results["workloads"].get("fanout", {})
     ilvb = {r["subscribers"]: r for r in _ok(fan.get("ilvb", []))}
@@ -104,22 +126,7 @@ def _targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             )
         )
     if ilvb:
-        top = ilvb[max(ilvb)]
-        video_pps = top["publisher_video_pkts"] / top["seconds"]
-        per_stream_us = top["cpu_us_per_pkt"] * (
-            video_pps + top["publisher_audio_pkts"] / top["seconds"]
-        )
-        streams = TARGET_CORE_SHARE * 1e6 / per_stream_us
-        rows.append(
-            (
-                f"≥ {TARGET_STREAMS_PER_CORE} forwarded 640×480 streams per core at "
-                f"≤ {TARGET_CORE_SHARE:.0%} of a core",
-                f"{streams:.0f} streams (video+audio) per 80 % core, extrapolated from "
-                f"{top['cpu_us_per_pkt']:.1f} µs/pkt at N={top['subscribers']} "
-                f"({top['server_cpu_pct']:.0f} % measured)",
-                "met" if streams >= TARGET_STREAMS_PER_CORE else "NOT met",
-            )
-        )
+        rows.append(streams_per_core_row(ilvb))
     if TARGET_LATENCY_AT_N in ilvb:
         r = ilvb[TARGET_LATENCY_AT_N]
         ok = r["added_p50_ms"] < TARGET_ADDED_P50_MS and r["added_p99_ms"] < TARGET_ADDED_P99_MS
