@@ -154,16 +154,18 @@ class Client:
         """Send ``track`` as my microphone (checked: permission, audio-sender cap)."""
         await self.publish("microphone", track)
 
-    async def publish_video(self, track: MediaStreamTrack, source: str = "camera") -> None:
-        """Send ``track`` as my camera (or ``source="screen"``)."""
-        await self.publish(source, track)
+    async def publish_video(
+        self, track: MediaStreamTrack, source: str = "camera", codec: str | None = None
+    ) -> None:
+        """Send ``track`` as my camera (or ``source="screen"``); ``codec="H264"`` forces one."""
+        await self.publish(source, track, codec)
 
-    async def publish(self, source: str, track: MediaStreamTrack) -> None:
+    async def publish(self, source: str, track: MediaStreamTrack, codec: str | None = None) -> None:
         """Ask the server for ``source``, then negotiate it on the send transport."""
         if source not in ("microphone", "camera", "screen"):
             raise InvalidArgument("invalid_argument", f"unknown source {source!r}")
         await self._request("media.publish", {"source": source})
-        await self.media.publish(source, track)
+        await self.media.publish(source, track, codec)
 
     async def unpublish(self, source: str) -> None:
         """Stop sending ``source``."""

@@ -18,7 +18,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpCodecCapability,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import MediaStreamTrack
 
 from ilvb.client.remote import RemoteMedia
@@ -43,8 +51,12 @@ class MediaSession:
         self.offer_filter: SdpFilter | None = None  # applied to the receive offer
         self._lock = asyncio.Lock()
 
-    async def publish(self, source: str, track: MediaStreamTrack) -> None:
-        """Send ``track`` as ``source`` (the server granted ``media.publish`` already)."""
+    async def publish(self, source: str, track: MediaStreamTrack, codec: str | None = None) -> None:
+        """Send ``track`` as ``source`` (the server granted ``media.publish`` already).
+
+        ``codec`` (``"VP8"``, ``"H264"``, ``"opus"`` …) restricts the offer to that codec;
+        by default every codec aiortc has is offered and the server picks.
+        """
         kind = "audio" if source == "microphone" else "video"
         if track.kind != kind:
             raise InvalidArgument(
@@ -57,8 +69,11 @@ class MediaSession:
                 transceiver.sender.replaceTrack(track)
             else:
                 if self.send_pc is None:
-                    self.send_pc = RTCPeerConnection()
-                self.sending[source] = self.send_pc.addTransceiver(track, direction="sendonly")
+                    self.send_pc = new_peer_connection()
+                transceiver = self.send_pc.addTransceiver(track, direction="sendonly")
+                self.sending[source] = transceiver
+                if codec is not None:
+                    transceiver.setCodecPreferences(codec_preferences(kind, codec))
             # Always (re)announce: the server maps mids to sources from each offer.
             await self._negotiate_send()
 
@@ -88,7 +103,7 @@ class MediaSession:
             if self.recv_pc is not None:
                 return
             reply = await self._request("transport.recv.open", {})
-            pc = RTCPeerConnection()
+            pc = new_peer_connection()
             self.recv_pc = pc
             sdp = str(reply.get("sdp", ""))
             if self.offer_filter is not None:
@@ -119,3 +134,23 @@ class MediaSession:
         self.recv_pc = None
         self.sending.clear()
         await self.remote.reset()
+
+
+def codec_preferences(kind: str, codec: str) -> list[RTCRtpCodecCapability]:
+    """aiortc's capabilities for ``codec`` (by MIME subtype, any case) of ``kind``."""
+    wanted = f"{kind}/{codec}".lower()
+    found = [c for c in RTCRtpSender.getCapabilities(kind).codecs if c.mimeType.lower() == wanted]
+    if not found:
+        raise InvalidArgument("invalid_argument", f"no {kind} codec {codec!r} here")
+    return found
+
+
+def new_peer_connection() -> RTCPeerConnection:
+    """A peer connection that bundles every m-line on one transport (the SFU's single port).
+
+    aiortc's default "balanced" policy gives the 2nd…nth m-line of a kind the transport of the
+    1st one, and when the BUNDLE group is applied only that 1st one moves to the bundle
+    transport: the others keep an orphaned transport, never start receiving, and their packets
+    are mis-routed by payload type to the 1st receiver (two video slots then decode garbage).
+    """
+    return RTCPeerConnection(RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))

@@ -7,7 +7,6 @@ Each sender plays its own frequency, so what a listener decodes in each slot tel
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 
@@ -15,15 +14,14 @@ import pytest
 
 from ilvb.client import Client, ToneSource
 from tests.integration.harness import LiveServer
-from tests.integration.media_checks import record_audio, wait_until
+from tests.integration.media_checks import AudioLog, record_audio, wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 
 # Loudest first: amplitude 0.9 is about -4 dBov, 0.06 about -27 dBov (≥ 2.5 dB apart).
 AMPLITUDES = [0.9, 0.65, 0.47, 0.34, 0.25, 0.18, 0.12, 0.06]
 FREQS = [400.0 + 200.0 * i for i in range(8)]
 SENDERS = [f"s{i}" for i in range(8)]
-HEAR_S = 2.0
 
 
 def expected_for(user_id: str) -> set[str]:
@@ -31,17 +29,16 @@ def expected_for(user_id: str) -> set[str]:
     return set([s for s in SENDERS if s != user_id][:6])
 
 
-def heard(log, since: float) -> set[str]:  # type: ignore[no-untyped-def]
-    """Senders identified by the decoded audio's frequency (and not silence) since ``since``."""
-    votes: Counter[str] = Counter()
+def votes(log: AudioLog, since: float) -> Counter[str]:
+    """Decoded frames per sender since ``since``, the sender told by the audio's frequency."""
+    counts: Counter[str] = Counter()
     for t, _, freq, rms in log.frames:
         if t < since or rms < 0.02:
             continue
         nearest = min(range(8), key=lambda i: abs(FREQS[i] - freq))
         if abs(FREQS[nearest] - freq) <= 60:
-            votes[SENDERS[nearest]] += 1
-    # A sender counts as heard when at least half of HEAR_S of its audio arrived.
-    return {s for s, n in votes.items() if n >= HEAR_S * 50 * 0.5}
+            counts[SENDERS[nearest]] += 1
+    return counts
 
 
 async def test_every_listener_gets_the_six_loudest_but_itself() -> None:
@@ -61,19 +58,22 @@ async def test_every_listener_gets_the_six_loudest_but_itself() -> None:
         # Selection settles (levels need a moment), then what is heard must match.
         await wait_until(lambda: all(slots_right(c) for c in everyone), 15, "settled slots")
 
-        def flowing(c: Client) -> bool:
-            recent = {uid for t, uid, _, _ in logs[c.user_id].frames[-200:]}
-            return recent >= expected_for(c.user_id)
-
-        await wait_until(lambda: all(flowing(c) for c in everyone), 15, "audio in every slot")
+        # From now on no slot changes: count what each listener decodes until every expected
+        # sender was heard 10 times (a loaded machine decodes slowly), then compare the sets.
         start = time.monotonic()
-        await asyncio.sleep(HEAR_S + 0.5)
+
+        def enough(c: Client) -> bool:
+            counts = votes(logs[c.user_id], start)
+            return all(counts[s] >= 10 for s in expected_for(c.user_id))
+
+        await wait_until(lambda: all(enough(c) for c in everyone), 30, "10 frames per slot")
         for c in everyone:
             want = expected_for(c.user_id)
             in_slots = set(c.remote.who("audio").values())
             assert in_slots == want, (c.user_id, sorted(in_slots), sorted(want))
-            got = heard(logs[c.user_id], start)
-            assert got == want, (c.user_id, sorted(got), sorted(want))
+            counts = votes(logs[c.user_id], start)
+            heard = {s for s, n in counts.items() if n >= 3}
+            assert heard == want, (c.user_id, counts, sorted(want))
             # The slot bookkeeping attributes each frequency to the right sender.
             for t, uid, freq, rms in logs[c.user_id].frames:
                 if t >= start and rms >= 0.02:

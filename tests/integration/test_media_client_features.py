@@ -133,3 +133,51 @@ async def test_signaling_resume_keeps_media_flowing() -> None:
         await wait_until(lambda: len(log.indices(21, since=since)) >= 15, 10, "video after resume")
         assert exited.queue.empty(), "the resume looked like an exit to the others"
         assert (await pub.member("pub"))["sending"]["video"] is True
+
+
+async def test_h264_camera_and_vp8_screen_share_are_both_forwarded() -> None:
+    async with LiveServer() as server:
+        pub = await server.client("pub")
+        sub = await server.client("sub")
+        await pub.enter("codecs")
+        await sub.enter("codecs")
+        log = record_video(sub)
+        await pub.publish_video(SyntheticVideoSource(marker=31, fps=15), codec="H264")
+        await pub.publish_video(
+            SyntheticVideoSource(marker=32, fps=15), source="screen", codec="VP8"
+        )
+        assert "H264" in pub.media.send_pc.remoteDescription.sdp  # type: ignore[union-attr]
+        await sub.request_views(["pub"], source="camera")
+        views = await sub.request_views(["pub"], source="screen")
+        assert sorted(v["source"] for v in views) == ["camera", "screen"]
+        await wait_until(
+            lambda: len(log.indices(31)) >= 15 and len(log.indices(32)) >= 15,
+            20,
+            "15 frames each of the H.264 camera and the VP8 screen",
+        )
+        for marker in (31, 32):
+            indices = log.indices(marker)
+            assert indices == sorted(set(indices)), marker
+
+
+async def test_two_person_call_media_and_its_end() -> None:
+    async with LiveServer() as server:
+        alice = await server.client("alice")
+        bob = await server.client("bob")
+        number = await alice.enter_call()
+        assert await bob.enter_call(number) == number
+        alice_log, bob_log = record_video(alice), record_video(bob)
+        await alice.publish_video(SyntheticVideoSource(marker=41, fps=15))
+        await bob.publish_video(SyntheticVideoSource(marker=42, fps=15))
+        await alice.request_views(["bob"])
+        await bob.request_views(["alice"])
+        await wait_until(
+            lambda: len(alice_log.indices(42)) >= 10 and len(bob_log.indices(41)) >= 10,
+            15,
+            "both see each other",
+        )
+        ended = bob.events(["call.ended", "room.exited"])
+        await alice.exit()
+        assert (await ended.next(5)).name == "call.ended"
+        assert (await ended.next(5)).data["reason"] == "call_ended"
+        await wait_until(lambda: bob.room is None and bob.media.recv_pc is None, 5, "bob out")

@@ -20,7 +20,7 @@ from tests.integration.media_checks import CodecSpy, judge, record_audio, record
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
 FPS = 15
-WINDOW_S = 5.5
+WINDOW_S = 5.0
 TONE_HZ = 1000.0
 
 
@@ -53,22 +53,31 @@ async def run_fanout(spy: CodecSpy) -> None:
         await wait_until(
             lambda: all(log.indices(42) for log in video_logs), 15, "first frame at every sub"
         )
+        # Then watch until every subscriber has ≥ 5 s of content (a loaded machine is slower).
         start = time.monotonic()
         sent_before = video.frames_sent
-        await wait_until(lambda: time.monotonic() - start >= WINDOW_S, WINDOW_S + 1, "window")
+        need = int(WINDOW_S * FPS)
+
+        def long_enough() -> bool:
+            return all(
+                (ix := log.indices(42, since=start)) and ix[-1] - ix[0] + 1 >= need
+                for log in video_logs
+            )
+
+        await wait_until(long_enough, 30, f"{need} frames of content at every subscriber")
         sent_in_window = video.frames_sent - sent_before
+        window_s = time.monotonic() - start
 
         for i, log in enumerate(video_logs):
             verdict = judge(log.indices(42, since=start))
             assert verdict.in_order and verdict.duplicates == 0, (i, verdict)
             assert verdict.span >= 0.9 * sent_in_window, (i, verdict, sent_in_window)
-            assert verdict.span >= 5 * FPS * 0.9, (i, verdict)  # ≥ ~5 s of content
             assert verdict.present >= 0.9, (i, verdict)
             assert all(uid == "pub" for _, uid, _ in log.frames)
 
         for i, log in enumerate(audio_logs):
             frames = log.of("pub", since=start)
-            assert len(frames) >= 0.9 * WINDOW_S * 50, (i, len(frames))
+            assert len(frames) >= 0.8 * window_s * 50, (i, len(frames), window_s)
             loud = [f for f, rms in frames if rms > 0.1]
             assert len(loud) >= 0.9 * len(frames), (i, len(loud), len(frames))
             on_tone = [f for f in loud if abs(f - TONE_HZ) <= 60]
