@@ -13,7 +13,8 @@ import pytest
 from aiortc import RTCPeerConnection, RTCRtpSender
 
 from ilvb.client import Client
-from ilvb.client.sources import SyntheticVideoSource
+from ilvb.client.remote import audio_tone
+from ilvb.client.sources import SyntheticVideoSource, ToneSource
 from tests.web.pagekit import inbound, join, poll, read_tag
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
@@ -50,11 +51,16 @@ async def test_browser_and_python_sdk_exchange_video(new_page, ilvb_origin, code
     room = f"interop-{codec.lower()}-{uuid.uuid4().hex[:6]}"
     page = await new_page(f"{ilvb_origin}/demo")
     await join(page, "web", room)
-    await page.evaluate(f"c.publish('camera', {{codec: '{codec}'}}).then(() => 0)")
+    await page.evaluate(
+        "([codec]) => c.publish('microphone').then(() => c.publish('camera', {codec}))"
+        ".then(() => 0)",
+        [codec],
+    )
     client = await python_client(ilvb_origin, "py", room)
     try:
         source = SyntheticVideoSource(marker=MARKER, fps=15, width=256, height=128)
         await publish_video_with_codec(client, source, codec)
+        await client.publish_audio(ToneSource(660, amplitude=0.5))
         await client.request_views(["web"])
         await page.evaluate("c.requestViews(['py']).then(() => 0)")
 
@@ -95,6 +101,22 @@ async def test_browser_and_python_sdk_exchange_video(new_page, ilvb_origin, code
                    return s.get(r.codecId).mimeType; }"""
         )
         assert sent == f"video/{codec}"
+
+        # Audio both ways: Python hears the browser's fake microphone (it beeps), the browser
+        # receives Python's 660 Hz tone with its energy.
+        loud = []
+
+        async def hear() -> None:
+            async for _user_id, frame in client.remote_audio(["web"]):
+                _freq, rms = audio_tone(frame)
+                if rms > 0.05:
+                    loud.append(rms)
+                    if len(loud) >= 5:
+                        return
+
+        await asyncio.wait_for(hear(), 20)
+        energy = await poll(lambda: _audio_energy(page), within=20)
+        assert energy > 0.01, energy
     finally:
         await client.close()
 
@@ -102,3 +124,21 @@ async def test_browser_and_python_sdk_exchange_video(new_page, ilvb_origin, code
 async def _py_video(page):
     mid = await page.evaluate("(() => { const v = c.remoteVideo('py'); return v && v.mid; })()")
     return (await inbound(page)).get(mid) if mid else None
+
+
+async def _audio_energy(page):
+    """Energy per second received over a second from the audio slots, once any arrives."""
+    first = await inbound(page)
+    await asyncio.sleep(1.0)
+    second = await inbound(page)
+    samples = sum(
+        s["totalSamplesReceived"] - first.get(m, {}).get("totalSamplesReceived", 0)
+        for m, s in second.items()
+        if s["kind"] == "audio"
+    )
+    energy = sum(
+        s["totalAudioEnergy"] - first.get(m, {}).get("totalAudioEnergy", 0)
+        for m, s in second.items()
+        if s["kind"] == "audio"
+    )
+    return energy / (samples / 48000) if samples > 0 and energy > 0 else None
