@@ -74,3 +74,27 @@ def unwrap(values: list[int], bits: int) -> list[int]:
             v += (prev - v + half) // full * full
         out.append(v)
     return out
+
+
+async def test_four_views_each_show_the_member_their_slot_names() -> None:
+    async with LiveServer() as server:
+        viewer = await server.client("viewer")
+        await viewer.enter("grid")
+        log = record_video(viewer)
+        names = ["p1", "p2", "p3", "p4"]
+        for marker, name in enumerate(names, start=1):
+            pub = await server.client(name)
+            await pub.enter("grid")
+            await pub.publish_video(SyntheticVideoSource(marker=marker, fps=10))
+        views = await viewer.request_views(names)
+        assert [v["user_id"] for v in views] == names
+        assert len({v["mid"] for v in views}) == 4
+
+        def each_seen(n: int) -> bool:
+            return all(len(log.indices(marker)) >= n for marker in range(1, 5))
+
+        await wait_until(lambda: each_seen(10), 20, "10 frames from each of the 4 views")
+        # Every decoded frame is attributed (via slot events) to the member whose marker it shows.
+        for _, user_id, tag in log.frames:
+            assert tag is not None, "a garbled frame in one of the views"
+            assert names[tag.marker - 1] == user_id, (user_id, tag)
