@@ -117,6 +117,10 @@ async def test_publishing_without_permission_is_shown_in_the_page(new_page, ilvb
     await page.click("#cam-btn")
     await page.wait_for_function("demo.client.localTrack('camera') !== null", timeout=10000)
     assert await page.is_hidden("#error")
+    # Revoking it while sending stops the camera being sent.
+    await page.evaluate("demo.client.setPermissions({video: false}).then(() => 0)")
+    await page.wait_for_function("demo.client.localTrack('camera') === null", timeout=5000)
+    assert await page.evaluate("demo.client.member('dora').then(m => m.sending.video)") is False
 
 
 CONNECT_JS = """async (user) => {

@@ -130,6 +130,11 @@ function wireClient(c) {
   c.on("connection.lost", () => setStatus("connection lost, reconnecting…"));
   c.on("connection.resumed", () => { setStatus("reconnected"); refreshMembers(); });
   c.on("connection.closed", () => setStatus("disconnected"));
+  c.on("unpublished", ({ source }) => {
+    if (source === "camera") $("preview").srcObject = null;
+    setStatus(`the server stopped your ${source}`);
+    updateButtons();
+  });
   c.on("error", showError);
 }
 

@@ -89,6 +89,8 @@ export interface ClientEvents {
   "video.added": { userId: string; source: "camera" | "screen"; video: RemoteVideo };
   "video.removed": { userId: string; source: "camera" | "screen"; video: RemoteVideo };
   "audio.slot": { mid: string; userId: string | null };
+  /** The server stopped one of my sources (e.g. its permission was revoked). */
+  "unpublished": { source: Source; reason: "server" };
   "connection.lost": { code: number };
   "connection.resumed": Record<string, never>;
   "connection.closed": { error: IlvbError | null };

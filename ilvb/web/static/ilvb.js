@@ -952,6 +952,7 @@ const SOURCES = ["microphone", "camera", "screen"];
  * `room.exited`, `members.entered`, `members.exited`, `member.state`, `call.ended`, `slot`,
  * `permissions.changed`) with their `data`; and client events: `video.added` /
  * `video.removed` ({userId, source, video: RemoteVideo}), `audio.slot` ({mid, userId}),
+ * `unpublished` ({source, reason: "server"}: a permission revoke stopped one of my sources),
  * `connection.lost`, `connection.resumed`, `connection.closed`, `error` (IlvbError of a
  * background step, e.g. receive negotiation).
  */
@@ -1029,7 +1030,10 @@ export class Client extends Emitter {
   _onEvent(name, data) {
     if (name === "slot") this._onSlot(data);
     if (name === "room.exited") this._leftRoom();
-    if (name === "member.state" && data.user_id === this.userId) this.me = data;
+    if (name === "member.state" && data.user_id === this.userId) {
+      this.me = data;
+      this._dropRevoked(data);
+    }
     if (name === "room.entered") this.me = data.me;
     this.emit(name, data);
   }
@@ -1255,6 +1259,17 @@ export class Client extends Emitter {
     for (const [source, tr] of this._senders) if (tr.mid != null) sources[tr.mid] = source;
     const { sdp } = await this.request("transport.send.offer", { sdp: pc.localDescription.sdp, sources });
     await pc.setRemoteDescription({ type: "answer", sdp });
+  }
+
+  /** The server stopped one of my sources (permission revoked): stop sending its track. */
+  _dropRevoked(me) {
+    const key = { microphone: "audio", camera: "video", screen: "screen" };
+    for (const [source, tr] of this._senders) {
+      if (!tr.sender.track || me.sending?.[key[source]] !== false) continue;
+      tr.sender.replaceTrack(null).catch(() => {});
+      if (source === "screen") { this._screen?.stop(); this._screen = null; }
+      this.emit("unpublished", { source, reason: "server" });
+    }
   }
 
   async _replaceTrack(source, track) {
