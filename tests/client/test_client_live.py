@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from ilvb.client import Client
@@ -96,3 +98,21 @@ async def test_enter_on_a_server_without_media_reports_an_error_event() -> None:
         event = await errors.next(5)
         assert isinstance(event.data["error"], Unavailable)
         assert event.data["error"].code == "media_unavailable"
+
+
+async def test_heartbeats_keep_a_quiet_member_connected() -> None:
+    # The server drops a connection silent for 3 intervals; 0.2 s intervals make that 0.6 s.
+    async with LiveServer(
+        media_plane=NullMediaPlane(),
+        server={"heartbeat_interval_s": 0.2},
+        rooms={"disconnect_timeout_s": 1.0},
+    ) as server:
+        alice = await server.client("alice")
+        bob = await server.client("bob")
+        assert alice.connection.heartbeat_interval_s == 0.2
+        await alice.enter("r1", receive=False)
+        await bob.enter("r1", receive=False)
+        changes = alice.events(["members.exited", "member.state"])
+        await asyncio.sleep(2.5)  # bob sends nothing but heartbeats
+        assert changes.queue.empty(), changes.queue
+        assert (await alice.member("bob"))["connected"] is True
