@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import random
 
+import pytest
+
 from ilvb.rooms.member import Member
 from tests.rooms.helpers import APP, RecordingOutbox, claims, make_manager
 
@@ -116,3 +118,15 @@ async def test_mixed_batch_suffixes_are_cut_at_the_right_op() -> None:
     assert boxes["c"].names() == ["members.exited", "members.entered", "members.exited"]
     assert seen_by(boxes["d"]) == (["e"], ["a"])
     assert seen_by(boxes["e"]) == ([], ["a"])
+
+
+async def test_the_batch_window_grows_with_the_room() -> None:
+    manager, _, _ = make_manager(event_batch_ms=50, event_batch_min_members=10)
+    for i in range(3000):
+        manager.enter(APP, claims(f"u{i}"), "r", "room", None)
+    batcher = manager.get(APP.app_id, "r").batcher
+    assert batcher.window_s() == pytest.approx(0.3)  # 0.1 ms per member, above 50 ms
+    small, _, _ = make_manager(event_batch_ms=50, event_batch_min_members=10)
+    for i in range(20):
+        small.enter(APP, claims(f"u{i}"), "r", "room", None)
+    assert small.get(APP.app_id, "r").batcher.window_s() == pytest.approx(0.05)
