@@ -338,6 +338,9 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> None:
         # per connection was the largest single cost of a join storm (py-spy: 27 % of the
         # server's CPU in PerMessageDeflate.encode at 3,000 members). Signaling frames are small.
         ws_per_message_deflate=False,
+        # Liveness is the protocol's own heartbeat (docs/protocol.md); uvicorn's extra
+        # WebSocket pings queue behind a busy member's frames and cut it off after 20 s.
+        ws_ping_interval=None,
     )
     await ReadyServer(config, on_ready).serve()
 
