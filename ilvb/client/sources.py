@@ -10,6 +10,7 @@ Every source is an aiortc ``MediaStreamTrack`` (give it to ``Client.publish_audi
 - :class:`FileSource`: a media file's audio and video through PyAV (``MediaPlayer``).
 - :class:`ExternalAudioSource` / :class:`ExternalVideoSource`: the app pushes PCM (s16le,
   ~20 ms) or I420 frames from any capture of its own (MISSION §5 "external capture").
+- :class:`GainTrack`: wraps any audio track with a digital volume and a per-frame peak meter.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncio
 import fractions
 import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 from aiortc.contrib.media import MediaPlayer
@@ -278,3 +280,55 @@ class ExternalVideoSource(MediaStreamTrack):
         frame.pts = int((pushed_at - self._t0) * VIDEO_CLOCK)
         frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
         return frame
+
+
+class GainTrack(MediaStreamTrack):
+    """Any audio track with a digital ``volume`` (0–4, 1 = unchanged) and a level meter.
+
+    ``peak`` is the last frame's peak (0–1, after the volume), for drawing a level meter;
+    ``on_level(peak)`` is called for every frame (MISSION §5: microphone volume and dynamic
+    volume).
+    """
+
+    kind = "audio"
+
+    def __init__(self, source: MediaStreamTrack, volume: float = 1.0) -> None:
+        super().__init__()
+        if source.kind != "audio":
+            raise InvalidArgument("invalid_argument", "GainTrack needs an audio track")
+        self.source = source
+        self.volume = volume
+        self.peak = 0.0
+        self.on_level: Callable[[float], None] | None = None
+
+    @property
+    def volume(self) -> float:
+        """The digital gain applied to every sample."""
+        return self._volume
+
+    @volume.setter
+    def volume(self, value: float) -> None:
+        if not 0.0 <= value <= 4.0:
+            raise InvalidArgument("invalid_argument", f"volume must be within 0–4, not {value}")
+        self._volume = value
+
+    async def recv(self) -> AudioFrame:
+        """The source's next frame, scaled (s16, clipped)."""
+        frame = await self.source.recv()
+        if frame.format.name != "s16":
+            raise InvalidArgument("invalid_argument", "GainTrack needs s16 audio frames")
+        samples = frame.to_ndarray().astype(np.float64) * self._volume
+        np.clip(samples, -32768, 32767, out=samples)
+        out = AudioFrame.from_ndarray(
+            samples.astype(np.int16), format="s16", layout=frame.layout.name
+        )
+        out.sample_rate, out.pts, out.time_base = frame.sample_rate, frame.pts, frame.time_base
+        self.peak = float(np.abs(samples).max() / 32768.0) if samples.size else 0.0
+        if self.on_level is not None:
+            self.on_level(self.peak)
+        return out
+
+    def stop(self) -> None:
+        """Stop this track and its source."""
+        super().stop()
+        self.source.stop()

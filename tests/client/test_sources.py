@@ -14,6 +14,7 @@ from ilvb.client.remote import audio_tone, read_frame_tag
 from ilvb.client.sources import (
     ExternalAudioSource,
     ExternalVideoSource,
+    GainTrack,
     SyntheticVideoSource,
     ToneSource,
     tagged_frame,
@@ -119,3 +120,21 @@ async def test_external_video_round_trips_i420() -> None:
     with pytest.raises(InvalidArgument):
         src.push(raw, 255, 128)
     src.stop()
+
+
+async def test_gain_scales_the_signal_and_meters_its_peak() -> None:
+    levels: list[float] = []
+    track = GainTrack(ToneSource(1000, amplitude=0.4), volume=0.5)
+    track.on_level = levels.append
+    _, rms = audio_tone(await track.recv())
+    assert rms == pytest.approx(0.2 / math.sqrt(2), rel=0.05)
+    assert track.peak == pytest.approx(0.2, rel=0.05) and levels == [track.peak]
+    track.volume = 4.0  # 1.6 × full scale: clipped, not wrapped around
+    frame = await track.recv()
+    assert track.peak == pytest.approx(1.0, abs=0.01)
+    assert frame.to_ndarray().max() == 32767
+    with pytest.raises(InvalidArgument):
+        track.volume = 5.0
+    with pytest.raises(InvalidArgument):
+        GainTrack(SyntheticVideoSource())
+    track.stop()
