@@ -1,14 +1,24 @@
 """Fan-out benchmark: 1 publisher (640×480 VP8 ~30 fps + Opus) → N non-decoding subscribers.
 
     python bench/fanout.py --subscribers N --seconds S [--server ilvb|janus] [--json out.json]
+                           [--rt 10] [--profile out.txt] [--ilvb-src DIR]
 
 The orchestrator creates a network namespace (``bench.netns``), starts the server in it pinned
 to CPU 0 and the clients (publisher + N subscribers, ``bench.liteclient``, one process) pinned to
-CPU 1, and deletes everything afterwards. It prints the SFU's CPU µs per forwarded packet (CPU
-time of the server process and its descendants ÷ packets delivered to subscribers in the
-window), the server's CPU %, delivered / expected packets, and the SFU-added latency: packet
-send → arrival on the same monotonic clock, minus the median of a direct publisher → subscriber
-baseline with the same client code (no SFU). The last line is::
+CPU 1, and deletes everything afterwards. ilvb runs as ``create_media_plane`` (one worker) behind
+``bench/ilvb_server.py``; Janus as its videoroom plugin (``bench/janus.py``).
+
+It prints the SFU's CPU µs per forwarded packet (CPU time of the server process and its
+descendants ÷ packets delivered to subscribers in the window), the server's CPU %, delivered /
+expected packets (every packet carries a tag, so delivery is counted per packet sent in the
+window), and the SFU-added latency: the kernel's receive time at the subscriber's socket − the
+publisher's send time (same monotonic clock), minus the median of a direct publisher →
+subscriber baseline with the same client code (no SFU). The publisher paces video at 2.5× its
+bitrate like a browser (``--pacing 0``: whole frames in one burst).
+
+On a busy machine the wake-up delay of a mostly idle server adds milliseconds to every packet;
+``--rt 10`` runs server and clients SCHED_FIFO (root) so the latency is the SFU's own.
+``--profile`` records the ilvb worker with py-spy during the window. The last line is::
 
     subscribers=N cpu_us_per_pkt=.. delivered_ratio=.. added_p50_ms=.. added_p99_ms=..
 """
@@ -339,6 +349,7 @@ async def run_clients(args: argparse.Namespace) -> dict[str, Any]:
         "publisher_audio_pkts": expected_per_sub - n_video,
         "video_bitrate_kbps": clip.video_bitrate_bps / 1e3,
         "pacing_factor": args.pacing,
+        "rt_priority": args.rt,
         "expected_pkts": expected,
         "delivered_pkts": delivered,
         "delivered_ratio": delivered / expected if expected else 0.0,
@@ -374,6 +385,15 @@ async def run_clients(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- orchestrator
+
+
+def _ilvb_env(args: argparse.Namespace) -> dict[str, str]:
+    """The ilvb server's environment; ``--ilvb-src`` puts another source tree first (its media
+    worker processes inherit it)."""
+    src = getattr(args, "ilvb_src", None)
+    if not src:
+        return {**os.environ, "PYTHONPATH": str(ROOT)}
+    return {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{ROOT}", "ILVB_BENCH_SRC": str(src)}
 
 
 def _start_server(
@@ -416,7 +436,7 @@ def _start_server(
         rt=args.rt,
         stdout=open(tmp / "ilvb.log", "w"),
         stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=_ilvb_env(args),
     )
     return proc, ["--rpc", f"127.0.0.1:{port}"]
 
@@ -562,6 +582,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 str(args.seconds),
                 "--pacing",
                 str(args.pacing),
+                "--rt",
+                str(args.rt),
                 "--client-ip",
                 ns.server_ip,
                 "--server-pids",
@@ -637,6 +659,8 @@ def print_report(r: dict[str, Any]) -> None:
         f" no-SFU baseline p50 {r['baseline_p50_ms']:.3f} ms p99 {r['baseline_p99_ms']:.3f} ms"
     )
     print(f"SFU-added latency p50 {r['added_p50_ms']:.3f} ms p99 {r['added_p99_ms']:.3f} ms")
+    if not r.get("rt_priority"):
+        print("(latency includes this busy machine's scheduling delays; --rt 10 removes them)")
     print(summary_line(r))
 
 
@@ -647,6 +671,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--server", choices=["ilvb", "janus"], default="ilvb")
     p.add_argument("--workers", type=int, default=1, help="ilvb media workers")
+    p.add_argument(
+        "--ilvb-src",
+        type=Path,
+        help="measure the ilvb package found in this directory (e.g. an older commit's tree)",
+    )
     p.add_argument(
         "--rt",
         type=int,

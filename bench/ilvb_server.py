@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from dataclasses import asdict, is_dataclass
@@ -23,6 +24,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+# ``fanout.py --ilvb-src DIR`` measures another source tree of ilvb (before → after figures).
+if os.environ.get("ILVB_BENCH_SRC"):
+    sys.path.insert(0, os.environ["ILVB_BENCH_SRC"])
 
 from ilvb.config import MediaSettings  # noqa: E402
 from ilvb.sfu.api import RouterHandle, Subscription  # noqa: E402
@@ -106,7 +110,13 @@ async def amain(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print(f"ilvb bench server ready on 127.0.0.1:{args.rpc_port}", flush=True)
+    import ilvb
+
+    print(
+        f"ilvb bench server ready on 127.0.0.1:{args.rpc_port} (ilvb from "
+        f"{Path(ilvb.__file__).parent})",
+        flush=True,
+    )
     try:
         await stop.wait()
     finally:

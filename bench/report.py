@@ -304,10 +304,38 @@ def render(results: dict[str, Any], pngs: list[str], profile_text: str | None) -
         "",
         "## Optimisations (before → after)",
         "",
-        "The forwarding path is owned by the SFU helpers; each optimisation they land is "
-        "measured by re-running `make bench` and recorded here with the commit.",
+        "The forwarding path is owned by the SFU; each optimisation is measured by running the "
+        "bench on the revision before and after it.",
         "",
     ]
+    before = results["workloads"].get("fanout_before")
+    if before:
+        n = before["subscribers"]
+        now = next((r for r in _ok(fan.get("ilvb", [])) if r["subscribers"] == n), None)
+        out += [
+            f"ilvb at N={n}, older revisions of the `ilvb` package measured in the same run "
+            "(`run_all.py --before REV,…`, the same bench code and machine):",
+            "",
+            "| revision | date | change | CPU µs/pkt | server CPU % | added p50 ms | "
+            "added p99 ms |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in before["revisions"]:
+            subject = r.get("subject", "")[:90].replace("|", "/")
+            if "error" in r:
+                out.append(f"| {r['rev']} | {r.get('date', '')[:10]} | {subject} | failed | | | |")
+                continue
+            out.append(
+                f"| {r['rev']} | {r['date'][:10]} | {subject} | {r['cpu_us_per_pkt']:.2f} | "
+                f"{r['server_cpu_pct']:.1f} | {r['added_p50_ms']:.3f} | {r['added_p99_ms']:.3f} |"
+            )
+        if now is not None:
+            out.append(
+                f"| this tree | {m.get('date_utc', '')[:10]} | (the run above) | "
+                f"{now['cpu_us_per_pkt']:.2f} | {now['server_cpu_pct']:.1f} | "
+                f"{now['added_p50_ms']:.3f} | {now['added_p99_ms']:.3f} |"
+            )
+        out.append("")
     for item in results.get("optimisations", []):
         out.append(f"- {item}")
     return "\n".join(out) + "\n"

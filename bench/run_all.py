@@ -83,6 +83,44 @@ def _run_child(cmd: list[str], limit_s: float) -> tuple[int, str, str]:
     return proc.returncode, out, err
 
 
+def run_before(opts: argparse.Namespace) -> list[dict[str, Any]]:
+    """ilvb at ``--before-n`` subscribers for each older revision in ``--before`` (its ``ilvb``
+    package exported with ``git archive`` into a temp dir): the before → after table."""
+    import shutil
+    import tempfile
+
+    rows: list[dict[str, Any]] = []
+    for rev in opts.before:
+        info = subprocess.run(
+            ["git", "log", "-1", "--format=%h%x00%s%x00%cI", rev],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        if info.returncode != 0:
+            rows.append({"rev": rev, "error": info.stderr.strip()})
+            continue
+        short, subject, date = info.stdout.strip().split("\x00")
+        tmp = Path(tempfile.mkdtemp(prefix=f"ilvb-{short}-"))
+        try:
+            archive = subprocess.run(
+                ["git", "archive", rev, "ilvb"], cwd=ROOT, capture_output=True, check=True
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+            print(f"== fan-out ilvb@{short} N={opts.before_n}", flush=True)
+            args = fanout_args("ilvb", opts.before_n, opts)
+            args.ilvb_src = tmp
+            r = fanout.run(args)
+            r.pop("late_samples", None)
+            print("   " + fanout.summary_line(r), flush=True)
+            rows.append({"rev": short, "subject": subject, "date": date, **r})
+        except Exception as exc:  # noqa: BLE001 - recorded in the report
+            rows.append({"rev": short, "subject": subject, "date": date, "error": str(exc)[-1000:]})
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return rows
+
+
 def fanout_args(
     server: str, n: int, opts: argparse.Namespace, profile: Path | None = None
 ) -> argparse.Namespace:
@@ -100,6 +138,7 @@ def fanout_args(
         pacing=2.5,
         keep_logs="",
         profile=profile,
+        ilvb_src=None,
     )
 
 
@@ -257,6 +296,13 @@ def main(argv: list[str] | None = None) -> int:
         help="py-spy the ilvb worker during the fan-out run with this N (0 = never)",
     )
     p.add_argument("--members", type=int, default=1000, help="join-storm members")
+    p.add_argument(
+        "--before",
+        type=lambda s: [x for x in s.split(",") if x],
+        default=[],
+        help="comma-separated older git revisions of ilvb to measure too (before → after)",
+    )
+    p.add_argument("--before-n", type=int, default=100, help="subscribers for --before runs")
     p.add_argument("--glass-seconds", type=float, default=15.0)
     p.add_argument("--skip", default="", help="comma-separated: fanout,glass,join")
     opts = p.parse_args(argv)
@@ -283,6 +329,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if "fanout" not in skip:
             results["workloads"]["fanout"] = run_fanout(opts)
+        if opts.before:
+            results["workloads"]["fanout_before"] = {
+                "subscribers": opts.before_n,
+                "revisions": run_before(opts),
+            }
         if "glass" not in skip:
             glass = run_glass(opts)
             if glass is not None:
