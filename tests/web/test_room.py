@@ -171,3 +171,13 @@ async def test_a_dropped_socket_resumes_without_the_others_seeing_an_exit(new_pa
     total = await a.evaluate("c.members().then(p => p.total)")
     assert total == 2
     assert await b.evaluate("exits") == []
+
+
+async def test_a_bad_ticket_is_shown_in_the_join_form(new_page, ilvb_origin):
+    page = await new_page(f"{ilvb_origin}/demo?user=eve&room=r")
+    await page.fill("#ticket", "not-a-ticket")
+    await page.click("#join-btn")
+    error = await page.wait_for_selector("#error:not([hidden])", timeout=10000)
+    assert await error.get_attribute("data-code") == "ticket_malformed"
+    assert "not a login ticket" in await error.inner_text()
+    assert await page.is_visible("#join") and await page.is_hidden("#room-view")
