@@ -252,10 +252,14 @@ def parse_publisher_offer(sdp: str, sources: dict[str, str]) -> PublisherOffer:
     return PublisherOffer(remote, tuple(lines))
 
 
+def _ip_version(ip: str) -> str:
+    return "IP6" if ":" in ip else "IP4"
+
+
 def _session_header(local: LocalParams, bundle: list[str]) -> list[str]:
     return [
         "v=0",
-        f"o=- {secrets.randbits(62)} {next(_versions)} IN IP4 {local.ip}",
+        f"o=- {secrets.randbits(62)} {next(_versions)} IN {_ip_version(local.ip)} {local.ip}",
         "s=ilvb",
         "t=0 0",
         f"a=group:BUNDLE {' '.join(bundle)}" if bundle else "a=group:BUNDLE",
@@ -266,7 +270,7 @@ def _session_header(local: LocalParams, bundle: list[str]) -> list[str]:
 
 def _transport_lines(local: LocalParams, setup: str) -> list[str]:
     return [
-        f"c=IN IP4 {local.ip}",
+        f"c=IN {_ip_version(local.ip)} {local.ip}",
         "a=rtcp-mux",
         f"a=ice-ufrag:{local.ice_ufrag}",
         f"a=ice-pwd:{local.ice_pwd}",

@@ -209,3 +209,10 @@ def test_receive_answer_with_an_unknown_mid_is_rejected() -> None:
     with pytest.raises(InvalidArgument) as err:
         parse_receive_answer(bogus, slots)
     assert err.value.code == "invalid_sdp"
+
+
+def test_an_ipv6_announced_address_is_written_as_ip6() -> None:
+    from dataclasses import replace
+
+    offer = build_receive_offer(replace(LOCAL, ip="::1"), [SlotSpec("a0", "audio", 1, "cn")])
+    assert "c=IN IP6 ::1" in offer and "a=candidate:1 1 udp 2130706431 ::1 40000 typ host" in offer

@@ -114,3 +114,22 @@ def test_this_module_set_has_a_codec_probe() -> None:
     import aiortc  # noqa: F401
 
     assert "aiortc" in codec_modules()
+
+
+async def test_an_ipv6_bind_address_gets_an_ipv6_socket() -> None:
+    import socket
+
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    w = Worker(WorkerConfig(bind_ip="::1", announced_ip="::1"), lambda *a: None)
+    try:
+        await w.start()
+    except OSError:
+        pytest.skip("::1 not configured on this machine")
+    try:
+        assert w._sock is not None and w._sock.family == socket.AF_INET6
+        w.command("open_router", ("r",))
+        local, _ = w.command("offer_receive", ("r", "bob", 1, 0))
+        assert local.ip == "::1" and local.port == w.port
+    finally:
+        await w.close()
