@@ -108,6 +108,17 @@ def test_bad_store_commands_exit_1_with_the_error_code(
     assert f"error: {code}:" in proc.stderr
 
 
+@pytest.mark.parametrize(
+    "args",
+    [("serve", "--port", "99999"), ("serve", "--config", "/nonexistent/ilvb.toml")],
+)
+def test_bad_serve_settings_exit_1_before_starting(args: tuple[str, ...]) -> None:
+    proc = run(*args, check=False)
+    assert proc.returncode == 1
+    assert "error: invalid_argument: bad settings" in proc.stderr
+    assert "listening" not in proc.stdout
+
+
 def test_ticket_refuses_a_non_positive_ttl() -> None:
     proc = run(
         "ticket", "--app-id", "a", "--secret", "s", "--user", "u", "--ttl", "-5", check=False
