@@ -1,0 +1,164 @@
+"""The C fan-out (ilvb.sfu.fastpath): what a pylibsrtp receiver unprotects is exactly the
+rewritten packet, byte for byte, and the C and Python paths produce identical SRTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+
+import pylibsrtp
+import pytest
+
+from ilvb.sfu import fastpath
+from ilvb.sfu.rtp.packet import parse_rtp, rewrite_rtp
+from tests.sfu.test_dtls import connect_pair
+
+pytestmark = pytest.mark.skipif(
+    not fastpath.AVAILABLE, reason=f"C fast path not built: {fastpath.IMPORT_ERROR}"
+)
+
+PROFILES = {
+    "AES128_CM_SHA1_80": (pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80, 30),
+    "AEAD_AES_128_GCM": (pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_128_GCM, 28),
+}
+
+
+def _packet(seq: int, ts: int, *, csrcs: int = 0, ext: bool = True, pad: int = 0) -> bytes:
+    """A VP8-like RTP packet: optional CSRCs, two one-byte extensions, padding, marker set."""
+    b0 = 0x80 | (0x20 if pad else 0) | (0x10 if ext else 0) | csrcs
+    out = struct.pack("!BBHII", b0, 0x80 | 100, seq, ts, 0x11223344)
+    out += b"".join(struct.pack("!I", 0xC0C00000 + i) for i in range(csrcs))
+    if ext:  # RFC 8285 one-byte: id 1 len 1, id 3 len 3, padded to 8 bytes
+        out += struct.pack("!HH", 0xBEDE, 2) + bytes([0x10, 0x7F, 0x32, 1, 2, 3, 0, 0])
+    out += bytes(range(200)) * 5 + b"end"
+    if pad:
+        out += bytes(pad - 1) + bytes([pad])
+    return out
+
+
+def _session(profile: int, key: bytes, ssrc_type: int) -> pylibsrtp.Session:
+    policy = pylibsrtp.Policy(key=key, ssrc_type=ssrc_type, srtp_profile=profile)
+    policy.allow_repeat_tx = True
+    policy.window_size = 1024
+    return pylibsrtp.Session(policy)
+
+
+@pytest.fixture
+def udp_pair():
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+    tx.bind(("127.0.0.1", 0))
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(5)
+    yield tx, rx
+    tx.close()
+    rx.close()
+
+
+def _recv(rx: socket.socket, n: int) -> list[bytes]:
+    return [rx.recv(2048) for _ in range(n)]
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+@pytest.mark.parametrize(
+    "shape", [{}, {"csrcs": 2}, {"ext": False}, {"pad": 7}, {"csrcs": 1, "pad": 3}]
+)
+def test_receiver_unprotects_exactly_the_rewritten_packet(udp_pair, name, shape) -> None:
+    profile, key_len = PROFILES[name]
+    key = os.urandom(key_len)
+    tx_sock, rx_sock = udp_pair
+    data = _packet(4990, 900000, **shape)
+    view = parse_rtp(data)
+    assert view is not None
+    # three consumers (different slots: PT, seq, ts, SSRC), each with its own context
+    targets = [(96, 100, 1000, 0xA1), (102, 65535, 0xFFFFFFFF, 0xB2), (97, 7, 0, 0xC3)]
+    ctxs = [fastpath.Tx(profile, key) for _ in targets]
+    addr = rx_sock.getsockname()
+    items = [(c, addr, *t) for c, t in zip(ctxs, targets, strict=True)]
+    sent, failed = fastpath.forward(tx_sock.fileno(), data, view.header_len, items)
+    assert (sent, failed) == (3, 0)
+    got = _recv(rx_sock, 3)
+    py_tx = [_session(profile, key, pylibsrtp.Policy.SSRC_ANY_OUTBOUND) for _ in targets]
+    for wire, (pt, seq, ts, ssrc), ptx in zip(got, targets, py_tx, strict=True):
+        expected = rewrite_rtp(data, view, payload_type=pt, seq=seq, timestamp=ts, ssrc=ssrc)
+        rx = _session(profile, key, pylibsrtp.Policy.SSRC_ANY_INBOUND)
+        assert rx.unprotect(wire) == expected
+        # the Python path (pylibsrtp, same key, same index) produces the same SRTP bytes
+        assert ptx.protect(expected) == wire
+        plain = parse_rtp(expected)
+        assert plain is not None and (plain.payload_type, plain.seq, plain.ssrc) == (pt, seq, ssrc)
+        assert plain.ext_profile == -1 and plain.marker
+
+
+def test_many_consumers_are_batched_and_a_sequence_survives_rollover(udp_pair) -> None:
+    profile, key_len = PROFILES["AES128_CM_SHA1_80"]
+    key = os.urandom(key_len)
+    tx_sock, rx_sock = udp_pair
+    addr = rx_sock.getsockname()
+    n = fastpath._fastpath.BATCH * 2 + 5  # several sendmmsg batches
+    ctx = [fastpath.Tx(profile, key) for _ in range(n)]
+    rxs = [_session(profile, key, pylibsrtp.Policy.SSRC_ANY_INBOUND) for _ in range(n)]
+    # seq 65534, 65535, 0, 1: the receiver must follow the ROC the C context keeps
+    for k, seq in enumerate((65534, 65535, 0, 1)):
+        data = _packet(seq, 3000 * k)
+        view = parse_rtp(data)
+        assert view is not None
+        items = [(c, addr, 96, seq, 3000 * k, 0x1000 + i) for i, c in enumerate(ctx)]
+        assert fastpath.forward(tx_sock.fileno(), data, view.header_len, items) == (n, 0)
+        by_ssrc = {}
+        for wire in _recv(rx_sock, n):
+            ssrc = struct.unpack_from("!I", wire, 8)[0]
+            by_ssrc[ssrc] = wire
+        assert sorted(by_ssrc) == [0x1000 + i for i in range(n)]
+        for i in range(n):
+            plain = rxs[i].unprotect(by_ssrc[0x1000 + i])
+            assert plain == rewrite_rtp(
+                data, view, payload_type=96, seq=seq, timestamp=3000 * k, ssrc=0x1000 + i
+            )
+
+
+def test_retransmission_through_the_same_context_is_allowed_and_identical() -> None:
+    profile, key_len = PROFILES["AES128_CM_SHA1_80"]
+    key = os.urandom(key_len)
+    ctx = fastpath.Tx(profile, key)
+    plain = rewrite_rtp(
+        _packet(5, 9), parse_rtp(_packet(5, 9)), payload_type=96, seq=42, timestamp=9, ssrc=7
+    )
+    first = ctx.protect(plain)
+    again = ctx.protect(plain)  # a NACK answer: same (ssrc, seq) twice
+    assert first == again
+    rx = _session(profile, key, pylibsrtp.Policy.SSRC_ANY_INBOUND)
+    assert rx.unprotect(first) == plain
+
+
+def test_tx_for_dtls_is_keyed_like_the_pylibsrtp_tx_session() -> None:
+    server, client = connect_pair()
+    plain = bytes([0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 7]) + b"payload" * 10
+    for peer, other in ((server, client), (client, server)):
+        ctx = fastpath.tx_for(peer.dtls)
+        assert ctx is not None
+        wire = ctx.protect(plain)
+        assert other.dtls.rx.unprotect(wire) == plain  # type: ignore[union-attr]
+        assert wire == peer.dtls.tx.protect(plain)  # type: ignore[union-attr]
+
+
+def test_bad_input_raises_typed_errors(udp_pair) -> None:
+    tx_sock, rx_sock = udp_pair
+    with pytest.raises(fastpath.Error):
+        fastpath.Tx(PROFILES["AES128_CM_SHA1_80"][0], b"short")
+    with pytest.raises(fastpath.Error):
+        fastpath.Tx(999, os.urandom(30))
+    ctx = fastpath.Tx(PROFILES["AES128_CM_SHA1_80"][0], os.urandom(30))
+    data = _packet(1, 1)
+    with pytest.raises(fastpath.Error):
+        fastpath.forward(tx_sock.fileno(), data[:8], 12, [])
+    with pytest.raises(fastpath.Error):
+        fastpath.forward(tx_sock.fileno(), data, len(data) + 1, [])
+    with pytest.raises(fastpath.Error):
+        fastpath.forward(tx_sock.fileno(), data, 12, [(ctx, ("::1", 5), 96, 1, 1, 1)])
+    with pytest.raises(fastpath.Error):
+        fastpath.forward(tx_sock.fileno(), data, 12, [("nope", rx_sock.getsockname())])
+    with pytest.raises(fastpath.Error):
+        ctx.protect(b"\x80")
