@@ -141,6 +141,8 @@ class Consumer:
                 return
             self.waiting_keyframe = False
         slot = self.slot
+        if view.payload_end == view.header_len and slot.munger.skip(view.seq):
+            return  # padding-only (a bandwidth probe): not forwarded, and no seq hole left
         # munger + header rewrite in one call (seq/ts into the slot's space, slot SSRC, our PT)
         packet = slot.munger.forward(data, view, self.payload_type, now)
         if packet is None:

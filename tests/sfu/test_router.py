@@ -408,3 +408,16 @@ def test_a_keyframe_request_before_the_publisher_connects_is_retried_by_the_time
     _, rtcp = room.svc.take(addr("alice"))
     assert [i.media_ssrc for i in rtcp if isinstance(i, Pli)] == [1000]
     assert producer.plis_sent == 1
+
+
+def test_padding_only_probes_are_not_forwarded_and_leave_no_seq_gap() -> None:
+    room = Room()
+    pub = room.publish("alice", video_track())
+    room.subscribe("bob", views=(("alice", "camera"),))
+    pub.handle_srtp(rtp(120, 1, 0, 1000, VP8_KEY))
+    probe = bytearray(rtp(120, 2, 0, 1000, bytes(99) + bytes([100])))
+    probe[0] |= 0x20  # P bit: the whole payload is padding
+    pub.handle_srtp(bytes(probe))
+    pub.handle_srtp(rtp(120, 3, 3000, 1000, VP8_DELTA))
+    out, _ = room.svc.take(addr("bob"))
+    assert [v.seq for v, _ in out] == [1, 2]  # the probe took no output seq
