@@ -7,7 +7,9 @@ otherwise each worker is a process (``python -m ilvb.sfu.worker``) reached over 
 routers. SDP is parsed and written here (:mod:`ilvb.sfu.sdp`); workers only see dataclasses.
 
 A worker process that dies emits ``died`` (observers in :attr:`WorkerMediaPlane.on_worker_died`),
-and every member of its routers gets ``transport_closed``.
+every member of its routers gets ``transport_closed``, its router handles answer
+``media_unavailable`` from then on, and a fresh process takes its place: the control plane
+re-opens the room (``open_router``) to place it again.
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ from ilvb.sfu.sdp import (
 from ilvb.sfu.worker import Worker, WorkerConfig
 
 logger = logging.getLogger(__name__)
+
+
+# A dead worker process is replaced after this delay (its rooms are not: they re-open).
+RESPAWN_DELAY_S = 0.5
 
 
 class WorkerHandle:
@@ -261,6 +267,7 @@ class WorkerMediaPlane:
         self.settings = settings
         self.workers: list[WorkerHandle] = []
         self.on_worker_died: list[Callable[[WorkerHandle, str], None]] = []
+        self._respawns: set[asyncio.Task[None]] = set()
         self._started = False
         self._lock = asyncio.Lock()
 
@@ -297,6 +304,9 @@ class WorkerMediaPlane:
             self.workers = handles
 
     async def close(self) -> None:
+        self._started = False
+        for task in list(self._respawns):
+            task.cancel()
         for w in self.workers:
             for router in list(w.routers.values()):
                 router.closed = True
@@ -334,6 +344,31 @@ class WorkerMediaPlane:
                     "transport_closed", {"member_id": member_id, "reason": "worker_died"}
                 )
         worker.routers.clear()
+        if self._started:
+            task = asyncio.get_running_loop().create_task(self._respawn(worker))
+            self._respawns.add(task)
+            task.add_done_callback(self._respawns.discard)
+
+    async def _respawn(self, dead: WorkerHandle) -> None:
+        """Start a replacement for a dead worker process (same index, same port)."""
+        await asyncio.sleep(RESPAWN_DELAY_S)
+        if not self._started or dead not in self.workers:
+            return
+        fresh = ProcessWorker(dead.index, self._worker_died)
+        try:
+            await fresh.start(self._config(dead.index))
+        except asyncio.CancelledError:
+            await fresh.close()  # the plane closed while the replacement was starting
+            raise
+        except Exception:
+            logger.exception("media worker %s could not be restarted", dead.index)
+            await fresh.close()
+            return
+        if not self._started or dead not in self.workers:
+            await fresh.close()
+            return
+        self.workers[self.workers.index(dead)] = fresh
+        logger.warning("media worker %s restarted (pid %s)", fresh.index, fresh.pid)
 
     async def stats(self) -> dict[str, Any]:
         """Per-worker counters."""

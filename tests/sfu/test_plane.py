@@ -98,8 +98,11 @@ async def test_dead_worker_emits_died_and_closes_its_members_transports() -> Non
         closed = sorted(p["member_id"] for n, p in events if n == "transport_closed")
         assert closed == ["alice", "bob"]
         with pytest.raises(Unavailable):
-            await plane.open_router("new-room", lambda n, p: None)
-        with pytest.raises(Unavailable):
-            await router.stats()
+            await router.stats()  # the old handle is dead for good
+        await until(
+            lambda: plane.workers[0].alive and plane.workers[0].pid != worker.pid, 20, "respawn"
+        )
+        again = await plane.open_router("r", lambda n, p: None)  # the room is placed anew
+        assert again is not router and (await again.stats())["worker_pid"] == plane.workers[0].pid
     finally:
         await plane.close()
