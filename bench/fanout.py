@@ -218,7 +218,7 @@ def _server_cpu_s(pids: list[int]) -> float:
     return total
 
 
-async def _baseline(clip: Any) -> list[float]:
+async def _baseline(clip: Any, seconds: float = BASELINE_S) -> list[float]:
     """Latencies (ms) publisher → subscriber without an SFU, same client path."""
     from bench.liteclient import connect_pair
     from bench.litemedia import SendLog
@@ -226,7 +226,7 @@ async def _baseline(clip: Any) -> list[float]:
     log = SendLog()
     pub, sub, a, b = await connect_pair(clip, log)
     try:
-        await pub.run(BASELINE_S)
+        await pub.run(seconds)
         await asyncio.sleep(0.2)
     finally:
         await a.close()
@@ -244,7 +244,7 @@ async def run_clients(args: argparse.Namespace) -> dict[str, Any]:
 
     use_only_address(args.client_ip)
     clip = encode_clip()
-    baseline = await _baseline(clip)
+    baseline = await _baseline(clip, args.baseline_s)
 
     adapter: SignalingAdapter
     if args.server == "janus":
@@ -292,7 +292,7 @@ async def run_clients(args: argparse.Namespace) -> dict[str, Any]:
 
     await asyncio.gather(*(join(i) for i in range(args.subscribers)))
     setup_s = time.monotonic() - t_setup
-    await asyncio.sleep(WARMUP_S)
+    await asyncio.sleep(args.warmup_s)
 
     # Measurement window.
     pids = [int(p) for p in args.server_pids.split(",") if p]
@@ -584,6 +584,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 str(args.pacing),
                 "--rt",
                 str(args.rt),
+                "--baseline-s",
+                str(getattr(args, "baseline_s", BASELINE_S)),
+                "--warmup-s",
+                str(getattr(args, "warmup_s", WARMUP_S)),
                 "--client-ip",
                 ns.server_ip,
                 "--server-pids",
@@ -689,6 +693,8 @@ def main(argv: list[str] | None = None) -> int:
         default=2.5,
         help="publisher pacing rate in multiples of the video bitrate (0 = frame bursts)",
     )
+    p.add_argument("--baseline-s", type=float, default=BASELINE_S, help=argparse.SUPPRESS)
+    p.add_argument("--warmup-s", type=float, default=WARMUP_S, help=argparse.SUPPRESS)
     p.add_argument("--profile", type=Path, help="py-spy the ilvb worker in the window")
     p.add_argument("--json", type=Path, help="also write the figures to this file")
     p.add_argument("--janus-debug", type=int, default=3)

@@ -67,6 +67,7 @@ def plot(fan: dict[str, list[dict[str, Any]]], png_dir: Path) -> list[str]:
         ("delivered.png", "Delivered / expected packets", "ratio", [("delivered_ratio", "")]),
     ]
     names = []
+    log_y = {"cpu_per_pkt.png", "added_latency.png"}
     for name, title, ylabel, series in figures:
         fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
         for server, style in (("ilvb", "o-"), ("janus", "s--")):
@@ -80,6 +81,8 @@ def plot(fan: dict[str, list[dict[str, Any]]], png_dir: Path) -> list[str]:
         ax.set_xlabel("subscribers (N)")
         ax.set_ylabel(ylabel)
         ax.set_xscale("log")
+        if name in log_y:
+            ax.set_yscale("log")
         ax.grid(True, alpha=0.3)
         ax.legend()
         fig.tight_layout()
