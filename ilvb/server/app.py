@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ilvb.auth.tickets import sign_ticket
 from ilvb.config import Settings
@@ -103,6 +104,7 @@ def create_app(
 
     app.add_exception_handler(IlvbError, _ilvb_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected_error)
 
     app.include_router(signaling_router)
@@ -170,6 +172,24 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
         message = f"{where}: {first.get('msg', 'invalid')}"[:300]
     error = InvalidArgument("invalid_argument", message)
     return JSONResponse({"error": error.to_dict()}, status_code=400)
+
+
+_HTTP_CODES = {400: "invalid_argument", 401: "unauthenticated", 403: "permission_denied",
+               404: "not_found", 405: "invalid_argument", 409: "invalid_state",
+               413: "message_too_large", 422: "invalid_argument", 429: "limit_exceeded",
+               503: "unavailable"}  # fmt: skip
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Framework errors (unparsable body, unknown path, wrong method) in our error shape."""
+    status = exc.status_code
+    code = _HTTP_CODES.get(status, "internal_error" if status >= 500 else "invalid_argument")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    return JSONResponse(
+        {"error": {"code": code, "message": message}},
+        status_code=status,
+        headers=getattr(exc, "headers", None),
+    )
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
