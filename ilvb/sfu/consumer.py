@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ilvb.sfu.rtp.keyframe import is_keyframe
 from ilvb.sfu.rtp.munger import RtpMunger
@@ -133,8 +133,15 @@ class Consumer:
         producer.consumers.append(self)
         slot.consumer = self
 
-    def send(self, data: bytes, view: RtpView, now: float) -> None:
-        """Forward one packet of the producer to the slot (the per-packet hot path)."""
+    def send(
+        self, data: bytes, view: RtpView, now: float, batch: list[tuple[Any, ...]] | None = None
+    ) -> None:
+        """Forward one packet of the producer to the slot (the per-packet hot path).
+
+        With ``batch`` (the C fast path, :mod:`ilvb.sfu.fastpath`) and a transport keyed for
+        it, only the munger runs here: ``(ctx, addr, pt, seq, ts, ssrc)`` is appended and the
+        producer rewrites, protects and sends the whole batch in one call.
+        """
         if self.waiting_keyframe:
             # a new source starts on a keyframe, or the decoder gets references it never saw
             if not is_keyframe(self.codec, data[view.header_len : view.payload_end]):
@@ -143,6 +150,21 @@ class Consumer:
         slot = self.slot
         if view.payload_end == view.header_len and slot.munger.skip(view.seq):
             return  # padding-only (a bandwidth probe): not forwarded, and no seq hole left
+        if batch is not None:
+            t = slot.transport
+            if t.fast_tx is not None and t.remote_addr is not None:
+                mapped = slot.munger.rewrite(view.seq, view.timestamp, now)
+                if mapped is None:
+                    return
+                batch.append(
+                    (t.fast_tx, t.remote_addr, self.payload_type, mapped[0], mapped[1], slot.ssrc)
+                )
+                t.rtp_out += 1
+                self.packets += 1
+                slot.packets += 1
+                slot.octets += view.payload_end - view.header_len
+                slot.last_send_time = now
+                return
         # munger + header rewrite in one call (seq/ts into the slot's space, slot SSRC, our PT)
         packet = slot.munger.forward(data, view, self.payload_type, now)
         if packet is None:

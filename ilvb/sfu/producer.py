@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ilvb.sfu import fastpath
 from ilvb.sfu.rtp.audiolevel import audio_level
 from ilvb.sfu.rtp.nack import NackGenerator, PacketCache
 from ilvb.sfu.rtp.packet import RtpView
@@ -56,6 +57,7 @@ class Producer:
         keyframe_interval_s: float = 1.0,
         on_level: Callable[[str, int, float], None] | None = None,
         remb: bool = False,
+        fast_fd: int | None = None,
     ) -> None:
         self.member_id = member_id
         self.source = source
@@ -78,6 +80,9 @@ class Producer:
         self._last_keyframe_request = -1e9
         self._on_level = on_level
         self.remb = remb and self.is_video
+        # the worker socket's fd when the C fast path forwards (ilvb.sfu.fastpath), else None
+        self.fast_fd = fast_fd
+        self.fast_send_failed = 0
         # RFC 3550 reception statistics for the RRs we owe the publisher
         self.reception = ReceptionStats(clock_rate)
         # counters
@@ -102,8 +107,22 @@ class Producer:
             # RFC 6464 level; a sender without the extension counts as present but silent
             level = audio_level(data, view, self.audio_level_ext) if self.audio_level_ext else None
             self._on_level(self.member_id, 127 if level is None else level[1], now)
+        fd = self.fast_fd
+        if fd is None:
+            for consumer in self.consumers:
+                consumer.send(data, view, now)
+            return
+        # C fast path: consumers add (ctx, addr, pt, seq, ts, ssrc); one call rewrites,
+        # protects and sendmmsg's them all
+        items: list[tuple[Any, ...]] = []
         for consumer in self.consumers:
-            consumer.send(data, view, now)
+            consumer.send(data, view, now, items)
+        if items:
+            try:
+                self.fast_send_failed += fastpath.forward(fd, data, view.header_len, items)[1]
+            except fastpath.Error:
+                self.fast_send_failed += len(items)
+                logger.exception("fast path forward failed")
 
     # -- feedback to the publisher -------------------------------------------------------------
 

@@ -141,6 +141,7 @@ class Router:
                     keyframe_interval_s=self._w.keyframe_interval_s,
                     on_level=self.selector.update,
                     remb="goog-remb" in t.feedback,
+                    fast_fd=getattr(self._w, "fast_fd", None),
                 )
                 m.producers[t.source] = p
                 if t.ssrc is not None:
@@ -472,7 +473,8 @@ class Router:
 
     def _new_transport(self, m: MemberMedia, kind: str) -> WebRtcTransport:
         w = self._w
-        t = WebRtcTransport(w.certificate, w.sendto, w.announced_ip, w.port, w.now, kind)  # type: ignore[arg-type]
+        fast = getattr(w, "fast_fd", None) is not None  # the C fast path (ilvb.sfu.fastpath)
+        t = WebRtcTransport(w.certificate, w.sendto, w.announced_ip, w.port, w.now, kind, fast)  # type: ignore[arg-type]
         if kind == "send":
             t.on_rtp = lambda data: self._on_send_rtp(m, data)
             t.on_rtcp = lambda data: self._on_send_rtcp(m, data)

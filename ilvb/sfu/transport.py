@@ -13,10 +13,11 @@ import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pylibsrtp
 
+from ilvb.sfu import fastpath
 from ilvb.sfu.dtls import DtlsCertificate, DtlsRole, DtlsSrtp
 from ilvb.sfu.ice import CONSENT_TIMEOUT_S, IceParams
 
@@ -63,8 +64,10 @@ class WebRtcTransport:
         local_port: int,
         now: Callable[[], float],
         kind: Literal["send", "recv"] = "send",
+        fastpath: bool = False,
     ) -> None:
         self.id = f"t{next(_ids)}"
+        self.fastpath = fastpath  # key a C SRTP context (ilvb.sfu.fastpath) for outgoing RTP
         self.kind = kind
         self.ice_params = IceParams.generate()
         self.local = LocalParams(
@@ -85,6 +88,9 @@ class WebRtcTransport:
         self.dtls = DtlsSrtp(certificate, self._send_dtls, self._dtls_connected, self._dtls_failed)
         self._rx: pylibsrtp.Session | None = None
         self._tx: pylibsrtp.Session | None = None
+        # the C context that protects ALL our outgoing RTP when the fast path is on (one
+        # libsrtp context per SSRC's ROC); RTCP stays on ``_tx``
+        self.fast_tx: Any = None
         # callbacks, set by the owner
         self.on_rtp: Callable[[bytes], None] = lambda data: None
         self.on_rtcp: Callable[[bytes], None] = lambda data: None
@@ -135,6 +141,8 @@ class WebRtcTransport:
 
     def _dtls_connected(self) -> None:
         self._rx, self._tx = self.dtls.rx, self.dtls.tx
+        if self.fastpath:
+            self.fast_tx = fastpath.tx_for(self.dtls)
         self.state = "connected"
         logger.debug("transport %s connected (%s)", self.id, self.dtls.role)
         self.on_connected()
@@ -169,9 +177,10 @@ class WebRtcTransport:
         addr = self.remote_addr
         if tx is None or addr is None:
             return False
+        fast = self.fast_tx
         try:
-            self._sendto(tx.protect(packet), addr)
-        except pylibsrtp.Error:
+            self._sendto(tx.protect(packet) if fast is None else fast.protect(packet), addr)
+        except (pylibsrtp.Error, fastpath.Error):
             self.srtp_errors += 1
             return False
         self.rtp_out += 1
@@ -207,7 +216,7 @@ class WebRtcTransport:
             return
         self.state = "closed"
         self.dtls.close()
-        self._rx = self._tx = None
+        self._rx = self._tx = self.fast_tx = None
         try:
             self.on_closed(reason)
         except Exception:  # a failing listener must not break the worker

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ilvb.errors import InvalidArgument, NotFound
+from ilvb.sfu import fastpath
 from ilvb.sfu.dtls import DtlsCertificate
 from ilvb.sfu.ice import IceLiteResponder
 from ilvb.sfu.router import Router
@@ -49,6 +50,7 @@ class WorkerConfig:
     port: int = 0
     keyframe_interval_s: float = 1.0
     nack_cache_packets: int = 1024
+    fastpath: bool = True  # forward through the C extension when it is built
 
 
 def codec_modules() -> list[str]:
@@ -76,6 +78,8 @@ class Worker:
         self.routers: dict[str, Router] = {}
         self._on_event = on_event
         self._sock: socket.socket | None = None
+        # the socket's fd when the C fast path (ilvb.sfu.fastpath) forwards, else None
+        self.fast_fd: int | None = None
         self.send_errors = 0
         self._timer: asyncio.Task[None] | None = None
         self.closed = False
@@ -97,6 +101,13 @@ class Worker:
         sock.setblocking(False)
         self._sock = sock
         self.port = sock.getsockname()[1]
+        if self.config.fastpath and fastpath.AVAILABLE:
+            self.fast_fd = sock.fileno()
+        elif self.config.fastpath:
+            logger.warning(
+                "C fast path not built (%s): forwarding on the pure-Python path",
+                fastpath.IMPORT_ERROR,
+            )
         # A plain non-blocking socket and a reader callback, not a DatagramProtocol: each
         # wake-up drains the socket, and sendto is one direct syscall (no transport buffering).
         loop.add_reader(sock.fileno(), self._on_readable)
@@ -112,6 +123,7 @@ class Worker:
         self.routers.clear()
         if self._timer is not None:
             self._timer.cancel()
+        self.fast_fd = None
         if self._sock is not None:
             asyncio.get_running_loop().remove_reader(self._sock.fileno())
             self._sock.close()

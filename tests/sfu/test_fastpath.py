@@ -157,8 +157,33 @@ def test_bad_input_raises_typed_errors(udp_pair) -> None:
     with pytest.raises(fastpath.Error):
         fastpath.forward(tx_sock.fileno(), data, len(data) + 1, [])
     with pytest.raises(fastpath.Error):
-        fastpath.forward(tx_sock.fileno(), data, 12, [(ctx, ("::1", 5), 96, 1, 1, 1)])
+        fastpath.forward(tx_sock.fileno(), data, 12, [(ctx, ("localhost", 5), 96, 1, 1, 1)])
     with pytest.raises(fastpath.Error):
         fastpath.forward(tx_sock.fileno(), data, 12, [("nope", rx_sock.getsockname())])
     with pytest.raises(fastpath.Error):
         ctx.protect(b"\x80")
+
+
+def test_ipv6_socket_and_address() -> None:
+    try:
+        tx_sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        rx_sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        tx_sock.bind(("::1", 0))
+        rx_sock.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    rx_sock.settimeout(5)
+    try:
+        profile, key_len = PROFILES["AES128_CM_SHA1_80"]
+        key = os.urandom(key_len)
+        data = _packet(10, 20)
+        view = parse_rtp(data)
+        assert view is not None
+        items = [(fastpath.Tx(profile, key), rx_sock.getsockname(), 96, 11, 21, 0xD4)]
+        assert fastpath.forward(tx_sock.fileno(), data, view.header_len, items) == (1, 0)
+        rx = _session(profile, key, pylibsrtp.Policy.SSRC_ANY_INBOUND)
+        expected = rewrite_rtp(data, view, payload_type=96, seq=11, timestamp=21, ssrc=0xD4)
+        assert rx.unprotect(rx_sock.recv(2048)) == expected
+    finally:
+        tx_sock.close()
+        rx_sock.close()

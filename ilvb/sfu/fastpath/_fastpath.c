@@ -29,7 +29,8 @@ typedef struct {
     PyObject_HEAD
     srtp_t session;
     PyObject *addr_obj; /* the last address tuple seen (identity cache) */
-    struct sockaddr_in addr;
+    struct sockaddr_in6 addr; /* a sockaddr_in or a sockaddr_in6 */
+    socklen_t addr_len;
     int profile;
 } TxObject;
 
@@ -40,7 +41,7 @@ static PyTypeObject TxType;
 static unsigned char bufs[BATCH][SLOT_LEN];
 static struct iovec iovs[BATCH];
 static struct mmsghdr msgs[BATCH];
-static struct sockaddr_in addrs[BATCH];
+static struct sockaddr_in6 addrs[BATCH];
 
 /* ---------------------------------------------------------------------------------- Tx */
 
@@ -120,25 +121,46 @@ static PyObject *Tx_protect(TxObject *self, PyObject *arg) {
     return PyBytes_FromStringAndSize((const char *)buf, len);
 }
 
-/* Resolve an ("a.b.c.d", port) tuple into self->addr; cached by object identity. */
+/* Resolve an (ip, port[, flowinfo, scope_id]) tuple into self->addr (IPv4 or IPv6, as the
+   worker's socket reports them); cached by object identity. */
 static int Tx_set_addr(TxObject *self, PyObject *addr) {
     if (addr == self->addr_obj) return 0;
     const char *host;
     int port;
-    if (!PyTuple_Check(addr) || !PyArg_ParseTuple(addr, "si", &host, &port)) {
+    unsigned int flowinfo = 0, scope_id = 0;
+    if (!PyTuple_Check(addr) || !PyArg_ParseTuple(addr, "si|II", &host, &port, &flowinfo,
+                                                  &scope_id)) {
         PyErr_Clear();
-        PyErr_SetString(FastpathError, "address must be an (ipv4, port) tuple");
+        PyErr_SetString(FastpathError, "address must be an (ip, port) tuple");
         return -1;
     }
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    if (port < 0 || port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-        PyErr_Format(FastpathError, "not an IPv4 address: %s", host);
+    if (port < 0 || port > 65535) {
+        PyErr_Format(FastpathError, "bad port %d", port);
         return -1;
     }
-    self->addr = sa;
+    struct sockaddr_in6 sa6;
+    memset(&sa6, 0, sizeof(sa6));
+    if (strchr(host, ':') != NULL) {
+        sa6.sin6_family = AF_INET6;
+        sa6.sin6_port = htons((uint16_t)port);
+        sa6.sin6_flowinfo = htonl(flowinfo);
+        sa6.sin6_scope_id = scope_id;
+        if (inet_pton(AF_INET6, host, &sa6.sin6_addr) != 1) {
+            PyErr_Format(FastpathError, "not an IP address: %s", host);
+            return -1;
+        }
+        self->addr_len = sizeof(struct sockaddr_in6);
+    } else {
+        struct sockaddr_in *sa = (struct sockaddr_in *)&sa6;
+        sa->sin_family = AF_INET;
+        sa->sin_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET, host, &sa->sin_addr) != 1) {
+            PyErr_Format(FastpathError, "not an IP address: %s", host);
+            return -1;
+        }
+        self->addr_len = sizeof(struct sockaddr_in);
+    }
+    self->addr = sa6;
     Py_INCREF(addr);
     Py_XSETREF(self->addr_obj, addr);
     return 0;
@@ -245,7 +267,7 @@ static PyObject *forward(PyObject *mod, PyObject *args) {
         addrs[n] = tx->addr;
         memset(&msgs[n].msg_hdr, 0, sizeof(struct msghdr));
         msgs[n].msg_hdr.msg_name = &addrs[n];
-        msgs[n].msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
+        msgs[n].msg_hdr.msg_namelen = tx->addr_len;
         msgs[n].msg_hdr.msg_iov = &iovs[n];
         msgs[n].msg_hdr.msg_iovlen = 1;
         n++;
