@@ -414,7 +414,19 @@ def start_profiler(pid: int) -> subprocess.Popen[bytes] | None:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     out = OUT_DIR / "join_storm_profile.txt"
     return subprocess.Popen(
-        [exe, "record", "--pid", str(pid), "--format", "raw", "--rate", "100", "-o", str(out)],
+        [
+            exe,
+            "record",
+            "--pid",
+            str(pid),
+            "--gil",
+            "--format",
+            "raw",
+            "--rate",
+            "100",
+            "-o",
+            str(out),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
