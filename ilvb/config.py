@@ -20,6 +20,11 @@ def _cpu_count() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def _fastpath_default() -> bool:
+    # MediaSettings is also built directly (bench/ilvb_server.py): honour the same variable
+    return os.environ.get("ILVB_MEDIA__FASTPATH", "1").strip().lower() not in ("0", "false", "no")
+
+
 class ServerSettings(BaseModel):
     """HTTP/WebSocket listener and storage."""
 
@@ -72,6 +77,9 @@ class MediaSettings(BaseModel):
     keyframe_request_interval_s: float = Field(1.0, ge=0)
     # Packets kept per video stream for NACK answers (power of two).
     nack_cache_packets: int = Field(1024, ge=64)
+    # Forward through the compiled extension ilvb.sfu.fastpath (header rewrite + SRTP + sendmmsg
+    # in C) when it was built at install; False (or ILVB_MEDIA__FASTPATH=0) = pure Python.
+    fastpath: bool = Field(default_factory=_fastpath_default)
 
 
 class Settings(BaseSettings):

@@ -279,6 +279,7 @@ class WorkerMediaPlane:
             port=s.udp_port + index if s.udp_port else 0,
             keyframe_interval_s=s.keyframe_request_interval_s,
             nack_cache_packets=s.nack_cache_packets,
+            fastpath=s.fastpath,
         )
 
     async def start(self) -> None:
