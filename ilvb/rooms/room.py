@@ -125,8 +125,9 @@ class Room:
         start = 0 if cursor is None else bisect_right(self._order, cursor)
         out: list[Member] = []
         more = False
-        for seq in self._order[start:]:
-            member = self._by_seq.get(seq)
+        order = self._order
+        for index in range(start, len(order)):
+            member = self._by_seq.get(order[index])
             if member is None:
                 continue
             if len(out) == limit:
@@ -137,7 +138,8 @@ class Room:
 
     def senders(self) -> list[Member]:
         """Members sending any source, in entry order."""
-        return sorted((m for m in self.members.values() if m.sending), key=lambda m: m.seq)
+        ids = self.audio_senders | self.video_senders  # O(senders), not O(members)
+        return sorted((self.members[u] for u in ids), key=lambda m: m.seq)
 
     def iter_members(self) -> Iterator[Member]:
         """Members in entry order."""
