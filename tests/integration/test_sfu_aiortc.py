@@ -27,12 +27,13 @@ from av import VideoFrame
 
 from ilvb.config import MediaSettings
 from ilvb.sfu.api import Subscription
-from ilvb.sfu.plane import WorkerMediaPlane
+from ilvb.sfu.plane import LocalWorker, WorkerMediaPlane
+from tests.integration.udp_proxy import UdpImpairmentProxy, rewrite_candidates
 
 pytestmark = pytest.mark.slow
 
 # brightness = BASE + STEP * (index % PERIOD): flat frames survive VP8 at any bitrate
-BASE, STEP, PERIOD = 16, 4, 50
+BASE, STEP, PERIOD = 20, 5, 40
 
 
 class CounterTrack(VideoStreamTrack):
@@ -92,7 +93,10 @@ async def publish(
 
 
 async def subscribe(
-    router: Any, member: str, views: tuple[tuple[str, str], ...]
+    router: Any,
+    member: str,
+    views: tuple[tuple[str, str], ...],
+    via: tuple[str, int] | None = None,
 ) -> tuple[RTCPeerConnection, dict[str, Any]]:
     pc = RTCPeerConnection(config())
     tracks: dict[str, Any] = {}
@@ -102,6 +106,8 @@ async def subscribe(
         tracks[track.kind] = track
 
     offer = await router.offer_receive(member, 1, 1)
+    if via is not None:
+        offer = rewrite_candidates(offer, via)
     await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
     await pc.setLocalDescription(await pc.createAnswer())
     await router.accept_receive_answer(member, pc.localDescription.sdp)
@@ -192,4 +198,37 @@ async def test_worker_process_imports_no_codec_module() -> None:
         assert stats["worker_pid"] != os.getpid()
         assert stats["worker"]["codec_modules"] == []
     finally:
+        await plane.close()
+
+
+async def test_subscriber_downlink_loss_is_repaired_from_the_sfu_cache() -> None:
+    """10 % of the SFU → subscriber packets are dropped; aiortc's NACKs are answered from the
+    producer's cache, so the decoded sequence keeps (nearly) every frame."""
+    plane = WorkerMediaPlane(MediaSettings(workers=0))
+    await plane.start()
+    worker = plane.workers[0]
+    assert isinstance(worker, LocalWorker)
+    proxy = UdpImpairmentProxy(("127.0.0.1", worker.port), drop_down=0.10, seed=7)
+    await proxy.start()
+    pcs: list[RTCPeerConnection] = []
+    try:
+        router = await plane.open_router("lossy", lambda n, p: None)
+        pub, _ = await publish(router, "alice")
+        pcs.append(pub)
+        sub, tracks = await subscribe(router, "bob", (("alice", "camera"),), via=proxy.address)
+        pcs.append(sub)
+        await collect_video(tracks["video"], 5, within=20)  # started
+        indices = await collect_video(tracks["video"], 90, within=40)
+        assert_increasing(indices)
+        steps = [(b - a) % PERIOD for a, b in zip(indices, indices[1:], strict=False)]
+        span = sum(steps)
+        missing = sum(s - 1 for s in steps if s > 1)
+        stats = await router.stats()
+        assert proxy.stats.down.dropped >= 10, proxy.stats
+        assert stats["nacks_answered"] > 0, stats
+        assert missing <= 0.05 * span, (missing, span, indices)
+    finally:
+        for pc in pcs:
+            await pc.close()
+        proxy.close()
         await plane.close()
