@@ -314,29 +314,25 @@ def render(results: dict[str, Any], pngs: list[str], profile_text: str | None) -
     before = results["workloads"].get("fanout_before")
     if before:
         n = before["subscribers"]
-        now = next((r for r in _ok(fan.get("ilvb", [])) if r["subscribers"] == n), None)
         out += [
-            f"ilvb at N={n}, older revisions of the `ilvb` package measured in the same run "
-            "(`run_all.py --before REV,…`, the same bench code and machine):",
+            f"ilvb at N={n}: older revisions of the `ilvb` package and this tree, measured in the "
+            "same run with the same bench code (`run_all.py --before REV,…`), in interleaved "
+            "rounds; each row is the median round by CPU per packet (all rounds in brackets).",
             "",
-            "| revision | date | change | CPU µs/pkt | server CPU % | added p50 ms | "
+            "| revision | date | change | CPU µs/pkt (rounds) | server CPU % | added p50 ms | "
             "added p99 ms |",
             "|---|---|---|---|---|---|---|",
         ]
         for r in before["revisions"]:
             subject = r.get("subject", "")[:90].replace("|", "/")
+            date = r.get("date", "")[:10]
             if "error" in r:
-                out.append(f"| {r['rev']} | {r.get('date', '')[:10]} | {subject} | failed | | | |")
+                out.append(f"| {r['rev']} | {date} | {subject} | failed | | | |")
                 continue
+            rounds = ", ".join(f"{v:.1f}" for v in r.get("cpu_us_per_pkt_all", []))
             out.append(
-                f"| {r['rev']} | {r['date'][:10]} | {subject} | {r['cpu_us_per_pkt']:.2f} | "
+                f"| {r['rev']} | {date} | {subject} | {r['cpu_us_per_pkt']:.2f} ({rounds}) | "
                 f"{r['server_cpu_pct']:.1f} | {r['added_p50_ms']:.3f} | {r['added_p99_ms']:.3f} |"
-            )
-        if now is not None:
-            out.append(
-                f"| this tree | {m.get('date_utc', '')[:10]} | (the run above) | "
-                f"{now['cpu_us_per_pkt']:.2f} | {now['server_cpu_pct']:.1f} | "
-                f"{now['added_p50_ms']:.3f} | {now['added_p99_ms']:.3f} |"
             )
         out.append("")
     for item in results.get("optimisations", []):

@@ -85,39 +85,85 @@ def _run_child(cmd: list[str], limit_s: float) -> tuple[int, str, str]:
 
 def run_before(opts: argparse.Namespace) -> list[dict[str, Any]]:
     """ilvb at ``--before-n`` subscribers for each older revision in ``--before`` (its ``ilvb``
-    package exported with ``git archive`` into a temp dir): the before → after table."""
+    package exported with ``git archive`` into a temp dir) and for this tree: the before → after
+    table. Rounds are interleaved (every revision once per round, ``--before-repeat`` rounds) and
+    each revision's row is its median run by CPU per packet, so slow drifts of a shared machine
+    hit every revision alike."""
     import shutil
+    import statistics
     import tempfile
 
-    rows: list[dict[str, Any]] = []
-    for rev in opts.before:
-        info = subprocess.run(
-            ["git", "log", "-1", "--format=%h%x00%s%x00%cI", rev],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
-        if info.returncode != 0:
-            rows.append({"rev": rev, "error": info.stderr.strip()})
-            continue
-        short, subject, date = info.stdout.strip().split("\x00")
-        tmp = Path(tempfile.mkdtemp(prefix=f"ilvb-{short}-"))
-        try:
+    revs: list[dict[str, Any]] = []
+    tmps: list[Path] = []
+    try:
+        for rev in opts.before:
+            info = subprocess.run(
+                ["git", "log", "-1", "--format=%h%x00%s%x00%cI", rev],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+            )
+            if info.returncode != 0:
+                revs.append({"rev": rev, "error": info.stderr.strip() or "unknown revision"})
+                continue
+            short, subject, date = info.stdout.strip().split("\x00")
+            tmp = Path(tempfile.mkdtemp(prefix=f"ilvb-{short}-"))
+            tmps.append(tmp)
             archive = subprocess.run(
                 ["git", "archive", rev, "ilvb"], cwd=ROOT, capture_output=True, check=True
             ).stdout
             subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
-            print(f"== fan-out ilvb@{short} N={opts.before_n}", flush=True)
-            args = fanout_args("ilvb", opts.before_n, opts)
-            args.ilvb_src = tmp
-            r = fanout.run(args)
-            r.pop("late_samples", None)
-            print("   " + fanout.summary_line(r), flush=True)
-            rows.append({"rev": short, "subject": subject, "date": date, **r})
-        except Exception as exc:  # noqa: BLE001 - recorded in the report
-            rows.append({"rev": short, "subject": subject, "date": date, "error": str(exc)[-1000:]})
-        finally:
+            revs.append({"rev": short, "subject": subject, "date": date, "src": tmp, "runs": []})
+        revs.append(
+            {
+                "rev": "this tree",
+                "subject": "(working tree of this run)",
+                "date": "",
+                "src": None,
+                "runs": [],
+            }
+        )
+        for round_ in range(opts.before_repeat):
+            for entry in revs:
+                if "error" in entry:
+                    continue
+                print(
+                    f"== fan-out ilvb@{entry['rev']} N={opts.before_n} "
+                    f"(round {round_ + 1}/{opts.before_repeat})",
+                    flush=True,
+                )
+                args = fanout_args("ilvb", opts.before_n, opts)
+                args.ilvb_src = entry["src"]
+                try:
+                    r = fanout.run(args)
+                except Exception as exc:  # noqa: BLE001 - recorded in the report
+                    entry["error"] = str(exc)[-1000:]
+                    continue
+                r.pop("late_samples", None)
+                r.pop("per_subscriber_p50_ms", None)
+                print("   " + fanout.summary_line(r), flush=True)
+                entry["runs"].append(r)
+    finally:
+        for tmp in tmps:
             shutil.rmtree(tmp, ignore_errors=True)
+    rows: list[dict[str, Any]] = []
+    for entry in revs:
+        head = {k: entry[k] for k in ("rev", "subject", "date") if k in entry}
+        runs = entry.get("runs", [])
+        if not runs:
+            rows.append({**head, "error": entry.get("error", "no run")})
+            continue
+        cpu = [r["cpu_us_per_pkt"] for r in runs]
+        median = sorted(runs, key=lambda r: r["cpu_us_per_pkt"])[(len(runs) - 1) // 2]
+        rows.append(
+            {
+                **head,
+                **median,
+                "rounds": len(runs),
+                "cpu_us_per_pkt_all": cpu,
+                "cpu_us_per_pkt_stdev": statistics.pstdev(cpu),
+            }
+        )
     return rows
 
 
@@ -303,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated older git revisions of ilvb to measure too (before → after)",
     )
     p.add_argument("--before-n", type=int, default=100, help="subscribers for --before runs")
+    p.add_argument("--before-repeat", type=int, default=3, help="interleaved rounds of --before")
     p.add_argument("--glass-seconds", type=float, default=15.0)
     p.add_argument("--skip", default="", help="comma-separated: fanout,glass,join")
     opts = p.parse_args(argv)
