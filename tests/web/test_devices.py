@@ -166,3 +166,35 @@ async def test_speaker_volume_zero_plays_silence(new_page, static_origin):
     speaker = await page.evaluate("precall.testSpeaker(800)")
     assert not speaker["ok"] and speaker["peak"] < 1e-4, speaker
     assert await page.inner_text("#speaker-result") == "Nothing was played"
+
+
+async def test_accompaniment_is_mixed_into_what_is_sent_with_its_own_volume(
+    new_page, static_origin
+):
+    page = await sdk_page(new_page, static_origin)
+    got = await page.evaluate(
+        """async () => {
+          // "Music": a steady 0.4-amplitude tone as an audio track.
+          const music = new AudioContext();
+          const osc = music.createOscillator(); const amp = music.createGain();
+          amp.gain.value = 0.4; osc.connect(amp);
+          const dest = music.createMediaStreamDestination(); amp.connect(dest); osc.start();
+          const peak = async (fn) => { let p = 0;
+            for (let i = 0; i < 40; i++) {
+              p = Math.max(p, fn()); await new Promise(r => setTimeout(r, 10)); }
+            return p; };
+          const acc = devices.openAccompaniment(dest.stream.getAudioTracks()[0]);
+          const sentTrack = devices.microphoneTrack.readyState;
+          const full = [await peak(() => acc.level()), await peak(() => devices.sentLevel()),
+                        await peak(() => devices.microphoneLevel())];
+          acc.volume = 0.5;
+          await new Promise(r => setTimeout(r, 100));  // let the analysers' window refill
+          const half = [await peak(() => acc.level()), await peak(() => devices.sentLevel())];
+          acc.close();
+          return {full, half, sentTrack, after: devices.accompaniment};
+        }"""
+    )
+    acc, sent, mic = got["full"]
+    assert 0.3 < acc < 0.5 and 0.3 < sent < 0.5 and mic == 0, got
+    assert 0.15 < got["half"][0] < 0.25 and 0.15 < got["half"][1] < 0.25, got
+    assert got["sentTrack"] == "live" and got["after"] is None

@@ -77,6 +77,11 @@ async def test_two_pages_receive_each_others_video_and_audio(new_page, ilvb_orig
         print(f"{me} hears {other}: {s1 - s0} samples, energy/s {power:.2e}")
         assert s1 > s0 and power > 1e-2, (s0, s1, e0, e1)
         loud[me] = power
+    # Each member's audio before mixing: the slot that carries bob.
+    bob_audio = await pages["alice"].evaluate(
+        "(() => { const a = c.remoteAudio('bob'); return a && [a.mid, a.track.readyState]; })()"
+    )
+    assert bob_audio and bob_audio[0].startswith("a") and bob_audio[1] == "live", bob_audio
     # Bob's microphone volume 0 (gain before sending): Alice then receives silence.
     await pages["bob"].evaluate("c.devices.microphoneVolume = 0")
     # (polled over 1 s windows: on a loaded machine the jitter buffer may still hold loud audio)

@@ -127,6 +127,15 @@ export declare class ExternalAudio {
   close(): void;
 }
 
+/** Music or system audio mixed into what is sent, with its own volume and level. */
+export declare class Accompaniment {
+  /** 0..2 */
+  volume: number;
+  level(): number;
+  readonly closed: boolean;
+  close(): void;
+}
+
 export interface DevicesEvents {
   devicechange: { added: DeviceInfo[]; removed: DeviceInfo[]; devices: DeviceInfo[] };
   track: { source: "microphone" | "camera"; track: MediaStreamTrack };
@@ -152,6 +161,11 @@ export declare class Devices extends Emitter<DevicesEvents> {
   microphoneVolume: number;
   /** Peak (0..1) of the latest frame of what is sent. */
   microphoneLevel(): number;
+  /** Peak (0..1) of everything sent: microphone (after volume) + accompaniment. */
+  sentLevel(): number;
+  openAccompaniment(source: HTMLMediaElement | MediaStreamTrack): Accompaniment;
+  closeAccompaniment(): void;
+  readonly accompaniment: Accompaniment | null;
   openExternalAudio(opts?: { sampleRate?: number }): Promise<ExternalAudio>;
   closeExternalAudio(): void;
 
@@ -232,6 +246,8 @@ export declare class Client extends Emitter<ClientEvents> {
   openReceive(): Promise<void>;
   remoteVideo(userId: string, source?: "camera" | "screen"): RemoteVideo | null;
   remoteVideos(): RemoteVideo[];
+  /** One member's received audio before mixing, while one of my audio slots carries it. */
+  remoteAudio(userId: string): { mid: string; track: MediaStreamTrack } | null;
   requestViews(userIds: string[], source?: "camera" | "screen"): Promise<View[]>;
   cancelViews(userIds?: string[]): Promise<View[]>;
   listenStop(userIds: string[]): Promise<string[]>;

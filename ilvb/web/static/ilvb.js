@@ -371,6 +371,50 @@ export class ExternalAudio {
 }
 
 /**
+ * An accompaniment mixed into what is sent: its own volume (0..2) and level (MISSION §5).
+ */
+export class Accompaniment {
+  /** @param {AudioContext} ctx @param {AudioNode} source @param {AudioNode} mixer @param {() => void} onClose */
+  constructor(ctx, source, mixer, onClose) {
+    this._source = source;
+    this._gain = ctx.createGain();
+    this._analyser = ctx.createAnalyser();
+    this._analyser.fftSize = 1024;
+    this._buf = new Float32Array(1024);
+    source.connect(this._gain);
+    this._gain.connect(this._analyser);
+    this._gain.connect(mixer);
+    this._onClose = onClose;
+    this.closed = false;
+  }
+
+  /** Volume, 0..2 (1 = unchanged). */
+  get volume() {
+    return this._gain.gain.value;
+  }
+
+  set volume(v) {
+    const value = Number(v);
+    if (!Number.isFinite(value) || value < 0 || value > 2) {
+      throw new IlvbError("invalid_argument", `accompaniment volume must be 0..2, got ${v}`);
+    }
+    this._gain.gain.value = value;
+  }
+
+  /** Peak level (0..1) of the latest frame of the accompaniment (after its volume). */
+  level() {
+    return this.closed ? 0 : peakOf(this._analyser, this._buf);
+  }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    try { this._source.disconnect(); this._gain.disconnect(); } catch { /* ignore */ }
+    this._onClose();
+  }
+}
+
+/**
  * The device manager: lists and counts microphones, cameras and speakers, opens and closes
  * them, and runs the microphone through a GainNode (digital volume) and an AnalyserNode (level)
  * before anything is sent. Remote audio is played through elements whose volume is the speaker
@@ -388,6 +432,10 @@ export class Devices extends Emitter {
     this._micDeviceId = null;
     this._micSource = null;
     this._external = null;
+    /** @type {Accompaniment | null} */
+    this._accompaniment = null;
+    this._mixer = null;
+    this._sentAnalyser = null;
     this._micGain = null;
     this._micAnalyser = null;
     this._micDest = null;
@@ -463,9 +511,15 @@ export class Devices extends Emitter {
     this._micGain.gain.value = this._micVolume;
     this._micAnalyser = ctx.createAnalyser();
     this._micAnalyser.fftSize = 1024;
+    // The input mixer: microphone (or external audio) after its volume, plus accompaniment.
+    this._mixer = ctx.createGain();
+    this._sentAnalyser = ctx.createAnalyser();
+    this._sentAnalyser.fftSize = 1024;
     this._micDest = ctx.createMediaStreamDestination();
     this._micGain.connect(this._micAnalyser);
-    this._micGain.connect(this._micDest);
+    this._micGain.connect(this._mixer);
+    this._mixer.connect(this._sentAnalyser);
+    this._mixer.connect(this._micDest);
   }
 
   /**
@@ -509,10 +563,57 @@ export class Devices extends Emitter {
     return !!this._micStream || !!this._external;
   }
 
-  /** The track that is published for "microphone" (after volume), or null if none is open. */
+  /**
+   * The track published for "microphone": the input mixer's output (microphone or external
+   * audio after its volume, plus any accompaniment), or null when nothing feeds it.
+   */
   get microphoneTrack() {
-    if (!this.microphoneOpen) return null;
+    if (!this.microphoneOpen && !this._accompaniment) return null;
     return this._micDest.stream.getAudioTracks()[0];
+  }
+
+  /** Peak level (0..1) of the latest frame of everything sent (microphone + accompaniment). */
+  sentLevel() {
+    if (!this._sentAnalyser || !this.microphoneTrack) return 0;
+    return peakOf(this._sentAnalyser, this._buf);
+  }
+
+  /**
+   * Mix an accompaniment (music, system audio) into what is sent, with its own volume and level
+   * (MISSION §5 "accompaniment" / "input mixer"). Replaces any previous accompaniment.
+   * @param {HTMLMediaElement | MediaStreamTrack} source
+   * @returns {Accompaniment}
+   */
+  openAccompaniment(source) {
+    const ctx = this.audioContext;
+    let node;
+    if (source instanceof MediaStreamTrack) {
+      if (source.kind !== "audio") throw new IlvbError("invalid_argument", "accompaniment needs an audio track");
+      node = ctx.createMediaStreamSource(new MediaStream([source]));
+    } else if (source instanceof HTMLMediaElement) {
+      node = ctx.createMediaElementSource(source);
+    } else {
+      throw new IlvbError("invalid_argument", "accompaniment needs a media element or an audio track");
+    }
+    this.closeAccompaniment();
+    this._ensureMicChain();
+    const acc = new Accompaniment(ctx, node, this._mixer, () => {
+      if (this._accompaniment === acc) this._accompaniment = null;
+    });
+    this._accompaniment = acc;
+    this.emit("track", { source: "microphone", track: this.microphoneTrack });
+    return acc;
+  }
+
+  /** Stop mixing the accompaniment. */
+  closeAccompaniment() {
+    this._accompaniment?.close();
+    this._accompaniment = null;
+  }
+
+  /** The open accompaniment, or null. */
+  get accompaniment() {
+    return this._accompaniment || null;
   }
 
   /**
@@ -725,6 +826,7 @@ export class Devices extends Emitter {
   close() {
     this.closeMicrophone();
     this._closeExternalAudio();
+    this.closeAccompaniment();
     this.closeCamera();
     navigator.mediaDevices?.removeEventListener?.("devicechange", this._onDeviceChange);
     for (const el of this._playing.keys()) el.srcObject = null;
@@ -734,6 +836,8 @@ export class Devices extends Emitter {
     this._micDest = null;
     this._micGain = null;
     this._micAnalyser = null;
+    this._mixer = null;
+    this._sentAnalyser = null;
     this._speakerAnalyser = null;
   }
 }
@@ -1339,6 +1443,21 @@ export class Client extends Emitter {
    */
   remoteVideo(userId, source = "camera") {
     for (const v of this._videos.values()) if (v.userId === userId && v.source === source) return v;
+    return null;
+  }
+
+  /**
+   * The received audio of one member before mixing (the slot's track), or null when none of
+   * my audio slots carries that member now. @param {string} userId
+   * @returns {{mid: string, track: MediaStreamTrack} | null}
+   */
+  remoteAudio(userId) {
+    for (const [mid, slot] of this.slots) {
+      if (slot.kind === "audio" && slot.userId === userId) {
+        const tr = this.recvPc?.getTransceivers().find((t) => t.mid === mid);
+        if (tr) return { mid, track: tr.receiver.track };
+      }
+    }
     return null;
   }
 
