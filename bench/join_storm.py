@@ -486,6 +486,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--heartbeat-s", type=float, default=None, help="default: the server's")
     p.add_argument("--drain-timeout-s", type=float, default=300.0)
     p.add_argument("--profile", action="store_true", help="py-spy record the server")
+    p.add_argument(
+        "--out", type=Path, default=OUT_DIR / "join_storm.json", help="where the JSON goes"
+    )
     p.add_argument("--serve-arg", action="append", default=[], help="extra `ilvb serve` args")
     args = p.parse_args(argv)
     if args.members < 1 or args.concurrency < 1 or args.connect_concurrency < 1:
@@ -517,8 +520,8 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if server is not None:
             server.stop()
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / "join_storm.json").write_text(json.dumps(result, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(
         f"members={result['members']} join_p50_ms={result['join_p50_ms']:.1f}"
         f" join_p99_ms={result['join_p99_ms']:.1f} cpu_ms_per_join={result['cpu_ms_per_join']:.2f}",
