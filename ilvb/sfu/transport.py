@@ -88,8 +88,8 @@ class WebRtcTransport:
         self.dtls = DtlsSrtp(certificate, self._send_dtls, self._dtls_connected, self._dtls_failed)
         self._rx: pylibsrtp.Session | None = None
         self._tx: pylibsrtp.Session | None = None
-        # the C context that protects ALL our outgoing RTP when the fast path is on (one
-        # libsrtp context per SSRC's ROC); RTCP stays on ``_tx``
+        # the C fast path's handle on ``_tx``'s libsrtp context (ilvb.sfu.fastpath): forwarded
+        # packets, NACK answers and RTCP share one context, so every SSRC keeps one ROC
         self.fast_tx: Any = None
         # callbacks, set by the owner
         self.on_rtp: Callable[[bytes], None] = lambda data: None
@@ -142,7 +142,7 @@ class WebRtcTransport:
     def _dtls_connected(self) -> None:
         self._rx, self._tx = self.dtls.rx, self.dtls.tx
         if self.fastpath:
-            self.fast_tx = fastpath.tx_for(self.dtls)
+            self.fast_tx = fastpath.tx_for(self._tx)
         self.state = "connected"
         logger.debug("transport %s connected (%s)", self.id, self.dtls.role)
         self.on_connected()
@@ -177,10 +177,9 @@ class WebRtcTransport:
         addr = self.remote_addr
         if tx is None or addr is None:
             return False
-        fast = self.fast_tx
         try:
-            self._sendto(tx.protect(packet) if fast is None else fast.protect(packet), addr)
-        except (pylibsrtp.Error, fastpath.Error):
+            self._sendto(tx.protect(packet), addr)
+        except pylibsrtp.Error:
             self.srtp_errors += 1
             return False
         self.rtp_out += 1

@@ -4,12 +4,14 @@
  * For ONE incoming (decrypted) RTP packet and the list of its consumers, forward() builds each
  * consumer's packet (new payload type, sequence number, timestamp and SSRC; V, P, CC and the
  * marker kept, CSRCs copied, header extensions dropped, payload and padding untouched: the same
- * bytes as ilvb.sfu.rtp.packet.rewrite_rtp), protects it with the consumer transport's SRTP
- * context (libsrtp2) and sends all of them with sendmmsg(2) on the worker's UDP socket.
+ * bytes as ilvb.sfu.rtp.packet.rewrite_rtp), SRTP-protects it and sends all of them with
+ * sendmmsg(2) on the worker's UDP socket.
  *
- * Tx is one outbound SRTP context (SSRC_ANY_OUTBOUND, allow_repeat_tx, replay window 1024, as
- * ilvb/sfu/dtls.py keys pylibsrtp). ALL outgoing RTP of a transport must go through one Tx
- * (libsrtp keeps the rollover counter per SSRC inside it), so retransmissions use Tx.protect().
+ * SRTP: no libsrtp of our own. A Tx wraps the transport's pylibsrtp Session (its srtp_t) and
+ * calls the srtp_protect of the libsrtp that pylibsrtp's wheel carries (OpenSSL-backed; its
+ * address comes from pylibsrtp's cffi module through _bind()). So forwarded packets, NACK
+ * answers protected in Python and RTCP all use ONE libsrtp context per transport: one
+ * rollover counter per SSRC, whichever path protected the previous packet.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -17,21 +19,27 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#include <srtp2/srtp.h>
-
 #define BATCH 64
-#define SLOT_LEN (1500 + SRTP_MAX_TRAILER_LEN + 16)
+/* libsrtp 2.x: SRTP_MAX_TRAILER_LEN = SRTP_MAX_TAG_LEN (16) + SRTP_MAX_MKI_LEN (128) */
+#define MAX_TRAILER 144
+#define MAX_PLAIN 1500
+#define SLOT_LEN (MAX_PLAIN + MAX_TRAILER + 16)
+
+/* srtp_err_status_t srtp_protect(srtp_t ctx, void *rtp_hdr, int *len_ptr); 0 = ok */
+typedef int (*srtp_protect_fn)(void *ctx, void *rtp_hdr, int *len_ptr);
+static srtp_protect_fn srtp_protect_p = NULL;
 
 typedef struct {
     PyObject_HEAD
-    srtp_t session;
+    void *session;      /* the srtp_t of `owner` */
+    PyObject *owner;    /* the pylibsrtp.Session that owns (and frees) the context */
     PyObject *addr_obj; /* the last address tuple seen (identity cache) */
     struct sockaddr_in6 addr; /* a sockaddr_in or a sockaddr_in6 */
     socklen_t addr_len;
-    int profile;
 } TxObject;
 
 static PyObject *FastpathError;
@@ -46,52 +54,27 @@ static struct sockaddr_in6 addrs[BATCH];
 /* ---------------------------------------------------------------------------------- Tx */
 
 static int Tx_init(TxObject *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"profile", "key", NULL};
-    int profile;
-    Py_buffer key;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iy*", kwlist, &profile, &key)) return -1;
-    srtp_policy_t policy;
-    memset(&policy, 0, sizeof(policy));
-    if (srtp_crypto_policy_set_from_profile_for_rtp(&policy.rtp, (srtp_profile_t)profile) !=
-            srtp_err_status_ok ||
-        srtp_crypto_policy_set_from_profile_for_rtcp(&policy.rtcp, (srtp_profile_t)profile) !=
-            srtp_err_status_ok) {
-        PyBuffer_Release(&key);
-        PyErr_Format(FastpathError, "unsupported SRTP profile %d", profile);
+    static char *kwlist[] = {"owner", "ctx", NULL};
+    PyObject *owner, *ctx;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO!", kwlist, &owner, &PyLong_Type, &ctx))
+        return -1;
+    void *p = PyLong_AsVoidPtr(ctx);
+    if (p == NULL) {
+        if (!PyErr_Occurred()) PyErr_SetString(FastpathError, "null SRTP context");
         return -1;
     }
-    size_t need = (size_t)srtp_profile_get_master_key_length((srtp_profile_t)profile) +
-                  (size_t)srtp_profile_get_master_salt_length((srtp_profile_t)profile);
-    if ((size_t)key.len != need) {
-        PyBuffer_Release(&key);
-        PyErr_Format(FastpathError, "key+salt must be %zu bytes, got %zd", need, key.len);
+    if (srtp_protect_p == NULL) {
+        PyErr_SetString(FastpathError, "srtp_protect not bound (call _bind first)");
         return -1;
     }
-    unsigned char keybuf[64];
-    memcpy(keybuf, key.buf, need);
-    PyBuffer_Release(&key);
-    policy.ssrc.type = ssrc_any_outbound;
-    policy.key = keybuf;
-    policy.window_size = 1024;
-    policy.allow_repeat_tx = 1;
-    policy.next = NULL;
-    if (self->session != NULL) {
-        srtp_dealloc(self->session);
-        self->session = NULL;
-    }
-    srtp_err_status_t st = srtp_create(&self->session, &policy);
-    memset(keybuf, 0, sizeof(keybuf));
-    if (st != srtp_err_status_ok) {
-        self->session = NULL;
-        PyErr_Format(FastpathError, "srtp_create failed (%d)", (int)st);
-        return -1;
-    }
-    self->profile = profile;
+    Py_INCREF(owner);
+    Py_XSETREF(self->owner, owner);
+    self->session = p;
     return 0;
 }
 
 static void Tx_dealloc(TxObject *self) {
-    if (self->session != NULL) srtp_dealloc(self->session);
+    Py_XDECREF(self->owner);
     Py_XDECREF(self->addr_obj);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -104,7 +87,7 @@ static PyObject *Tx_protect(TxObject *self, PyObject *arg) {
         return NULL;
     }
     if (PyObject_GetBuffer(arg, &pkt, PyBUF_SIMPLE) < 0) return NULL;
-    if (pkt.len < 12 || pkt.len > 1500) {
+    if (pkt.len < 12 || pkt.len > MAX_PLAIN) {
         PyBuffer_Release(&pkt);
         PyErr_SetString(FastpathError, "packet length out of range");
         return NULL;
@@ -113,8 +96,8 @@ static PyObject *Tx_protect(TxObject *self, PyObject *arg) {
     int len = (int)pkt.len;
     memcpy(buf, pkt.buf, pkt.len);
     PyBuffer_Release(&pkt);
-    srtp_err_status_t st = srtp_protect(self->session, buf, &len);
-    if (st != srtp_err_status_ok) {
+    int st = srtp_protect_p(self->session, buf, &len);
+    if (st != 0) {
         PyErr_Format(FastpathError, "srtp_protect failed (%d)", (int)st);
         return NULL;
     }
@@ -176,7 +159,7 @@ static PyTypeObject TxType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "ilvb.sfu.fastpath._fastpath.Tx",
     .tp_basicsize = sizeof(TxObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Tx(profile, key): one outbound SRTP context (libsrtp2 profile number, key+salt).",
+    .tp_doc = "Tx(owner, ctx): a pylibsrtp Session `owner` and its srtp_t address `ctx`.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Tx_init,
     .tp_dealloc = (destructor)Tx_dealloc,
@@ -214,7 +197,7 @@ static PyObject *forward(PyObject *mod, PyObject *args) {
     Py_ssize_t in_len = data.len;
     int cc = in_len >= 12 ? (in[0] & 0x0F) : 0;
     if (in_len < 12 || header_len < 12 + 4 * cc || header_len > in_len ||
-        12 + 4 * cc + (in_len - header_len) > 1500) {
+        12 + 4 * cc + (in_len - header_len) > MAX_PLAIN) {
         PyBuffer_Release(&data);
         PyErr_SetString(FastpathError, "malformed RTP packet or header_len");
         return NULL;
@@ -258,7 +241,7 @@ static PyObject *forward(PyObject *mod, PyObject *args) {
         if (cc) memcpy(out + 12, in + 12, (size_t)(4 * cc));
         memcpy(out + hdr, in + header_len, (size_t)body);
         int len = hdr + (int)body;
-        if (srtp_protect(tx->session, out, &len) != srtp_err_status_ok) {
+        if (srtp_protect_p(tx->session, out, &len) != 0) {
             failed++;
             continue;
         }
@@ -291,7 +274,18 @@ error:
     return NULL;
 }
 
+static PyObject *bind_protect(PyObject *mod, PyObject *arg) {
+    void *p = PyLong_AsVoidPtr(arg);
+    if (p == NULL) {
+        if (!PyErr_Occurred()) PyErr_SetString(FastpathError, "null srtp_protect");
+        return NULL;
+    }
+    srtp_protect_p = (srtp_protect_fn)p;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
+    {"_bind", bind_protect, METH_O, "_bind(address of srtp_protect): the libsrtp to call."},
     {"forward", forward, METH_VARARGS,
      "forward(fd, data, header_len, items) -> (sent, failed).\n\n"
      "items: list of (Tx, (ip, port), payload_type, seq, timestamp, ssrc). For each, rewrite\n"
@@ -302,15 +296,11 @@ static PyMethodDef module_methods[] = {
 
 static struct PyModuleDef moduledef = {
     PyModuleDef_HEAD_INIT, "_fastpath",
-    "Rewrite + SRTP protect + sendmmsg for one packet and its consumers (libsrtp2).", -1,
+    "Rewrite + SRTP protect + sendmmsg for one packet and its consumers.", -1,
     module_methods,
 };
 
 PyMODINIT_FUNC PyInit__fastpath(void) {
-    if (srtp_init() != srtp_err_status_ok) {
-        PyErr_SetString(PyExc_ImportError, "srtp_init failed");
-        return NULL;
-    }
     if (PyType_Ready(&TxType) < 0) return NULL;
     PyObject *m = PyModule_Create(&moduledef);
     if (m == NULL) return NULL;
