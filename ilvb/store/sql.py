@@ -20,10 +20,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from ilvb.errors import InvalidArgument, InvalidState, NotFound
+from ilvb.errors import InvalidArgument, InvalidState, NotFound, Unavailable
 from ilvb.store.ids import new_app_id, new_secret
 from ilvb.store.interfaces import AppRecord
 from ilvb.store.models import ADMIN_KEY_HASH, AppRow, SettingRow, UsageRow
@@ -124,21 +124,34 @@ class SqlAppStore:
         if self._engine is not None:
             return
         parsed = make_url(self.url)
+        where = parsed.render_as_string(hide_password=True)
         is_sqlite = parsed.get_backend_name() == "sqlite"
-        if is_sqlite and parsed.database and parsed.database != ":memory:":
-            _make_parent_dir(parsed.database)
-        engine = create_async_engine(self.url)
+        try:
+            if is_sqlite and parsed.database and parsed.database != ":memory:":
+                _make_parent_dir(parsed.database)
+            engine = create_async_engine(self.url)
+        except ImportError as exc:
+            raise Unavailable(
+                "unavailable",
+                f"no database driver for {where} ({exc}); "
+                "for PostgreSQL: pip install 'ilvb[postgres]'",
+            ) from exc
+        except (OSError, ArgumentError) as exc:
+            raise Unavailable("unavailable", f"cannot use the database {where}: {exc}") from exc
         if is_sqlite:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         try:
             async with engine.begin() as conn:
                 await conn.run_sync(_upgrade_to_head)
+        except (OSError, DBAPIError) as exc:
+            await engine.dispose()
+            raise Unavailable("unavailable", f"cannot open the database {where}: {exc}") from exc
         except BaseException:
             await engine.dispose()
             raise
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-        log.debug("store open at revision %s: %s", head_revision(), parsed.render_as_string())
+        log.debug("store open at revision %s: %s", head_revision(), where)
 
     async def close(self) -> None:
         """Dispose of the engine. Idempotent."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ilvb.errors import InvalidArgument, InvalidState, NotFound
+from ilvb.errors import InvalidArgument, InvalidState, NotFound, Unavailable
 from ilvb.store.sql import SqlAppStore, current_revision, head_revision, normalize_url
 
 
@@ -109,3 +109,23 @@ def test_urls_get_their_async_driver(given: str, expected: str) -> None:
 def test_a_malformed_url_is_invalid_argument() -> None:
     with pytest.raises(InvalidArgument):
         SqlAppStore("not a url at all")
+
+
+async def test_an_unusable_database_is_unavailable_not_a_crash(tmp_path: Path) -> None:
+    not_a_db = tmp_path / "garbage.db"
+    not_a_db.write_bytes(b"this is not an SQLite file" * 100)
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    for url in (
+        _url(not_a_db),
+        _url(a_file / "under-a-file.db"),
+        # Missing driver (asyncpg is an extra) or nothing listening on port 1: either way.
+        "postgresql://ilvb:pw@127.0.0.1:1/ilvb",
+    ):
+        store = SqlAppStore(url)
+        with pytest.raises(Unavailable) as err:
+            await store.open()
+        assert err.value.code == "unavailable"
+        assert "pw@" not in err.value.message  # the password is not echoed
+        with pytest.raises(InvalidState):
+            await store.list_apps()
