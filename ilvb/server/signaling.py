@@ -131,6 +131,8 @@ class SignalingSession:
         self.conn = Connection(ws, on_overflow=self._slow_consumer)
         self._task: asyncio.Task[None] | None = None
         self._dropped = False
+        self._last_rx = 0.0
+        self._watchdog: asyncio.TimerHandle | None = None
         self.record: SessionRecord | None = None
         self.max_bytes = settings.server.ws_max_message_bytes
         self.heartbeat_s = settings.server.heartbeat_interval_s
@@ -142,15 +144,15 @@ class SignalingSession:
     async def run(self) -> None:
         """Serve frames until the socket closes or goes silent."""
         self._task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        self._last_rx = loop.time()
+        # One watchdog timer per connection instead of a timeout task per frame.
+        silence_s = self.heartbeat_s * HEARTBEAT_MISSES
+        self._watchdog = loop.call_later(silence_s, self._check_silence)
         try:
             while not self.conn.closed:
-                try:
-                    message = await asyncio.wait_for(
-                        self.ws.receive(), timeout=self.heartbeat_s * HEARTBEAT_MISSES
-                    )
-                except TimeoutError:
-                    self.conn.close(4408, "heartbeat timeout")
-                    break
+                message = await self.ws.receive()
+                self._last_rx = loop.time()
                 if message["type"] == "websocket.disconnect":
                     break
                 text = message.get("text")
@@ -173,15 +175,35 @@ class SignalingSession:
         except asyncio.CancelledError:
             if not self._dropped:
                 raise
+            if self._task is not None:
+                self._task.uncancel()  # our own cancel: the connection ends normally
         except Exception:
             log.exception("signaling connection failed")
         finally:
+            if self._watchdog is not None:
+                self._watchdog.cancel()
             if self.record is not None:
                 self.hub.connection_lost(self.record, self.conn)
             await self.conn.aclose()
 
     def _slow_consumer(self) -> None:
         """The client fell too far behind: stop serving it (its member enters the window)."""
+        self._drop()
+
+    def _check_silence(self) -> None:
+        """Close a connection silent for 3 heartbeat intervals; else check again later."""
+        loop = asyncio.get_running_loop()
+        silence_s = self.heartbeat_s * HEARTBEAT_MISSES
+        idle = loop.time() - self._last_rx
+        if idle < silence_s:
+            self._watchdog = loop.call_later(silence_s - idle, self._check_silence)
+            return
+        self._watchdog = None
+        self.conn.close(4408, "heartbeat timeout")
+        self._drop()
+
+    def _drop(self) -> None:
+        """Stop serving this connection now (the run loop may be blocked in receive)."""
         if self._task is not None and not self._dropped:
             self._dropped = True
             self._task.cancel()
