@@ -235,8 +235,13 @@ def _cmd_admin_reset(args: argparse.Namespace) -> None:
 
 
 def _cmd_ticket(args: argparse.Namespace) -> None:
-    from ilvb.auth.tickets import DEFAULT_TTL_S, sign_ticket
+    from ilvb.auth.tickets import DEFAULT_TTL_S, MAX_CLAIM_CHARS, sign_ticket
 
+    for flag, value in (("--app-id", args.app_id), ("--user", args.user), ("--role", args.role)):
+        if not value or len(value) > MAX_CLAIM_CHARS:
+            raise IlvbError("invalid_argument", f"{flag} must be 1-{MAX_CLAIM_CHARS} characters")
+    if not args.secret:
+        raise IlvbError("invalid_argument", "--secret must not be empty")
     ttl = DEFAULT_TTL_S if args.ttl is None else args.ttl
     if not ttl > 0:
         raise IlvbError("invalid_argument", "--ttl must be a positive number of seconds")

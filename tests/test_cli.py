@@ -119,12 +119,20 @@ def test_bad_serve_settings_exit_1_before_starting(args: tuple[str, ...]) -> Non
     assert "listening" not in proc.stdout
 
 
-def test_ticket_refuses_a_non_positive_ttl() -> None:
-    proc = run(
-        "ticket", "--app-id", "a", "--secret", "s", "--user", "u", "--ttl", "-5", check=False
-    )
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--app-id", "a", "--secret", "s", "--user", "u", "--ttl", "-5"),
+        ("--app-id", "a", "--secret", "s", "--user", ""),
+        ("--app-id", "a", "--secret", "", "--user", "u"),
+        ("--app-id", "a", "--secret", "s", "--user", "u" * 300),
+    ],
+)
+def test_ticket_refuses_bad_input(args: tuple[str, ...]) -> None:
+    proc = run("ticket", *args, check=False)
     assert proc.returncode == 1
-    assert "invalid_argument" in proc.stderr
+    assert "error: invalid_argument:" in proc.stderr
+    assert proc.stdout == ""
 
 
 def test_usage_errors_exit_2() -> None:
