@@ -119,6 +119,7 @@ class Router:
                 or t.codec != p.codec
                 or t.payload_type != p.payload_type
                 or t.mid != p.mid
+                or (t.ssrc is not None and t.ssrc != p.ssrc)  # a new track on the m-line
             ):
                 self._close_producer(m, source, notify=False)
         infos: list[ProducerInfo] = []
@@ -328,17 +329,21 @@ class Router:
     def _learn_ssrc(self, m: MemberMedia, data: bytes, view: Any) -> Producer | None:
         """RFC 8843 §9.2: an unknown SSRC is bound by its mid extension, else by payload type."""
         p = None
+        by_mid = False
         if m.mid_ext is not None:
             mid = get_extension(data, view, m.mid_ext)
             if mid is not None:
                 p = m.by_mid.get(mid.decode("ascii", "replace"))
+                by_mid = p is not None
         if p is None:
             matches = [q for q in m.producers.values() if q.payload_type == view.payload_type]
             p = matches[0] if len(matches) == 1 else None
         if p is None or view.payload_type != p.payload_type:
             return None
-        if p.ssrc is not None and p.ssrc in m.by_ssrc and p.ssrc != view.ssrc:
-            return None  # already bound to another SSRC (e.g. this is its RTX stream)
+        if p.ssrc is not None and p.ssrc != view.ssrc:
+            if not by_mid:
+                return None  # bound to another SSRC and nothing says this one replaces it
+            m.by_ssrc.pop(p.ssrc, None)  # the mid says so: the sender switched SSRC
         p.ssrc = view.ssrc
         m.by_ssrc[view.ssrc] = p
         return p

@@ -421,3 +421,23 @@ def test_padding_only_probes_are_not_forwarded_and_leave_no_seq_gap() -> None:
     pub.handle_srtp(rtp(120, 3, 3000, 1000, VP8_DELTA))
     out, _ = room.svc.take(addr("bob"))
     assert [v.seq for v, _ in out] == [1, 2]  # the probe took no output seq
+
+
+def test_a_new_ssrc_on_the_same_mline_is_followed() -> None:
+    room = Room()
+    pub = room.publish("alice", video_track(ssrc=1000, mid_ext=3))
+    room.subscribe("bob", views=(("alice", "camera"),))
+    mid_ext = struct.pack("!HH", 0xBEDE, 1) + bytes([3 << 4, ord("0"), 0, 0])
+    pub.handle_srtp(rtp(120, 1, 0, 1000, VP8_KEY))
+    pub.handle_srtp(rtp(120, 50, 0, 2000, VP8_KEY))  # another SSRC, no mid: ignored
+    pub.handle_srtp(rtp(120, 70, 0, 3000, VP8_KEY, ext=mid_ext))  # the mid binds it
+    out, _ = room.svc.take(addr("bob"))
+    assert len(out) == 2 and room.router.members["alice"].producers["camera"].ssrc == 3000
+    # a re-offer naming a new SSRC for the m-line (re-published track) replaces the producer
+    old = room.router.members["alice"].producers["camera"]
+    room.router.negotiate_send("alice", REMOTE, [video_track(ssrc=4000)])
+    new = room.router.members["alice"].producers["camera"]
+    assert new is not old and old.closed and new.ssrc == 4000
+    pub.handle_srtp(rtp(120, 9, 0, 4000, VP8_KEY))
+    out, _ = room.svc.take(addr("bob"))
+    assert len(out) == 1
