@@ -232,3 +232,11 @@ def test_serve_prints_admin_key_once_then_listening_line_and_answers(
     )
     assert r.status_code == 200
     assert (r.json()["name"], r.json()["secret"]) == ("demo", secret)
+    # `ilvb app create` writes the same store while the server runs; the server sees it at once.
+    created = run_json("app", "create", "while-serving", "--data-dir", d)
+    r = httpx.get(
+        f"http://127.0.0.1:{port}/v1/apps/{created['app_id']}",
+        headers={"X-Admin-Key": keys[0]},
+        timeout=10,
+    )
+    assert (r.status_code, r.json()["secret"]) == (200, created["secret"])
