@@ -164,9 +164,11 @@ async def test_a_dropped_socket_resumes_without_the_others_seeing_an_exit(new_pa
     await b.evaluate("window.exits = []; c.on('members.exited', d => exits.push(d)); 0")
     await a.evaluate(
         "window.states = []; c.on('*', n => n.startsWith('connection.') && states.push(n));"
+        " c.on('connection.resumed', d => { window.resumed = d.resumed; });"
         " c._signaling._ws.close(); 0"
     )
     await a.wait_for_function("states.includes('connection.resumed')", timeout=15000)
+    assert await a.evaluate("window.resumed") is True
     assert await a.evaluate("states") == ["connection.lost", "connection.resumed"]
     # Still in the room with the same session: requests work, nobody saw an exit.
     total = await a.evaluate("c.members().then(p => p.total)")

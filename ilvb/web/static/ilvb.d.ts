@@ -92,7 +92,8 @@ export interface ClientEvents {
   /** The server stopped one of my sources (e.g. its permission was revoked). */
   "unpublished": { source: Source; reason: "server" };
   "connection.lost": { code: number };
-  "connection.resumed": Record<string, never>;
+  /** `resumed: false`: a new session (the old one had expired); `room.exited` follows if I was in one. */
+  "connection.resumed": { resumed: boolean };
   "connection.closed": { error: IlvbError | null };
   "error": IlvbError;
   [name: string]: unknown;

@@ -243,8 +243,8 @@ export class Signaling extends Emitter {
     while (!this.closed && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 500));
       try {
-        await this.open(this.session);
-        this.emit("event", { name: "connection.resumed", data: {} });
+        const hello = await this.open(this.session);
+        this.emit("event", { name: "connection.resumed", data: { resumed: !!hello.resumed } });
         return;
       } catch (e) { lastError = e; }
     }
@@ -1140,6 +1140,11 @@ export class Client extends Emitter {
     }
     if (name === "room.entered") this.me = data.me;
     this.emit(name, data);
+    if (name === "connection.resumed" && !data.resumed && this.room) {
+      // A new session, not the old one: the server already removed me from the room.
+      this._leftRoom();
+      this.emit("room.exited", { reason: "timeout" });
+    }
   }
 
   // --- rooms -----------------------------------------------------------------------------------
