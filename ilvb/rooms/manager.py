@@ -14,10 +14,11 @@ ordered :class:`~ilvb.rooms.media_link.RouterLink`. Rules (MISSION §2, §3, §6
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, TypeVar
 
 from ilvb.auth.tickets import TicketClaims, check_room
 from ilvb.config import RoomSettings
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 
 RoomKind = Literal["room", "call"]
 MAX_CALL_NUMBER = 999_999_999
+# Longest wait for the media plane in a negotiation request before media_unavailable.
+MEDIA_TIMEOUT_S = 15.0
+T = TypeVar("T")
 
 
 class RoomManager:
@@ -354,8 +358,8 @@ class RoomManager:
                     "permission_denied",
                     f"m-line {mid!r}: publish {source!r} with media.publish first",
                 )
-        router = await _link(room).router()
-        answer = await router.negotiate_send(member.user_id, sdp, dict(sources))
+        router = await _media_call(_link(room).router())
+        answer = await _media_call(router.negotiate_send(member.user_id, sdp, dict(sources)))
         for source in set(sources.values()) & member.muted:
             self._post(room, lambda r, s=source: r.set_source_enabled(member.user_id, s, False))
         return answer.sdp
@@ -363,9 +367,13 @@ class RoomManager:
     async def offer_receive(self, member: Member) -> str:
         """The server's offer for the member's receive transport (fixed slots)."""
         room = _room_of(member)
-        router = await _link(room).router()
-        sdp = await router.offer_receive(
-            member.user_id, audio_slots=room.limits.audio_slots, video_slots=room.limits.max_views
+        router = await _media_call(_link(room).router())
+        sdp = await _media_call(
+            router.offer_receive(
+                member.user_id,
+                audio_slots=room.limits.audio_slots,
+                video_slots=room.limits.max_views,
+            )
         )
         self._push_subscription(room, member)
         return sdp
@@ -373,8 +381,8 @@ class RoomManager:
     async def accept_receive_answer(self, member: Member, sdp: str) -> None:
         """Complete the receive transport with the member's answer."""
         room = _room_of(member)
-        router = await _link(room).router()
-        await router.accept_receive_answer(member.user_id, sdp)
+        router = await _media_call(_link(room).router())
+        await _media_call(router.accept_receive_answer(member.user_id, sdp))
 
     # internals -----------------------------------------------------------------------------
 
@@ -503,6 +511,18 @@ def views_of(member: Member) -> list[dict[str, Any]]:
         {"user_id": uid, "source": source, "mid": f"v{i}"}
         for i, (uid, source) in enumerate(member.views)
     ]
+
+
+async def _media_call(awaitable: Awaitable[T]) -> T:
+    """Await the media plane, at most ``MEDIA_TIMEOUT_S`` (``media_unavailable`` after that)."""
+    try:
+        return await asyncio.wait_for(awaitable, MEDIA_TIMEOUT_S)
+    except TimeoutError as exc:
+        from ilvb.errors import Unavailable
+
+        raise Unavailable(
+            "media_unavailable", f"the media plane did not answer within {MEDIA_TIMEOUT_S:g} s"
+        ) from exc
 
 
 def _room_of(member: Member) -> Room:

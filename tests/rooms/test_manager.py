@@ -296,3 +296,24 @@ async def test_not_in_room_errors() -> None:
     manager.exit(alice)
     assert code_of(manager.publish, alice, "microphone") == "not_in_room"
     assert code_of(manager.request_views, alice, ["x"]) == "not_in_room"
+
+
+async def test_a_hanging_media_plane_gives_media_unavailable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    from ilvb.rooms import manager as manager_module
+    from ilvb.sfu.api import NullRouter
+
+    monkeypatch.setattr(manager_module, "MEDIA_TIMEOUT_S", 0.05)
+
+    async def hang(self, member_id, audio_slots, video_slots):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(NullRouter, "offer_receive", hang)
+    manager, _, _ = make_manager()
+    me, _ = enter(manager, "me")
+    with pytest.raises(IlvbError) as info:
+        await manager.offer_receive(me)
+    assert info.value.code == "media_unavailable"
