@@ -198,9 +198,15 @@ class IlvbAdapter:
 
 def _server_cpu_s(pids: list[int]) -> float:
     """CPU seconds (user + system, all threads) of ``pids`` and all their descendants."""
+    user, system = _server_cpu_split(pids)
+    return user + system
+
+
+def _server_cpu_split(pids: list[int]) -> tuple[float, float]:
+    """(user, system) CPU seconds of ``pids`` and all their descendants."""
     import psutil
 
-    total = 0.0
+    user = system = 0.0
     seen: set[int] = set()
     for pid in pids:
         try:
@@ -214,8 +220,9 @@ def _server_cpu_s(pids: list[int]) -> float:
             seen.add(p.pid)
             with contextlib.suppress(psutil.NoSuchProcess):
                 t = p.cpu_times()
-                total += t.user + t.system
-    return total
+                user += t.user
+                system += t.system
+    return user, system
 
 
 async def _baseline(clip: Any, seconds: float = BASELINE_S) -> list[float]:
@@ -296,10 +303,11 @@ async def run_clients(args: argparse.Namespace) -> dict[str, Any]:
 
     # Measurement window.
     pids = [int(p) for p in args.server_pids.split(",") if p]
-    t0, c0 = time.monotonic(), _server_cpu_s(pids)
+    t0, (u0, s0) = time.monotonic(), _server_cpu_split(pids)
     print(json.dumps({"event": "window", "seconds": args.seconds}), flush=True)
     await asyncio.sleep(args.seconds)
-    t1, c1 = time.monotonic(), _server_cpu_s(pids)
+    t1, (u1, s1) = time.monotonic(), _server_cpu_split(pids)
+    c0, c1 = u0 + s0, u1 + s1
     await asyncio.sleep(GRACE_S)
     pub_task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -360,6 +368,8 @@ async def run_clients(args: argparse.Namespace) -> dict[str, Any]:
         "server_cpu_s": cpu_s,
         "server_cpu_pct": 100.0 * cpu_s / (t1 - t0),
         "cpu_us_per_pkt": 1e6 * cpu_s / delivered if delivered else float("nan"),
+        "user_us_per_pkt": 1e6 * (u1 - u0) / delivered if delivered else float("nan"),
+        "system_us_per_pkt": 1e6 * (s1 - s0) / delivered if delivered else float("nan"),
         "latency_p50_ms": percentile(lat, 0.5),
         "latency_p99_ms": percentile(lat, 0.99),
         "latency_p90_ms": percentile(lat, 0.9),
@@ -558,8 +568,34 @@ def summarize_profile(raw: Path, top: int = 20) -> dict[str, list[tuple[str, flo
     return result
 
 
+LOCK_FILE = Path(tempfile.gettempdir()) / "ilvb-bench.lock"
+
+
+@contextlib.contextmanager
+def bench_lock() -> Any:
+    """One benchmark run at a time on this machine: runs pin the same CPUs at the same
+    priority, so two at once would measure each other."""
+    import fcntl
+
+    with open(LOCK_FILE, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print("waiting for another benchmark run on this machine to end ...", flush=True)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Orchestrate one fan-out run and return its figures (raises on failure)."""
+    with bench_lock():
+        return _run_locked(args)
+
+
+def _run_locked(args: argparse.Namespace) -> dict[str, Any]:
     ns = NetNs()
     server: subprocess.Popen[Any] | None = None
     clients: subprocess.Popen[Any] | None = None
@@ -651,7 +687,9 @@ def print_report(r: dict[str, Any]) -> None:
         f"(VP8 640x480 ~30 fps {r['video_bitrate_kbps']:.0f} kbit/s + Opus 20 ms)"
     )
     print(
-        f"SFU CPU: {r['cpu_us_per_pkt']:.2f} us per forwarded packet, "
+        f"SFU CPU: {r['cpu_us_per_pkt']:.2f} us per forwarded packet (user "
+        f"{r.get('user_us_per_pkt', float('nan')):.2f} + kernel "
+        f"{r.get('system_us_per_pkt', float('nan')):.2f}), "
         f"{r['server_cpu_pct']:.1f} % of a core, {r['forwarded_pkts_per_s']:.0f} pkt/s out"
     )
     print(

@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -274,7 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=15.0)
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="ilvb-glass-") as tmp:
+    from bench.fanout import bench_lock
+
+    with bench_lock(), tempfile.TemporaryDirectory(prefix="ilvb-glass-") as tmp:
         server, origin = start_server(Path(tmp))
         try:
             result = asyncio.run(measure(origin, args.seconds))

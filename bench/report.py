@@ -172,7 +172,10 @@ def render(results: dict[str, Any], pngs: list[str], profile_text: str | None) -
         f"- Server pinned to CPU {st.get('server_cpu', '0')}, all clients to CPU "
         f"{st.get('client_cpu', '1')}; SCHED_FIFO priority {st.get('rt_priority', 0)} for both "
         f"servers and the clients; ilvb with {st.get('ilvb_workers', 1)} media worker; Janus "
-        f"videoroom with event_loops = {st.get('janus_event_loops', 1)}.",
+        f"videoroom with event_loops = {st.get('janus_event_loops', 1)}. Every run was repeated "
+        f"in {st.get('rounds', 1)} interleaved rounds; tables show the best round per server and "
+        "N (lowest CPU per packet: the least disturbed by the machine's other work), all rounds "
+        "are in `bench/results.json`.",
         "",
         "## Targets (issue 6)",
         "",
@@ -206,9 +209,9 @@ def render(results: dict[str, Any], pngs: list[str], profile_text: str | None) -
         "the publisher's send time (same clock), minus the median of a direct publisher → "
         "subscriber run without SFU (the baseline column).",
         "",
-        "| N | server | CPU µs/pkt | server CPU % | forwarded pkt/s | delivered / expected | "
-        "added p50 ms | added p99 ms | baseline p50 ms | setup s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| N | server | CPU µs/pkt | user + kernel µs | server CPU % | forwarded pkt/s | "
+        "delivered / expected | added p50 ms | added p99 ms | baseline p50 ms | setup s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     ns = sorted({r["subscribers"] for rows in fan.values() for r in rows})
     for n in ns:
@@ -218,10 +221,12 @@ def render(results: dict[str, Any], pngs: list[str], profile_text: str | None) -
                 continue
             if "error" in row:
                 err = row["error"].strip().splitlines()[-1][:120] if row["error"].strip() else ""
-                out.append(f"| {n} | {server} | failed: {err} | | | | | | | |")
+                out.append(f"| {n} | {server} | failed: {err} | | | | | | | | |")
                 continue
             out.append(
-                f"| {n} | {server} | {row['cpu_us_per_pkt']:.2f} | {row['server_cpu_pct']:.1f} | "
+                f"| {n} | {server} | {row['cpu_us_per_pkt']:.2f} | "
+                f"{row.get('user_us_per_pkt', float('nan')):.1f} + "
+                f"{row.get('system_us_per_pkt', float('nan')):.1f} | {row['server_cpu_pct']:.1f} | "
                 f"{row['forwarded_pkts_per_s']:.0f} | {row['delivered_ratio']:.4f} | "
                 f"{row['added_p50_ms']:.3f} | {row['added_p99_ms']:.3f} | "
                 f"{row['baseline_p50_ms']:.3f} | {row['setup_s']:.1f} |"
@@ -317,7 +322,7 @@ def render(results: dict[str, Any], pngs: list[str], profile_text: str | None) -
         out += [
             f"ilvb at N={n}: older revisions of the `ilvb` package and this tree, measured in the "
             "same run with the same bench code (`run_all.py --before REV,…`), in interleaved "
-            "rounds; each row is the median round by CPU per packet (all rounds in brackets).",
+            "rounds; each row is the best round (all rounds' CPU per packet in brackets).",
             "",
             "| revision | date | change | CPU µs/pkt (rounds) | server CPU % | added p50 ms | "
             "added p99 ms |",

@@ -77,7 +77,7 @@ def test_render_lists_targets_failures_and_both_servers(tmp_path: Path) -> None:
     results["ratios"] = compute_ratios(results["workloads"]["fanout"])
     text = render(results, ["cpu_per_pkt.png"], "top frames")
     assert "cpu_per_pkt = 0.75" in text
-    assert "| 50 | ilvb | 15.00 | 12.0 |" in text and "| 50 | janus | 20.00 |" in text
+    assert "| 50 | ilvb | 15.00 | nan + nan | 12.0 |" in text and "| 50 | janus | 20.00 |" in text
     assert "| 100 | janus | failed: last line" in text
     assert "SFU-added latency p50 < 2 ms, p99 < 5 ms at 50 subscribers | p50 0.60 ms" in text
     assert "![cpu_per_pkt](bench/cpu_per_pkt.png)" in text and "top frames" in text
@@ -89,3 +89,11 @@ def test_render_lists_targets_failures_and_both_servers(tmp_path: Path) -> None:
         "server_cpu.png",
     ]
     assert (tmp_path / "b.md").read_text().startswith("# Benchmarks")
+
+
+def test_best_of_keeps_the_least_disturbed_round_and_lists_all() -> None:
+    from bench.run_all import best_of
+
+    best = best_of([_row(50, 18.0, 14.0), _row(50, 15.0, 12.0), _row(50, 21.0, 16.0)])
+    assert best["cpu_us_per_pkt"] == 15.0 and best["server_cpu_pct"] == 12.0
+    assert best["rounds"] == 3 and best["cpu_us_per_pkt_all"] == [18.0, 15.0, 21.0]
