@@ -208,3 +208,20 @@ async def _screen_frames(page, size):
     if s and s["framesDecoded"] >= 3 and (s["frameWidth"], s["frameHeight"]) == size:
         return s
     return None
+
+
+async def test_camera_unpublished_and_published_again_reaches_the_viewer(new_page, ilvb_origin):
+    room = room_name()
+    alice = await new_page(f"{ilvb_origin}/demo")
+    bob = await new_page(f"{ilvb_origin}/demo")
+    await join(alice, "alice", room, receive=False)
+    await join(bob, "bob", room)
+    await alice.evaluate("c.publish('camera').then(() => 0)")
+    await bob.evaluate("c.requestViews(['alice']).then(() => 0)")
+    await poll(lambda: _decoded(bob, "alice", 10), within=30)
+    await alice.evaluate("c.unpublish('camera')")
+    await bob.wait_for_function("c.member('alice').then(m => !m.sending.video)", timeout=5000)
+    await alice.evaluate("c.publish('camera').then(() => 0)")
+    await bob.evaluate("c.requestViews(['alice']).then(() => 0)")
+    before = await poll(lambda: _decoded(bob, "alice", 1), within=15)
+    await poll(lambda: _decoded(bob, "alice", before["framesDecoded"] + 15), within=30)

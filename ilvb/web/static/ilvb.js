@@ -10,6 +10,9 @@
 
 export const PROTOCOL_VERSION = 1;
 
+/** Close codes after which the SDK does not try to resume the session (docs/protocol.md). */
+const FINAL_CLOSE_CODES = [4400, 4401, 4403, 4409];
+
 /** Desktop-sharing modes (MISSION §4/§5): resolution, frame rate, bitrate and content hint. */
 export const SCREEN_MODES = Object.freeze({
   clear: Object.freeze({
@@ -231,7 +234,9 @@ export class Signaling extends Emitter {
     clearInterval(this._heartbeat);
     this._failPending(new IlvbError("unavailable", `signaling closed (${ev.code} ${ev.reason})`));
     if (this.closed) return;
-    if (ev.code >= 4400 && ev.code < 4500 || !this.session) {
+    // Final: a refused hello (4400/4401/4403) or a session resumed on another socket (4409).
+    // Anything else (a drop, 4408 silent, 4429 slow consumer) may resume within the window.
+    if (FINAL_CLOSE_CODES.includes(ev.code) || !this.session) {
       this.closed = true;
       this.emit("event", { name: "connection.closed",
         data: { error: new IlvbError("unavailable", `closed by the server: ${ev.code} ${ev.reason}`) } });
