@@ -10,7 +10,6 @@ import uuid
 import httpx
 import numpy as np
 import pytest
-from aiortc import RTCPeerConnection, RTCRtpSender
 
 from ilvb.client import Client
 from ilvb.client.remote import audio_tone
@@ -20,20 +19,6 @@ from tests.web.pagekit import inbound, join, poll, read_tag
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 MARKER = 0x5A
-
-
-async def publish_video_with_codec(client: Client, track: SyntheticVideoSource, codec: str):
-    """``client.publish_video`` with the send transceiver limited to ``codec`` (aiortc offers
-    VP8 first otherwise)."""
-    await client._request("media.publish", {"source": "camera"})
-    media = client.media
-    if media.send_pc is None:
-        media.send_pc = RTCPeerConnection()
-    transceiver = media.send_pc.addTransceiver(track, direction="sendonly")
-    caps = RTCRtpSender.getCapabilities("video").codecs
-    transceiver.setCodecPreferences([c for c in caps if c.mimeType == f"video/{codec}"])
-    media.sending["camera"] = transceiver
-    await media._negotiate_send()
 
 
 async def python_client(origin: str, user: str, room: str) -> Client:
@@ -59,7 +44,7 @@ async def test_browser_and_python_sdk_exchange_video(new_page, ilvb_origin, code
     client = await python_client(ilvb_origin, "py", room)
     try:
         source = SyntheticVideoSource(marker=MARKER, fps=15, width=256, height=128)
-        await publish_video_with_codec(client, source, codec)
+        await client.publish_video(source, codec=codec)
         await client.publish_audio(ToneSource(660, amplitude=0.5))
         await client.request_views(["web"])
         await page.evaluate("c.requestViews(['py']).then(() => 0)")
