@@ -127,3 +127,33 @@ async def _audio_energy(page):
         if s["kind"] == "audio"
     )
     return energy / (samples / 48000) if samples > 0 and energy > 0 else None
+
+
+async def test_browser_shows_each_python_sender_in_its_own_view(new_page, ilvb_origin):
+    room = f"views-{uuid.uuid4().hex[:6]}"
+    page = await new_page(f"{ilvb_origin}/demo")
+    await join(page, "viewer", room)
+    markers = {"p1": 0x11, "p2": 0x22, "p3": 0x33}
+    clients = []
+    try:
+        for user, marker in markers.items():
+            client = await python_client(ilvb_origin, user, room)
+            clients.append(client)
+            await client.publish_video(SyntheticVideoSource(marker=marker, fps=10))
+        views = await page.evaluate("c.requestViews(['p1', 'p2', 'p3'])")
+        assert [v["user_id"] for v in views] == ["p1", "p2", "p3"]
+        # Each member's RemoteVideo shows that member's frames: the slot events were applied.
+        for user, marker in markers.items():
+            tag = await poll(lambda u=user: read_tag(page, u), within=30)
+            assert tag[1] == marker, (user, tag)
+        # Cancelling one view leaves the others showing the right members.
+        await page.evaluate("c.cancelViews(['p2']).then(() => 0)")
+        await page.wait_for_function("!c.remoteVideo('p2')", timeout=5000)
+        for user in ("p1", "p3"):
+            first = await poll(lambda u=user: read_tag(page, u), within=10)
+            await asyncio.sleep(0.5)
+            later = await poll(lambda u=user: read_tag(page, u), within=10)
+            assert first[1] == later[1] == markers[user] and later[0] > first[0], (first, later)
+    finally:
+        for client in clients:
+            await client.close()
