@@ -33,6 +33,7 @@ from ilvb.store.interfaces import AppRecord
 
 DEMO_APP_NAME = "demo"
 LISTENING_PREFIX = "ilvb listening on "
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 ADMIN_KEY_PREFIX = "admin key: "
 T = TypeVar("T")
 
@@ -71,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--demo", action="store_true", help=f"ensure an app named {DEMO_APP_NAME!r} exists"
     )
-    serve.add_argument("--log-level", help="debug, info, warning, error (default info)")
+    serve.add_argument("--log-level", choices=LOG_LEVELS, help="default info")
     serve.set_defaults(func=_cmd_serve)
 
     app = sub.add_parser("app", help="manage apps in the store (no server needed)")
@@ -264,6 +265,8 @@ def _cmd_ticket(args: argparse.Namespace) -> None:
 
 def _cmd_serve(args: argparse.Namespace) -> None:
     settings = settings_from_args(args)
+    if settings.log_level.lower() not in LOG_LEVELS:
+        raise IlvbError("invalid_argument", f"log level must be one of {', '.join(LOG_LEVELS)}")
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
