@@ -198,9 +198,16 @@ def _print_app(app: AppRecord, as_json: bool) -> None:
 
 
 def _cmd_app_create(args: argparse.Namespace) -> None:
-    name = args.name.strip()
-    if not name or len(name) > 200:
-        raise IlvbError("invalid_argument", "the app name must be 1-200 characters")
+    from pydantic import ValidationError
+
+    from ilvb.server.rest_apps import AppCreate
+
+    try:
+        name = AppCreate(name=args.name).name  # the same rules as POST /v1/apps
+    except ValidationError as exc:
+        raise IlvbError(
+            "invalid_argument", "the app name must be 1-200 printable characters, not all spaces"
+        ) from exc
     app = _with_store(args, lambda store: store.create_app(name))
     _print_app(app, args.json)
 

@@ -98,6 +98,7 @@ def test_ticket_verifies_with_the_secret_and_carries_its_options(tmp_path: Path)
         (("app", "show", "app_missing"), "app_not_found"),
         (("app", "rotate", "app_missing"), "app_not_found"),
         (("app", "create", "   "), "invalid_argument"),
+        (("app", "create", "tab\there"), "invalid_argument"),
     ],
 )
 def test_bad_store_commands_exit_1_with_the_error_code(
