@@ -16,7 +16,9 @@ Prints progress every 500 joins and ends with exactly one line::
 
     members=N join_p50_ms=.. join_p99_ms=.. cpu_ms_per_join=..
 
-and writes the figures to ``bench/out/join_storm.json``. ``--profile`` records the server with
+and writes the figures to ``bench/out/join_storm.json`` (``--out``), with the client's own event
+loop lag, so that stalls of a loaded machine can be told from the server's; ``server_cpu_s`` is
+CPU time and does not depend on that. ``--profile`` records the server with
 py-spy during the join phase (collapsed stacks in ``bench/out/join_storm_profile.txt``, with the
 top frames by self time printed to stderr).
 """
