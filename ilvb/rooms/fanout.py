@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 # roughly a third of one core however large the room and however fast members join.
 WINDOW_S_PER_MEMBER = 0.0001
 MAX_WINDOW_S = 5.0
+# Members served per event-loop iteration when a batch is handed out (joins are read between).
+SLICE_MEMBERS = 512
 
 
 def event_frame(name: str, data: dict[str, Any]) -> str:
@@ -72,6 +74,8 @@ class MembershipBatcher:
         self._min_members = min_members
         self._ops: list[MembershipOp] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._inflight: _Delivery | None = None
+        self._step_handle: asyncio.Handle | None = None
         self.flushes = 0
 
     def add(self, op: MembershipOp) -> None:
@@ -93,51 +97,107 @@ class MembershipBatcher:
         return min(MAX_WINDOW_S, max(self._window_s, self._size() * WINDOW_S_PER_MEMBER))
 
     def pending(self) -> int:
-        """Ops not yet flushed."""
-        return len(self._ops)
+        """Ops not yet handed to every member (queued or being delivered)."""
+        return len(self._ops) + (self._inflight.size if self._inflight is not None else 0)
 
-    def flush(self) -> None:
-        """Send every pending op to every member that should get it, in order."""
+    def flush(self, *, complete: bool = False) -> None:
+        """Send every pending op to every member that should get it, in order.
+
+        Large rooms are served ``SLICE_MEMBERS`` members per event-loop iteration so requests
+        (joins) are read in between; ``complete=True`` (used before any other room event, and
+        implied by :meth:`flush_to`) hands everything over before returning.
+        """
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._finish()
         ops, self._ops = self._ops, []
         if not ops:
             return
         self.flushes += 1
-        seqs = [op.seq for op in ops]
-        first = seqs[0]
-        plan = _BatchFrames(ops)
-        frames_from: dict[int, list[str]] = {}
-        for member in self._recipients():
-            if member.outbox is None:
-                continue
-            # Members present before the batch get all of it; later ones a suffix.
-            start = 0 if member.seq < first else bisect_right(seqs, member.seq)
-            if start >= len(ops):
-                continue
-            frames = frames_from.get(start)
-            if frames is None:
-                frames = frames_from[start] = plan.frames_from(start)
-            for frame in frames:
-                member.outbox.send(frame)
+        delivery = _Delivery(ops, list(self._recipients()))
+        if complete or delivery.step(SLICE_MEMBERS):
+            delivery.step(len(delivery.recipients))
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (synchronous use): hand everything over now
+            delivery.step(len(delivery.recipients))
+            return
+        self._inflight = delivery
+        self._step_handle = loop.call_soon(self._continue)
 
     def flush_to(self, member: Member) -> None:
         """Send ``member`` its share of the pending ops now (it is about to leave the room)."""
+        self._finish()
         if not self._ops or member.outbox is None:
             return
-        seqs = [op.seq for op in self._ops]
-        start = bisect_right(seqs, member.seq)
-        if start < len(self._ops):
-            for frame in _BatchFrames(self._ops).frames_from(start):
-                member.outbox.send(frame)
+        _Delivery(self._ops, [member]).step(1)
 
     def close(self) -> None:
         """Drop pending ops and the timer (the room is gone)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._step_handle is not None:
+            self._step_handle.cancel()
+            self._step_handle = None
+        self._inflight = None
         self._ops = []
+
+    def _continue(self) -> None:
+        self._step_handle = None
+        delivery = self._inflight
+        if delivery is None:
+            return
+        if delivery.step(SLICE_MEMBERS):
+            self._inflight = None
+        else:
+            self._step_handle = asyncio.get_running_loop().call_soon(self._continue)
+
+    def _finish(self) -> None:
+        """Complete an in-flight delivery synchronously (ordering before anything newer)."""
+        delivery = self._inflight
+        if delivery is None:
+            return
+        self._inflight = None
+        if self._step_handle is not None:
+            self._step_handle.cancel()
+            self._step_handle = None
+        delivery.step(len(delivery.recipients))
+
+
+class _Delivery:
+    """One flushed batch being handed to a snapshot of the room's members, in slices."""
+
+    def __init__(self, ops: list[MembershipOp], recipients: list[Member]) -> None:
+        self.size = len(ops)
+        self.recipients = recipients
+        self.index = 0
+        self._seqs = [op.seq for op in ops]
+        self._plan = _BatchFrames(ops)
+        self._frames_from: dict[int, list[str]] = {}
+
+    def step(self, count: int) -> bool:
+        """Deliver to the next ``count`` members; True when everyone has been served."""
+        seqs = self._seqs
+        first = seqs[0]
+        end = min(len(self.recipients), self.index + count)
+        for member in self.recipients[self.index : end]:
+            # Gone (left, replaced) or away (disconnect window) since the snapshot: skip.
+            if member.outbox is None or member.room is None:
+                continue
+            # Members present before the batch get all of it; later ones a suffix.
+            start = 0 if member.seq < first else bisect_right(seqs, member.seq)
+            if start >= len(seqs):
+                continue
+            frames = self._frames_from.get(start)
+            if frames is None:
+                frames = self._frames_from[start] = self._plan.frames_from(start)
+            for frame in frames:
+                member.outbox.send(frame)
+        self.index = end
+        return end >= len(self.recipients)
 
 
 class _BatchFrames:

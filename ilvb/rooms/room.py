@@ -109,7 +109,7 @@ class Room:
 
     def broadcast(self, name: str, data: dict[str, Any]) -> None:
         """Send one event to every connected member, after any pending enter/exit batch."""
-        self.batcher.flush()
+        self.batcher.flush(complete=True)
         frame = event_frame(name, data)
         for member in self.members.values():
             member.send(frame)

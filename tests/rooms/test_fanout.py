@@ -130,3 +130,39 @@ async def test_the_batch_window_grows_with_the_room() -> None:
     for i in range(20):
         small.enter(APP, claims(f"u{i}"), "r", "room", None)
     assert small.get(APP.app_id, "r").batcher.window_s() == pytest.approx(0.05)
+
+
+async def test_a_large_batch_is_handed_out_in_slices_and_stays_ordered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ilvb.rooms import fanout
+
+    monkeypatch.setattr(fanout, "SLICE_MEMBERS", 8)
+    manager, _, _ = make_manager(event_batch_ms=10_000, event_batch_min_members=10)
+    boxes = []
+    members = []
+    for i in range(3 * fanout.SLICE_MEMBERS):
+        box = RecordingOutbox()
+        members.append(manager.enter(APP, claims(f"u{i:04}"), "r", "room", box))
+        boxes.append(box)
+    room = manager.get(APP.app_id, "r")
+    room.batcher.flush()
+    served = sum(1 for b in boxes[:-1] if b.frames)
+    assert 0 < served < len(boxes) - 1  # only the first slice so far
+    await asyncio.sleep(0)  # one loop iteration: the next slice
+    assert sum(1 for b in boxes[:-1] if b.frames) > served
+    # A newer room event completes the in-flight delivery first, for everyone.
+    leaver = members[-2]
+    manager.exit(leaver)  # mid-delivery: it still gets its share before room.exited
+    assert boxes[-2].names()[-2:] == ["members.entered", "room.exited"]
+    manager.publish(members[0], "microphone")
+    for box, member in zip(boxes, members, strict=True):
+        if member is leaver:
+            continue
+        names = box.names()
+        if member is members[-1]:
+            assert names == ["members.exited", "member.state"]
+        else:
+            assert names[-1] == "member.state"
+            assert names.index("members.entered") < names.index("member.state")
+    await wait_flushed(manager)
