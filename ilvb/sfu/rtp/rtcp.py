@@ -1,12 +1,13 @@
 """Compound RTCP parsing into small typed items, and builders for what the SFU sends.
 
 RFC 3550 §6 (SR, RR, BYE), RFC 4585 §6 (generic NACK, PLI), RFC 5104 §4.3.1 (FIR),
-draft-alvestrand-rmcat-remb (REMB). The sub-packet bodies are decoded with ``aiortc.rtp``; this
-module walks the compound framing itself so that
+draft-alvestrand-rmcat-remb (REMB). Plain ``struct`` code: the media worker imports this, and
+must not import aiortc (whose package import pulls in PyAV and the codecs). It walks the compound
+framing itself so that
 
 * malformed framing (bad version, truncated length, bad padding) gives ``[]`` instead of an
   exception — RTCP comes from the network, a peer must not be able to crash the worker;
-* a sub-packet whose body aiortc rejects is skipped, the others are still returned;
+* a sub-packet whose body is malformed is skipped, the others are still returned;
 * unknown packet types (SDES, APP, XR, transport-cc …) come back as :class:`Unknown` so callers
   can count them.
 
@@ -20,22 +21,11 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from aiortc.rtp import (
-    RTCP_BYE,
-    RTCP_PSFB,
-    RTCP_RR,
-    RTCP_RTPFB,
-    RTCP_SR,
-    RtcpByePacket,
-    RtcpPsfbPacket,
-    RtcpReceiverInfo,
-    RtcpRrPacket,
-    RtcpRtpfbPacket,
-    RtcpSenderInfo,
-    RtcpSrPacket,
-    pack_remb_fci,
-    unpack_remb_fci,
-)
+RTCP_SR = 200
+RTCP_RR = 201
+RTCP_BYE = 203
+RTCP_RTPFB = 205
+RTCP_PSFB = 206
 
 PSFB_PLI = 1
 PSFB_FIR = 4
@@ -43,6 +33,10 @@ PSFB_AFB = 15  # application layer feedback: REMB
 RTPFB_NACK = 1
 
 _HDR = struct.Struct("!BBH")
+_TWO_SSRC = struct.Struct("!LL")
+_SENDER_INFO = struct.Struct("!LQLLL")  # ssrc, NTP, RTP ts, packets, octets
+_REPORT_BLOCK = struct.Struct("!LB3sLLLL")  # ssrc, fraction, lost (24 bit signed), seq, ...
+_REMB_HEAD = struct.Struct("!4sBBH")
 _FIR_ENTRY = struct.Struct("!LB3x")
 _NACK_ITEM = struct.Struct("!HH")
 _SEQ_MASK = 0xFFFF
@@ -137,55 +131,66 @@ class Unknown:
 RtcpItem = Pli | Fir | Nack | SenderReport | ReceiverReport | Remb | Bye | Unknown
 
 
-def _block(info: RtcpReceiverInfo) -> ReportBlock:
-    return ReportBlock(
-        info.ssrc,
-        info.fraction_lost,
-        info.packets_lost,
-        info.highest_sequence,
-        info.jitter,
-        info.lsr,
-        info.dlsr,
-    )
+def _blocks(body: bytes, pos: int, count: int) -> list[ReportBlock]:
+    """``count`` report blocks from ``body[pos:]``; raises ValueError when they do not fit."""
+    if len(body) < pos + _REPORT_BLOCK.size * count:
+        raise ValueError("truncated report blocks")
+    blocks = []
+    for _ in range(count):
+        ssrc, fraction, lost, seq, jitter, lsr, dlsr = _REPORT_BLOCK.unpack_from(body, pos)
+        pos += _REPORT_BLOCK.size
+        blocks.append(
+            ReportBlock(
+                ssrc, fraction, int.from_bytes(lost, "big", signed=True), seq, jitter, lsr, dlsr
+            )
+        )
+    return blocks
+
+
+def _unpack_remb(fci: bytes) -> tuple[int, list[int]]:
+    """(bitrate bps, ssrcs) of a REMB FCI; raises ValueError when malformed."""
+    if len(fci) < _REMB_HEAD.size:
+        raise ValueError("short REMB")
+    _, count, b5, low = _REMB_HEAD.unpack_from(fci)
+    if len(fci) < _REMB_HEAD.size + 4 * count:
+        raise ValueError("truncated REMB")
+    mantissa = ((b5 & 0x03) << 16) | low
+    ssrcs = list(struct.unpack_from(f"!{count}L", fci, _REMB_HEAD.size))
+    return mantissa << (b5 >> 2), ssrcs
 
 
 def _items(packet_type: int, count: int, body: bytes) -> list[RtcpItem]:
     """Typed items of one sub-packet (``body`` without header and padding); may raise."""
     if packet_type == RTCP_PSFB:
-        fb = RtcpPsfbPacket.parse(body, count)
+        ssrc, media_ssrc = _TWO_SSRC.unpack_from(body)
+        fci = body[8:]
         if count == PSFB_PLI:
-            return [Pli(fb.ssrc, fb.media_ssrc)]
+            return [Pli(ssrc, media_ssrc)]
         if count == PSFB_FIR:
-            fci = fb.fci
             return [
-                Fir(fb.ssrc, *_FIR_ENTRY.unpack_from(fci, pos))
+                Fir(ssrc, *_FIR_ENTRY.unpack_from(fci, pos))
                 for pos in range(0, len(fci) - len(fci) % 8, 8)
             ]
-        if count == PSFB_AFB and fb.fci[:4] == b"REMB":
-            bitrate, ssrcs = unpack_remb_fci(fb.fci)
-            return [Remb(bitrate, ssrcs, fb.ssrc)]
+        if count == PSFB_AFB and fci[:4] == b"REMB":
+            bitrate, ssrcs = _unpack_remb(fci)
+            return [Remb(bitrate, ssrcs, ssrc)]
     elif packet_type == RTCP_RTPFB and count == RTPFB_NACK:
-        rtpfb = RtcpRtpfbPacket.parse(body, count)
-        # aiortc does not wrap pid + n past 65535
-        return [Nack(rtpfb.ssrc, rtpfb.media_ssrc, [s & _SEQ_MASK for s in rtpfb.lost])]
+        ssrc, media_ssrc = _TWO_SSRC.unpack_from(body)
+        lost: list[int] = []
+        for pos in range(8, len(body) - 3, 4):
+            pid, blp = _NACK_ITEM.unpack_from(body, pos)
+            lost.append(pid)
+            lost.extend((pid + bit + 1) & _SEQ_MASK for bit in range(16) if blp >> bit & 1)
+        return [Nack(ssrc, media_ssrc, lost)]
     elif packet_type == RTCP_SR:
-        sr = RtcpSrPacket.parse(body, count)
-        si = sr.sender_info
-        return [
-            SenderReport(
-                sr.ssrc,
-                si.ntp_timestamp,
-                si.rtp_timestamp,
-                si.packet_count,
-                si.octet_count,
-                [_block(r) for r in sr.reports],
-            )
-        ]
+        ssrc, ntp, rtp_ts, packets, octets = _SENDER_INFO.unpack_from(body)
+        reports = _blocks(body, _SENDER_INFO.size, count)
+        return [SenderReport(ssrc, ntp, rtp_ts, packets, octets, reports)]
     elif packet_type == RTCP_RR:
-        rr = RtcpRrPacket.parse(body, count)
-        return [ReceiverReport(rr.ssrc, [_block(r) for r in rr.reports])]
+        (ssrc,) = struct.unpack_from("!L", body)
+        return [ReceiverReport(ssrc, _blocks(body, 4, count))]
     elif packet_type == RTCP_BYE:
-        return [Bye(RtcpByePacket.parse(body, count).sources)]
+        return [Bye(list(struct.unpack_from(f"!{count}L", body)))]
     return [Unknown(packet_type, count, body)]
 
 
@@ -222,7 +227,7 @@ def parse_rtcp(data: bytes) -> list[RtcpItem]:
 
 def build_pli(sender_ssrc: int, media_ssrc: int) -> bytes:
     """A PLI asking ``media_ssrc``'s sender for a keyframe."""
-    return bytes(RtcpPsfbPacket(fmt=PSFB_PLI, ssrc=sender_ssrc, media_ssrc=media_ssrc))
+    return _psfb(PSFB_PLI, sender_ssrc, media_ssrc, b"")
 
 
 def build_fir(sender_ssrc: int, media_ssrc: int, seq_nr: int) -> bytes:
@@ -231,7 +236,7 @@ def build_fir(sender_ssrc: int, media_ssrc: int, seq_nr: int) -> bytes:
     ``seq_nr`` must increase (mod 256) for every new request, and repeat for a retransmission.
     """
     fci = _FIR_ENTRY.pack(media_ssrc, seq_nr & 0xFF)
-    return bytes(RtcpPsfbPacket(fmt=PSFB_FIR, ssrc=sender_ssrc, media_ssrc=0, fci=fci))
+    return _psfb(PSFB_FIR, sender_ssrc, 0, fci)
 
 
 def build_nack(sender_ssrc: int, media_ssrc: int, seqs: Iterable[int]) -> bytes:
@@ -261,22 +266,38 @@ def build_nack(sender_ssrc: int, media_ssrc: int, seqs: Iterable[int]) -> bytes:
     return _HDR.pack(0x80 | RTPFB_NACK, RTCP_RTPFB, len(payload) // 4) + payload
 
 
-def _info(block: ReportBlock) -> RtcpReceiverInfo:
-    return RtcpReceiverInfo(
-        ssrc=block.ssrc,
-        fraction_lost=block.fraction_lost,
-        packets_lost=block.packets_lost,
-        highest_sequence=block.highest_seq,
-        jitter=block.jitter,
-        lsr=block.lsr,
-        dlsr=block.dlsr,
+def _psfb(fmt: int, sender_ssrc: int, media_ssrc: int, fci: bytes) -> bytes:
+    """A payload-specific feedback packet (RFC 4585 §6.1); ``fci`` is a multiple of 4 bytes."""
+    return (
+        _HDR.pack(0x80 | fmt, RTCP_PSFB, 2 + len(fci) // 4)
+        + _TWO_SSRC.pack(sender_ssrc, media_ssrc)
+        + fci
+    )
+
+
+def _pack_blocks(reports: Sequence[ReportBlock]) -> bytes:
+    return b"".join(
+        _REPORT_BLOCK.pack(
+            b.ssrc,
+            b.fraction_lost & 0xFF,
+            (b.packets_lost & 0xFFFFFF).to_bytes(3, "big"),
+            b.highest_seq & 0xFFFFFFFF,
+            b.jitter & 0xFFFFFFFF,
+            b.lsr & 0xFFFFFFFF,
+            b.dlsr & 0xFFFFFFFF,
+        )
+        for b in reports
     )
 
 
 def build_rr(ssrc: int, reports: Sequence[ReportBlock] = ()) -> bytes:
     """An RR from ``ssrc`` with up to 31 report blocks."""
     assert len(reports) <= 31, "at most 31 report blocks per RR"
-    return bytes(RtcpRrPacket(ssrc=ssrc, reports=[_info(b) for b in reports]))
+    return (
+        _HDR.pack(0x80 | len(reports), RTCP_RR, 1 + 6 * len(reports))
+        + struct.pack("!L", ssrc)
+        + _pack_blocks(reports)
+    )
 
 
 def build_sr(
@@ -289,19 +310,26 @@ def build_sr(
 ) -> bytes:
     """An SR; ``ntp_time`` is the 64-bit NTP timestamp (see :func:`ntp_timestamp`)."""
     assert len(reports) <= 31, "at most 31 report blocks per SR"
-    info = RtcpSenderInfo(
-        ntp_timestamp=ntp_time & 0xFFFFFFFFFFFFFFFF,
-        rtp_timestamp=rtp_ts & 0xFFFFFFFF,
-        packet_count=packets & 0xFFFFFFFF,
-        octet_count=octets & 0xFFFFFFFF,
+    info = _SENDER_INFO.pack(
+        ssrc,
+        ntp_time & 0xFFFFFFFFFFFFFFFF,
+        rtp_ts & 0xFFFFFFFF,
+        packets & 0xFFFFFFFF,
+        octets & 0xFFFFFFFF,
     )
-    return bytes(RtcpSrPacket(ssrc=ssrc, sender_info=info, reports=[_info(b) for b in reports]))
+    header = _HDR.pack(0x80 | len(reports), RTCP_SR, 6 + 6 * len(reports))
+    return header + info + _pack_blocks(reports)
 
 
 def build_remb(sender_ssrc: int, bitrate: int, ssrcs: Sequence[int]) -> bytes:
     """A REMB (PSFB fmt 15, media SSRC 0) announcing ``bitrate`` bps for ``ssrcs``."""
-    fci = pack_remb_fci(bitrate, list(ssrcs))
-    return bytes(RtcpPsfbPacket(fmt=PSFB_AFB, ssrc=sender_ssrc, media_ssrc=0, fci=fci))
+    exponent = 0
+    while bitrate >= 1 << 18:  # 6-bit exponent, 18-bit mantissa
+        bitrate >>= 1
+        exponent += 1
+    fci = _REMB_HEAD.pack(b"REMB", len(ssrcs), exponent << 2 | bitrate >> 16, bitrate & 0xFFFF)
+    fci += struct.pack(f"!{len(ssrcs)}L", *ssrcs)
+    return _psfb(PSFB_AFB, sender_ssrc, 0, fci)
 
 
 def ntp_timestamp(unix_seconds: float) -> int:

@@ -8,6 +8,7 @@ from aiortc.rtp import RtcpPacket, RtcpRtpfbPacket, RtcpSdesPacket
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ilvb.sfu.rtp import rtcp
 from ilvb.sfu.rtp.packet import is_rtcp
 from ilvb.sfu.rtp.rtcp import (
     Bye,
@@ -162,3 +163,41 @@ def test_rtt_from_report_block() -> None:
     rtt = rtt_from_report(block, arrived)
     assert rtt is not None and abs(rtt - 0.3) < 0.001
     assert rtt_from_report(ReportBlock(1, 0, 0, 0, 0, 0, 0), arrived) is None
+
+
+def test_our_builders_match_aiortc_bytes_for_sr_rr_pli_remb() -> None:
+    """The struct packing is independent of aiortc; its encoder is the reference here."""
+    from aiortc.rtp import (
+        RtcpPsfbPacket,
+        RtcpReceiverInfo,
+        RtcpRrPacket,
+        RtcpSenderInfo,
+        RtcpSrPacket,
+        pack_remb_fci,
+    )
+
+    block = rtcp.ReportBlock(0x1234, 25, -3, 70_000, 12, 0xABCD0000, 655)
+    info = RtcpReceiverInfo(
+        ssrc=0x1234,
+        fraction_lost=25,
+        packets_lost=-3,
+        highest_sequence=70_000,
+        jitter=12,
+        lsr=0xABCD0000,
+        dlsr=655,
+    )
+    sender = RtcpSenderInfo(
+        ntp_timestamp=0x0102030405060708, rtp_timestamp=90_000, packet_count=7, octet_count=900
+    )
+    assert rtcp.build_sr(9, 0x0102030405060708, 90_000, 7, 900, [block]) == bytes(
+        RtcpSrPacket(ssrc=9, sender_info=sender, reports=[info])
+    )
+    assert rtcp.build_rr(9, [block]) == bytes(RtcpRrPacket(ssrc=9, reports=[info]))
+    assert rtcp.build_pli(1, 2) == bytes(RtcpPsfbPacket(fmt=1, ssrc=1, media_ssrc=2))
+    fci = pack_remb_fci(2_500_000, [5, 6])
+    assert rtcp.build_remb(3, 2_500_000, [5, 6]) == bytes(
+        RtcpPsfbPacket(fmt=15, ssrc=3, media_ssrc=0, fci=fci)
+    )
+    # and what aiortc builds, we parse to the same values
+    (parsed,) = rtcp.parse_rtcp(bytes(RtcpRrPacket(ssrc=9, reports=[info])))
+    assert parsed == rtcp.ReceiverReport(9, [block])
