@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+from typing import Any
 
 import pylibsrtp
 import pytest
@@ -221,3 +222,62 @@ def test_ipv6_socket_and_address() -> None:
     finally:
         tx_sock.close()
         rx_sock.close()
+
+
+async def _through_a_worker(fast: bool) -> tuple[list[bytes], Any]:
+    """Publisher → worker → subscriber over the worker's real socket; the subscriber's plain
+    RTP with the slot SSRC zeroed (slot SSRCs are random), and the worker's stats."""
+    import asyncio
+
+    from ilvb.sfu.api import Subscription
+    from ilvb.sfu.sdp import AcceptedTrack
+    from ilvb.sfu.worker import Worker, WorkerConfig
+    from tests.sfu.miniclient import MiniClient
+    from tests.sfu.test_worker import VP8_KEY, until
+
+    w = Worker(WorkerConfig(fastpath=fast), lambda *a: None)
+    await w.start()
+    pub, sub = MiniClient(), MiniClient()
+    await pub.open()
+    await sub.open()
+    try:
+        assert (w.fast_fd is not None) is fast
+        w.command("open_router", ("r1",))
+        track = AcceptedTrack(
+            "0", "video", "camera", "VP8", 120, 90000, None, "", (), 777, None, None
+        )
+        local, _ = w.command("negotiate_send", ("r1", "alice", pub.remote_params(), [track]))
+        await pub.connect(local)
+        local_r, _ = w.command("offer_receive", ("r1", "bob", 0, 1))
+        await sub.connect(local_r)
+        w.command("accept_receive_answer", ("r1", "bob", sub.remote_params(), {"v0": {"VP8": 98}}))
+        w.command("set_subscription", ("r1", "bob", Subscription(views=(("alice", "camera"),))))
+        recv = w.routers["r1"].members["bob"].recv
+        await until(lambda: recv.state == "connected", 5, "receive transport connected")
+        assert (recv.fast_tx is not None) is fast
+        # across a seq wrap; extensions, a CSRC, padding and one reordered pair
+        seqs = [65530, 65531, 65532, 65534, 65533, 65535, 0, 1, 2, 3]
+        for k, seq in enumerate(seqs):
+            shape = {"csrcs": 1} if k == 2 else {"pad": 4} if k == 7 else {}
+            data = bytearray(_packet(seq, 90 * seq, **shape))
+            data[1] = 0x80 | 120 if k % 3 == 0 else 120  # marker on some
+            data[8:12] = struct.pack("!I", 777)
+            view = parse_rtp(bytes(data))
+            assert view is not None
+            pub.send_rtp(bytes(data[: view.header_len]) + VP8_KEY + bytes(data[view.payload_end :]))
+            await asyncio.sleep(0.005)
+        await until(lambda: len(sub.rtp) >= len(seqs), 5, "every packet at the subscriber")
+        stats = w.command("stats", ("r1",))
+        return [p[:8] + bytes(4) + p[12:] for p in sub.rtp], stats
+    finally:
+        pub.close()
+        sub.close()
+        await w.close()
+
+
+async def test_worker_forwards_the_same_packets_with_and_without_the_fast_path() -> None:
+    fast, fast_stats = await _through_a_worker(True)
+    slow, slow_stats = await _through_a_worker(False)
+    assert fast == slow
+    assert len(fast) == 10 and [parse_rtp(p).seq for p in fast][:3] == [65530, 65531, 65532]  # type: ignore[union-attr]
+    assert fast_stats["packets_out"] == slow_stats["packets_out"] == 10
