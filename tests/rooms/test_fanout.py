@@ -19,7 +19,7 @@ def seen_by(box: RecordingOutbox) -> tuple[list[str], list[str]]:
 
 
 async def wait_flushed(manager, app_id: str = APP.app_id) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(200):
+    for _ in range(1000):  # up to 10 s on a loaded machine
         rooms = manager.rooms(app_id)
         if all(room.batcher.pending() == 0 for room in rooms):
             return

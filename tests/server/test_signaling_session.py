@@ -98,7 +98,7 @@ def test_resume_while_the_old_connection_is_open_replaces_it(
 def test_silent_connection_is_closed_and_enters_the_window(
     make_app_env: Callable[..., AppEnv],
 ) -> None:
-    env = make_app_env(server={"heartbeat_interval_s": 0.2})
+    env = make_app_env(server={"heartbeat_interval_s": 0.5})
     with TestClient(env.app) as client, client.websocket_connect("/ws") as ws_a:
         alice = Peer(ws_a)
         alice.hello(env.ticket("alice"))
