@@ -152,18 +152,17 @@ class Consumer:
             return  # padding-only (a bandwidth probe): not forwarded, and no seq hole left
         if batch is not None:
             t = slot.transport
-            if t.fast_tx is not None and t.remote_addr is not None:
+            tx = t.fast_tx  # set once DTLS is up, i.e. once remote_addr is known
+            if tx is not None:
                 mapped = slot.munger.rewrite(view.seq, view.timestamp, now)
-                if mapped is None:
-                    return
-                batch.append(
-                    (t.fast_tx, t.remote_addr, self.payload_type, mapped[0], mapped[1], slot.ssrc)
-                )
-                t.rtp_out += 1
-                self.packets += 1
-                slot.packets += 1
-                slot.octets += view.payload_end - view.header_len
-                slot.last_send_time = now
+                if mapped is not None:
+                    seq, ts = mapped
+                    batch.append((tx, t.remote_addr, self.payload_type, seq, ts, slot.ssrc))
+                    t.rtp_out += 1
+                    self.packets += 1
+                    slot.packets += 1
+                    slot.octets += view.payload_end - view.header_len
+                    slot.last_send_time = now
                 return
         # munger + header rewrite in one call (seq/ts into the slot's space, slot SSRC, our PT)
         packet = slot.munger.forward(data, view, self.payload_type, now)
