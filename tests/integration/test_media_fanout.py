@@ -92,11 +92,6 @@ async def run_fanout(spy: CodecSpy) -> None:
         assert spy.by_sfu() == [], spy.by_sfu()
 
 
-@pytest.mark.xfail(
-    reason="ilvb/sfu/rtp/rtcp.py imports aiortc.rtp, whose package __init__ loads aiortc.codecs"
-    " and av into the worker process",
-    strict=False,
-)
 async def test_sfu_worker_process_imports_no_codec_module() -> None:
     async with LiveServer(media={"workers": 1}) as server:
         workers = await server.worker_stats()
