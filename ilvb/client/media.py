@@ -2,7 +2,9 @@
 
 - Send: an aiortc ``RTCPeerConnection`` the client offers on; each published source is one
   ``sendonly`` transceiver, announced as ``transport.send.offer {sdp, sources: {mid: source}}``.
-  Publishing another source renegotiates the same connection; unpublishing detaches the track.
+  Publishing another source renegotiates the same connection. Each m-line sends a
+  :class:`~ilvb.client.switch.TrackSwitch`, so unpublishing pauses it and publishing again
+  feeds it a new track with continuous timestamps.
 - Receive: the server offers fixed slots (``a0…``, ``v0…``), the client answers; decoded frames
   go to :class:`~ilvb.client.remote.RemoteMedia`.
 
@@ -30,6 +32,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 
 from ilvb.client.remote import RemoteMedia
+from ilvb.client.switch import TrackSwitch
 from ilvb.errors import InvalidArgument, InvalidState
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,7 @@ class MediaSession:
         self.send_pc: RTCPeerConnection | None = None
         self.recv_pc: RTCPeerConnection | None = None
         self.sending: dict[str, RTCRtpTransceiver] = {}  # source -> transceiver
+        self.switches: dict[str, TrackSwitch] = {}  # source -> the track its m-line sends
         self.answer_filter: SdpFilter | None = None  # applied to the send answer
         self.offer_filter: SdpFilter | None = None  # applied to the receive offer
         self._lock = asyncio.Lock()
@@ -63,15 +67,18 @@ class MediaSession:
                 "invalid_argument", f"{source} needs a {kind} track, not {track.kind}"
             )
         async with self._lock:
-            transceiver = self.sending.get(source)
-            if transceiver is not None:
-                # Published before: reuse the m-line with the new track.
-                transceiver.sender.replaceTrack(track)
+            switch = self.switches.get(source)
+            if switch is not None:
+                # Published before: the m-line's switch takes the new track (pts stay continuous).
+                switch.set(track)
             else:
                 if self.send_pc is None:
                     self.send_pc = new_peer_connection()
-                transceiver = self.send_pc.addTransceiver(track, direction="sendonly")
+                switch = TrackSwitch(kind)
+                switch.set(track)
+                transceiver = self.send_pc.addTransceiver(switch, direction="sendonly")
                 self.sending[source] = transceiver
+                self.switches[source] = switch
                 if codec is not None:
                     transceiver.setCodecPreferences(codec_preferences(kind, codec))
             # Always (re)announce: the server maps mids to sources from each offer.
@@ -79,9 +86,9 @@ class MediaSession:
 
     async def unpublish(self, source: str) -> None:
         """Stop sending ``source`` (the transceiver stays, without a track)."""
-        transceiver = self.sending.get(source)
-        if transceiver is not None:
-            transceiver.sender.replaceTrack(None)
+        switch = self.switches.get(source)
+        if switch is not None:
+            switch.set(None)
 
     async def _negotiate_send(self) -> None:
         pc = self.send_pc
@@ -130,9 +137,12 @@ class MediaSession:
             if pc is not None:
                 with contextlib.suppress(Exception):
                     await pc.close()
+        for switch in self.switches.values():
+            switch.stop()
         self.send_pc = None
         self.recv_pc = None
         self.sending.clear()
+        self.switches.clear()
         await self.remote.reset()
 
 

@@ -315,7 +315,7 @@ class GainTrack(MediaStreamTrack):
     async def recv(self) -> AudioFrame:
         """The source's next frame, scaled (s16, clipped)."""
         frame = await self.source.recv()
-        if frame.format.name != "s16":
+        if not isinstance(frame, AudioFrame) or frame.format.name != "s16":
             raise InvalidArgument("invalid_argument", "GainTrack needs s16 audio frames")
         samples = frame.to_ndarray().astype(np.float64) * self._volume
         np.clip(samples, -32768, 32767, out=samples)
