@@ -167,6 +167,14 @@ class Client:
         await self._request("media.publish", {"source": source})
         await self.media.publish(source, track, codec)
 
+    def replace_track(self, source: str, track: MediaStreamTrack) -> None:
+        """Switch what a published ``source`` sends (another camera, a file) at once.
+
+        No signaling and no renegotiation: viewers keep their view, the stream stays
+        continuous. Raises ``invalid_state`` if ``source`` is not being sent.
+        """
+        self.media.replace(source, track)
+
     async def unpublish(self, source: str) -> None:
         """Stop sending ``source``."""
         await self._request("media.unpublish", {"source": source})

@@ -84,6 +84,15 @@ class MediaSession:
             # Always (re)announce: the server maps mids to sources from each offer.
             await self._negotiate_send()
 
+    def replace(self, source: str, track: MediaStreamTrack) -> None:
+        """Send ``track`` instead of the current one for ``source``; no renegotiation."""
+        switch = self.switches.get(source)
+        if switch is None or switch.source is None:
+            raise InvalidState("invalid_state", f"{source} is not being sent")
+        if track.kind != switch.kind:
+            raise InvalidArgument("invalid_argument", f"{source} needs a {switch.kind} track")
+        switch.set(track)
+
     async def unpublish(self, source: str) -> None:
         """Stop sending ``source`` (the transceiver stays, without a track)."""
         switch = self.switches.get(source)

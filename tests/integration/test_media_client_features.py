@@ -16,6 +16,7 @@ from ilvb.client import (
     ToneSource,
     tagged_frame,
 )
+from ilvb.errors import InvalidState
 from tests.integration.harness import LiveServer
 from tests.integration.media_checks import record_audio, record_video, wait_until
 
@@ -181,3 +182,24 @@ async def test_two_person_call_media_and_its_end() -> None:
         assert (await ended.next(5)).name == "call.ended"
         assert (await ended.next(5)).data["reason"] == "call_ended"
         await wait_until(lambda: bob.room is None and bob.media.recv_pc is None, 5, "bob out")
+
+
+async def test_replace_track_switches_the_camera_without_renegotiation() -> None:
+    async with LiveServer() as server:
+        pub = await server.client("pub")
+        sub = await server.client("sub")
+        await pub.enter("swap")
+        await sub.enter("swap")
+        log = record_video(sub)
+        with pytest.raises(InvalidState):
+            pub.replace_track("camera", SyntheticVideoSource(marker=52))
+        await pub.publish_video(SyntheticVideoSource(marker=51, fps=15))
+        await sub.request_views(["pub"])
+        await wait_until(lambda: len(log.indices(51)) >= 10, 15, "first camera")
+        offers = pub.media.send_pc.localDescription.sdp  # type: ignore[union-attr]
+        pub.replace_track("camera", SyntheticVideoSource(marker=52, fps=15))
+        await wait_until(lambda: len(log.indices(52)) >= 10, 10, "second camera")
+        assert pub.media.send_pc.localDescription.sdp == offers  # type: ignore[union-attr]
+        switched = next(i for i, (_, _, tag) in enumerate(log.frames) if tag and tag.marker == 52)
+        assert all(tag and tag.marker == 52 for _, _, tag in log.frames[switched:])
+        assert log.unreadable() == 0
