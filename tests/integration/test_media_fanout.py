@@ -70,6 +70,7 @@ async def run_fanout(spy: CodecSpy) -> None:
 
         for i, log in enumerate(video_logs):
             verdict = judge(log.indices(42, since=start))
+            print(f"sub{i}: {verdict} present={verdict.present:.3f} sent={sent_in_window}")
             assert verdict.in_order and verdict.duplicates == 0, (i, verdict)
             assert verdict.span >= 0.9 * sent_in_window, (i, verdict, sent_in_window)
             assert verdict.present >= 0.9, (i, verdict)
