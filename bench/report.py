@@ -153,6 +153,34 @@ def _targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _analysis(fan: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """A few sentences derived from the figures: where a packet's CPU goes, what 500 streams
+    per core would need."""
+    ilvb, janus = _ok(fan.get("ilvb", [])), _ok(fan.get("janus", []))
+    if not ilvb or "system_us_per_pkt" not in ilvb[-1]:
+        return []
+    top = ilvb[-1]
+    pps = (top["publisher_video_pkts"] + top["publisher_audio_pkts"]) / top["seconds"]
+    budget = TARGET_CORE_SHARE * 1e6 / (TARGET_STREAMS_PER_CORE * pps)
+    lines = [
+        f"**Reading the numbers.** At N={top['subscribers']} ilvb spends "
+        f"{top['cpu_us_per_pkt']:.1f} µs per forwarded packet: {top['user_us_per_pkt']:.1f} µs "
+        f"in the worker itself and {top['system_us_per_pkt']:.1f} µs in the kernel (on loopback "
+        "the sender's system call also delivers the datagram to the receiving socket)."
+    ]
+    j = next((r for r in janus if r["subscribers"] == top["subscribers"]), None)
+    if j is not None and "system_us_per_pkt" in j:
+        lines[0] += (
+            f" Janus: {j['cpu_us_per_pkt']:.1f} µs ({j['user_us_per_pkt']:.1f} user + "
+            f"{j['system_us_per_pkt']:.1f} kernel)."
+        )
+    lines[0] += (
+        f" {TARGET_STREAMS_PER_CORE} streams (video + audio, {pps:.0f} packets/s each) "
+        f"in {TARGET_CORE_SHARE:.0%} of a core leave {budget:.1f} µs per packet in all."
+    )
+    return lines
+
+
 def render(results: dict[str, Any], pngs: list[str], profile_text: str | None) -> str:
     """The markdown text of the report."""
     m = results.get("machine", {})
@@ -231,7 +259,7 @@ def render(results: dict[str, Any], pngs: list[str], profile_text: str | None) -
                 f"{row['added_p50_ms']:.3f} | {row['added_p99_ms']:.3f} | "
                 f"{row['baseline_p50_ms']:.3f} | {row['setup_s']:.1f} |"
             )
-    out.append("")
+    out += ["", *_analysis(fan), ""]
     for name in pngs:
         out.append(f"![{name[:-4]}](bench/{name})")
     out.append("")
