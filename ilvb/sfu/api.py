@@ -75,8 +75,9 @@ class SlotEvent:
     source: Source | None
 
 
-# on_event(name, payload). Names: "slot" (SlotEvent), "transport_closed" ({"member_id"}),
-# "producer_closed" ({"member_id", "source"}). Called on the control plane's event loop.
+# on_event(name, payload). Names: "slot" (SlotEvent), "transport_closed" ({"member_id",
+# "transport": "send"|"recv" (absent when the worker died), "reason"}), "producer_closed"
+# ({"member_id", "source"}). Called on the control plane's event loop.
 RouterEventHandler = Callable[[str, Any], None]
 
 

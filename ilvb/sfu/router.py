@@ -507,7 +507,9 @@ class Router:
                 slot.close()
             m.recv = None
             m.recv_negotiated = False
-        self._safe_emit("transport_closed", {"member_id": m.member_id, "reason": reason})
+        self._safe_emit(
+            "transport_closed", {"member_id": m.member_id, "transport": t.kind, "reason": reason}
+        )
         self._assign_all(self._w.now())
 
     def _close_producer(self, m: MemberMedia, source: str, notify: bool) -> None:
