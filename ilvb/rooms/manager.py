@@ -10,6 +10,11 @@ ordered :class:`~ilvb.rooms.media_link.RouterLink`. Rules (MISSION §2, §3, §6
 3. Audio senders ≤ the app's cap (6), video senders ≤ 4, views ≤ 4 (3 while sending video).
 4. Call rooms: number 0 allocates a fresh number; two members at most; one leaving ends the call
    for both (``call.ended`` then ``room.exited``).
+5. Media failures (docs/internals/media-plane.md "Failure handling"): a closed producer stops
+   its source like an unpublish; a closed transport is reported to its member
+   (``transport.closed``), a closed send transport also stops its sources; a dead worker's rooms
+   are re-opened on a live worker, their media state re-applied, and every member is told
+   (``transport.closed`` ``both`` / ``media_restarted``) so it negotiates both transports again.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from ilvb.errors import InvalidArgument, LimitExceeded, NotFound, PermissionDeni
 from ilvb.rooms.clock import Clock, LoopClock
 from ilvb.rooms.fanout import event_frame
 from ilvb.rooms.limits import RoomLimits
-from ilvb.rooms.media_link import RouterLink
+from ilvb.rooms.media_link import Command, RouterLink
 from ilvb.rooms.member import Member, Outbox
 from ilvb.rooms.permissions import PERMISSION_SOURCE, Permissions
 from ilvb.rooms.room import Room
@@ -53,6 +58,11 @@ class RoomManager:
         self.clock: Clock = clock or LoopClock()
         self._rooms: dict[str, dict[tuple[str, str], Room]] = {}
         self._links: set[RouterLink] = set()
+        self._by_internal: dict[str, Room] = {}
+        # WorkerMediaPlane reports a dead worker process (with the routers it held) here.
+        observers = getattr(media, "on_worker_died", None)
+        if isinstance(observers, list):
+            observers.append(self._worker_died)
         # Called with (member, reason) after a member left its room, for the signaling layer.
         self.on_member_removed: Callable[[Member, str], None] | None = None
 
@@ -399,6 +409,7 @@ class RoomManager:
         )
         new.link = RouterLink(self.media, new.internal_id, self._router_events(new))
         self._links.add(new.link)
+        self._by_internal[new.internal_id] = new
         self._rooms.setdefault(app.app_id, {})[(kind, str(room))] = new
         log.debug("room created: app=%s %s=%r", app.app_id, kind, room)
         return new
@@ -408,6 +419,8 @@ class RoomManager:
             return
         room.closed = True
         room.batcher.close()
+        if self._by_internal.get(room.internal_id) is room:
+            del self._by_internal[room.internal_id]
         app_rooms = self._rooms.get(room.app_id, {})
         if app_rooms.get((room.kind, room.key)) is room:
             del app_rooms[(room.kind, room.key)]
@@ -492,10 +505,72 @@ class RoomManager:
                             },
                         )
                     )
+            elif name == "producer_closed" and isinstance(payload, dict):
+                self._producer_closed(room, payload)
+            elif name == "transport_closed" and isinstance(payload, dict):
+                self._transport_closed(room, payload)
             else:
                 log.debug("room %r: media event %s %r", room.display, name, payload)
 
         return on_event
+
+    def _producer_closed(self, room: Room, payload: dict[str, Any]) -> None:
+        """The SFU closed a member's producer: its source stops, as after an unpublish."""
+        member = room.members.get(str(payload.get("member_id")))
+        source = payload.get("source")
+        if member is None or room.closed or source not in member.sending:
+            return
+        self._stop_source(room, member, source)
+        room.broadcast_state(member)
+
+    def _transport_closed(self, room: Room, payload: dict[str, Any]) -> None:
+        """A member's transport died (consent expired, DTLS closed, unanswered, worker died)."""
+        reason = str(payload.get("reason") or "closed")
+        if reason == "worker_died":
+            self._restart_media(room)  # re-opens and tells every member (media_restarted)
+            return
+        member = room.members.get(str(payload.get("member_id")))
+        if member is None or room.closed:
+            return
+        transport = payload.get("transport")
+        if transport not in ("send", "recv"):
+            transport = "both"
+        if transport != "recv" and member.sending:
+            for source in sorted(member.sending):
+                self._stop_source(room, member, source)
+            room.broadcast_state(member)
+        member.send(event_frame("transport.closed", {"transport": transport, "reason": reason}))
+
+    def _worker_died(self, worker: Any, reason: str) -> None:
+        """A media worker process died: re-open every room it held."""
+        for room_id in list(getattr(worker, "routers", {})):
+            room = self._by_internal.get(room_id)
+            if room is not None:
+                self._restart_media(room)
+
+    def _restart_media(self, room: Room) -> None:
+        """Place the room's router again, re-apply its media state, then tell every member."""
+        if room.closed or room.link is None:
+            return
+
+        def reapply() -> list[Command]:
+            commands: list[Command] = []
+            for member in room.members.values():
+                uid, subscription = member.user_id, room.subscription(member)
+                commands.append(lambda r, u=uid, s=subscription: r.set_subscription(u, s))
+                for source in sorted(member.sending - member.muted):
+                    commands.append(lambda r, u=uid, s=source: r.set_source_enabled(u, s, True))
+            return commands
+
+        def reopened() -> None:
+            log.warning("room %r: media restarted, %d members renegotiate", room.display, len(room))
+            frame = event_frame(
+                "transport.closed", {"transport": "both", "reason": "media_restarted"}
+            )
+            for member in room.members.values():
+                member.send(frame)
+
+        room.link.reopen(reapply, reopened)
 
     def _allocate_call_number(self, app_id: str) -> int:
         app_rooms = self._rooms.get(app_id, {})
