@@ -46,6 +46,7 @@ class Client:
         events.on("slot", self._on_slot)
         events.on("room.exited", self._on_exited)
         events.on("connection.closed", self._on_closed)
+        events.on("transport.closed", self._on_transport_closed)
 
     @classmethod
     async def connect(cls, url: str, ticket: str, **options: Any) -> Client:
@@ -263,6 +264,29 @@ class Client:
         # (A simulated loss, ``connection.drop(resume=False)``, keeps media running on purpose.)
         if event.data.get("error") is not None:
             await self._left()
+
+    async def _on_transport_closed(self, event: Event) -> None:
+        # The server lost my send and/or receive transport (or restarted its media): build new
+        # ones. A closed send transport stopped my sources, so they are asked for again first.
+        if self.room is None:
+            return
+        which = event.data.get("transport")
+        try:
+            if which in ("send", "both") and self.media.switches:
+                granted = []
+                for source in self.media.active_sources():
+                    try:
+                        await self._request("media.publish", {"source": source})
+                        granted.append(source)
+                    except IlvbError as exc:  # e.g. the cap was taken meanwhile
+                        self._events.emit(Event("error", {"error": exc}))
+                await self.media.restart_send(granted)
+            if which in ("recv", "both") and self.media.recv_pc is not None:
+                await self.media.restart_receive()
+        except IlvbError as exc:
+            self._events.emit(Event("error", {"error": exc}))
+            return
+        self._events.emit(Event("transport.restored", {"transport": which}))
 
     async def _left(self) -> None:
         self.room = None

@@ -113,6 +113,49 @@ class MediaSession:
             sdp = self.answer_filter(sdp)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
 
+    def active_sources(self) -> list[str]:
+        """Sources with a track now (published and not unpublished)."""
+        return [src for src, switch in self.switches.items() if switch.source is not None]
+
+    async def restart_send(self, sources: list[str]) -> None:
+        """A new send peer connection for ``sources`` (the server lost the old transport).
+
+        Their current tracks move to new switches on the new connection, with the same codec
+        preferences; the other sources are dropped. The server granted each one again.
+        """
+        async with self._lock:
+            old, old_sending = self.send_pc, self.sending
+            tracks = {src: sw.source for src, sw in self.switches.items() if src in sources}
+            for switch in self.switches.values():
+                switch.stop()  # the old sender stops it anyway; a stopped track cannot move
+            self.send_pc, self.sending, self.switches = None, {}, {}
+            if old is not None:
+                with contextlib.suppress(Exception):
+                    await old.close()
+            live = {src: track for src, track in tracks.items() if track is not None}
+            if not live:
+                return
+            self.send_pc = new_peer_connection()
+            for source, track in live.items():
+                switch = TrackSwitch(track.kind)
+                switch.set(track)
+                transceiver = self.send_pc.addTransceiver(switch, direction="sendonly")
+                codecs = getattr(old_sending.get(source), "_preferred_codecs", None)
+                if codecs:
+                    transceiver.setCodecPreferences(list(codecs))
+                self.sending[source] = transceiver
+                self.switches[source] = switch
+            await self._negotiate_send()
+
+    async def restart_receive(self) -> None:
+        """A new receive peer connection (the server lost the old transport)."""
+        async with self._lock:
+            old, self.recv_pc = self.recv_pc, None
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.close()
+        await self.open_receive()
+
     async def open_receive(self) -> None:
         """Negotiate the receive transport once (server offers, client answers)."""
         async with self._lock:
