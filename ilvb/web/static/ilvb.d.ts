@@ -91,6 +91,10 @@ export interface ClientEvents {
   "audio.slot": { mid: string; userId: string | null };
   /** The server stopped one of my sources (e.g. its permission was revoked). */
   "unpublished": { source: Source; reason: "server" };
+  /** The server lost my `send` / `recv` transport (or `both`: `reason` `media_restarted`); the SDK renegotiates. */
+  "transport.closed": { transport: "send" | "recv" | "both"; reason: string };
+  /** New transports are negotiated after a `transport.closed`. */
+  "transport.restored": { transport: "send" | "recv" | "both" };
   "connection.lost": { code: number };
   /** `resumed: false`: a new session (the old one had expired); `room.exited` follows if I was in one. */
   "connection.resumed": { resumed: boolean };

@@ -1118,6 +1118,8 @@ export class Client extends Emitter {
     /** @type {Map<string, () => void>} */
     this._audioStops = new Map();
     this._negotiation = Promise.resolve();
+    /** @type {Map<string, MediaStreamTrack>} tracks the server stopped (a send transport closing) */
+    this._stopped = new Map();
     this._onDeviceTrack = this.devices.on("track", (e) => this._replaceTrack(e.source, e.track));
   }
 
@@ -1145,6 +1147,7 @@ export class Client extends Emitter {
     }
     if (name === "room.entered") this.me = data.me;
     this.emit(name, data);
+    if (name === "transport.closed") this._transportClosed(data).catch((e) => this.emit("error", e));
     if (name === "connection.resumed" && !data.resumed && this.room) {
       // A new session, not the old one: the server already removed me from the room.
       this._leftRoom();
@@ -1301,6 +1304,7 @@ export class Client extends Emitter {
 
   /** Stop sending a source. @param {"microphone"|"camera"|"screen"} source */
   async unpublish(source) {
+    this._stopped.delete(source);
     const t = this._senders.get(source);
     if (t?.sender.track) await t.sender.replaceTrack(null);
     if (source === "screen") { this._screen?.stop(); this._screen = null; }
@@ -1380,6 +1384,7 @@ export class Client extends Emitter {
     const key = { microphone: "audio", camera: "video", screen: "screen" };
     for (const [source, tr] of this._senders) {
       if (!tr.sender.track || me.sending?.[key[source]] !== false) continue;
+      this._stopped.set(source, tr.sender.track); // sent again if a transport.closed follows
       tr.sender.replaceTrack(null).catch(() => {});
       if (source === "screen") { this._screen?.stop(); this._screen = null; }
       this.emit("unpublished", { source, reason: "server" });
@@ -1389,6 +1394,54 @@ export class Client extends Emitter {
   async _replaceTrack(source, track) {
     const tr = this._senders.get(source);
     if (tr && tr.sender.track && tr.sender.track !== track) await tr.sender.replaceTrack(track);
+  }
+
+  /**
+   * The server lost my send and/or receive transport, or restarted its media
+   * (`transport.closed`): ask again for the sources I was sending and build new transports.
+   * Emits `transport.restored` when done.
+   */
+  async _transportClosed(data) {
+    if (!this.room) return;
+    const which = data.transport;
+    if ((which === "send" || which === "both") && this.sendPc) {
+      /** @type {Map<string, MediaStreamTrack>} */
+      const tracks = new Map();
+      const key = { microphone: "audio", camera: "video", screen: "screen" };
+      for (const [source, tr] of this._senders) {
+        const track = tr.sender.track || this._stopped.get(source);
+        const allowed = this.me?.permissions?.[key[source]] !== false; // not a revoke
+        if (track && track.readyState === "live" && allowed) tracks.set(source, track);
+      }
+      await this._serial(async () => {
+        this._stopped.clear();
+        this._senders.clear();
+        this.sendPc?.close();
+        this.sendPc = null;
+      });
+      for (const [source, track] of tracks) {
+        try {
+          await this.request("media.publish", { source });
+          await this._addSendTrack(source, track, {}, null);
+        } catch (e) {
+          this.emit("error", e); // e.g. the sender cap was taken meanwhile
+        }
+      }
+    }
+    if ((which === "recv" || which === "both") && this.recvPc) {
+      for (const stop of this._audioStops.values()) stop();
+      this._audioStops.clear();
+      for (const v of this._videos.values()) {
+        if (v.userId) this.emit("video.removed", { userId: v.userId, source: v.source, video: v });
+        v.close();
+      }
+      this._videos.clear();
+      this.slots.clear();
+      this.recvPc.close();
+      this.recvPc = null;
+      await this.openReceive();
+    }
+    this.emit("transport.restored", { transport: which });
   }
 
   // --- receiving -------------------------------------------------------------------------------
