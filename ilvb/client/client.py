@@ -13,6 +13,10 @@
 Every request raises the typed :mod:`ilvb.errors` exception the server reported (same codes as
 the Web SDK). Events arrive both as callbacks (``client.on("members.entered", cb)``) and as
 async iterators (``async for ev in client.events()``).
+
+When the server loses a media transport (``transport.closed``: ICE consent expired, DTLS
+closed, or ``media_restarted`` after a media worker died) the client asks again for the sources
+it was sending, negotiates new transports by itself and emits ``transport.restored``.
 """
 
 from __future__ import annotations

@@ -539,7 +539,22 @@ class RoomManager:
             for source in sorted(member.sending):
                 self._stop_source(room, member, source)
             room.broadcast_state(member)
-        member.send(event_frame("transport.closed", {"transport": transport, "reason": reason}))
+        self._tell_transport_closed(member, transport, reason)
+
+    def _tell_transport_closed(self, member: Member, transport: str, reason: str) -> None:
+        """Send ``transport.closed``, or keep it for :meth:`flush_media_notice` while away."""
+        if member.outbox is not None:
+            member.send(event_frame("transport.closed", {"transport": transport, "reason": reason}))
+            return
+        if member.lost_transport is not None and member.lost_transport[0] != transport:
+            transport = "both"
+        member.lost_transport = (transport, reason)
+
+    def flush_media_notice(self, member: Member) -> None:
+        """After a resume: the ``transport.closed`` the member missed while away, if any."""
+        lost, member.lost_transport = member.lost_transport, None
+        if lost is not None and member.room is not None:
+            self._tell_transport_closed(member, *lost)
 
     def _worker_died(self, worker: Any, reason: str) -> None:
         """A media worker process died: re-open every room it held."""
@@ -568,7 +583,10 @@ class RoomManager:
                 "transport.closed", {"transport": "both", "reason": "media_restarted"}
             )
             for member in room.members.values():
-                member.send(frame)
+                if member.outbox is not None:
+                    member.send(frame)
+                else:
+                    member.lost_transport = ("both", "media_restarted")
 
         room.link.reopen(reapply, reopened)
 

@@ -46,6 +46,8 @@ class Member:
     timer: TimerHandle | None = None
     # The signaling session that owns this member (opaque to the rooms package).
     session: Any = None
+    # A transport.closed the member missed while away: ("send"|"recv"|"both", reason).
+    lost_transport: tuple[str, str] | None = None
 
     @property
     def sends_video(self) -> bool:

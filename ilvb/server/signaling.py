@@ -292,6 +292,8 @@ class SignalingSession:
             body["kind"] = record.member.room.kind
             body["me"] = record.member.state()
         self._reply(request_id, body)
+        if resumed and record.member is not None:
+            self.rooms.flush_media_notice(record.member)  # a transport lost while away
 
     # requests ----------------------------------------------------------------------------
 

@@ -231,3 +231,42 @@ async def test_worker_death_of_another_room_leaves_this_one_alone() -> None:
     assert len(s.plane.opened) == 1
     assert s.pub_box.events("transport.closed") == []
     await s.manager.close()
+
+
+async def test_a_member_away_gets_the_missed_transport_closed_after_its_resume(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(media_link, "REOPEN_RETRY_S", 0.01)
+    s = await setup()
+    s.manager.disconnect(s.sub)  # inside the disconnect window: no outbox
+    s.on_event()(
+        "transport_closed", {"member_id": "sub", "transport": "recv", "reason": "consent_expired"}
+    )
+    assert s.pub.room is not None and s.pub.room.link is not None
+    link = s.pub.room.link
+    s.plane.kill(s.plane.opened[0])
+    await poll(lambda: link.reopens == 1, 10, "the room re-opened")
+    assert s.sub_box.events("transport.closed") == []
+    assert s.pub_box.events("transport.closed") == [
+        {"transport": "both", "reason": "media_restarted"}
+    ]
+    back = RecordingOutbox()
+    s.manager.reconnect(s.sub, back)
+    assert back.events("transport.closed") == []  # not before the hello response
+    s.manager.flush_media_notice(s.sub)
+    s.manager.flush_media_notice(s.sub)  # once only
+    assert back.events("transport.closed") == [{"transport": "both", "reason": "media_restarted"}]
+    await s.manager.close()
+
+
+async def test_missed_notices_of_both_transports_merge() -> None:
+    s = await setup()
+    s.manager.disconnect(s.pub)
+    s.on_event()("transport_closed", {"member_id": "pub", "transport": "recv", "reason": "a"})
+    s.on_event()("transport_closed", {"member_id": "pub", "transport": "send", "reason": "b"})
+    back = RecordingOutbox()
+    s.manager.reconnect(s.pub, back)
+    s.manager.flush_media_notice(s.pub)
+    assert back.events("transport.closed") == [{"transport": "both", "reason": "b"}]
+    assert s.pub.sending == set()
+    await s.manager.close()
