@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import collections
+import contextlib
 import json
 import os
 import re
@@ -39,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,13 +162,13 @@ class Member:
     """One WebSocket client: a reader task resolves responses and counts entry events."""
 
     user_id: str
-    ws: ClientConnection
+    ws: ClientConnection  # or a LiteWs with the same send/close
     pending: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     next_id: int = 0
     entered_seen: int = 0  # members named in members.entered events received
     expected_entered: int | None = None  # members that entered after me
     frames: int = 0
-    bytes: int = 0
+    nbytes: int = 0
     closed: bool = False
     reader: asyncio.Task[None] | None = None
     heartbeat_s: float = 10.0
@@ -191,34 +194,170 @@ class Member:
         msg = json.dumps({"id": self.next_id, "type": "ping"})
         asyncio.ensure_future(self.ws.send(msg))
 
+    def on_text(self, buf: bytes | bytearray, start: int, end: int) -> None:
+        """One text frame ``buf[start:end]``: count entry notices in place, decode the rest."""
+        self.frames += 1
+        self.nbytes += end - start
+        # Fast path: events are compact JSON starting with their type (ilvb.rooms.fanout).
+        if buf.startswith(b'{"type":"event"', start, end):
+            if buf.find(b'"members.entered"', start, min(end, start + 64)) >= 0:
+                self.entered_seen += buf.count(b'"user_id"', start, end)
+            return
+        msg = json.loads(bytes(buf[start:end]))
+        if msg.get("type") == "event":  # any other formatting: counted the slow way
+            if msg.get("event") == "members.entered":
+                self.entered_seen += len(msg.get("data", {}).get("members", []))
+            return
+        fut = self.pending.pop(msg.get("id"), None)
+        if fut is not None and not fut.done():
+            fut.set_result(msg)
+
+    def connection_lost(self) -> None:
+        """The socket is gone: fail whatever still waits for a reply."""
+        self.closed = True
+        for fut in self.pending.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError(f"{self.user_id}: connection closed"))
+
     async def read(self) -> None:
-        """Read every frame; parse only responses (events are counted, not decoded)."""
+        """(websockets client) Read every frame until the connection ends."""
         try:
             while True:
                 frame = await self.ws.recv(decode=False)
-                self.frames += 1
-                self.bytes += len(frame)
-                if b'"members.entered"' in frame:
-                    self.entered_seen += frame.count(b'"user_id"')
-                    continue
-                if b'"event"' in frame[:64]:
-                    continue
-                msg = json.loads(frame)
-                fut = self.pending.pop(msg.get("id"), None)
-                if fut is not None and not fut.done():
-                    fut.set_result(msg)
+                self.on_text(frame, 0, len(frame))
         except Exception:
-            self.closed = True
-            for fut in self.pending.values():
-                if not fut.done():
-                    fut.set_exception(ConnectionError(f"{self.user_id}: connection closed"))
+            self.connection_lost()
 
 
-async def connect_member(ws_url: str, app_id: str, secret: str, user_id: str) -> Member:
+class LiteWs(asyncio.Protocol):
+    """A minimal RFC 6455 client (``--lite-client``): no task and no copy per incoming frame.
+
+    The websockets client copies every payload twice and wakes a task per frame; with thousands
+    of members each receiving the whole room's entries, that made the bench client, not the
+    server, the bottleneck of a storm on a small machine. Frames are parsed in place in
+    ``data_received`` and handed to ``on_text`` as spans of the buffer. Client frames carry a
+    zero masking key (valid framing, no XOR). Server pings are answered.
+    """
+
+    def __init__(self, host: str, path: str) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.handshaken = False
+        self.on_text: Callable[[bytearray, int, int], None] = lambda _b, _s, _e: None
+        self.on_close: Callable[[], None] = lambda: None
+        key = base64.b64encode(os.urandom(16)).decode()
+        self._request = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Send the upgrade request."""
+        self.transport = transport  # type: ignore[assignment]
+        transport.write(self._request)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        """Finish the handshake, then parse every complete frame in the buffer."""
+        buf = self.buf
+        buf += data
+        if not self.handshaken:
+            head_end = buf.find(b"\r\n\r\n")
+            if head_end < 0:
+                return
+            status = bytes(buf[: buf.find(b"\r\n")])
+            del buf[: head_end + 4]
+            if status.split(b" ")[1:2] != [b"101"]:
+                self.opened.set_exception(ConnectionError(status.decode(errors="replace")))
+                assert self.transport is not None
+                self.transport.close()
+                return
+            self.handshaken = True
+            self.opened.set_result(None)
+        pos, n = 0, len(buf)
+        while n - pos >= 2:
+            b0, b1 = buf[pos], buf[pos + 1]
+            length, head = b1 & 0x7F, 2
+            if length == 126:
+                if n - pos < 4:
+                    break
+                length, head = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
+            elif length == 127:
+                if n - pos < 10:
+                    break
+                length, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
+            start = pos + head
+            end = start + length
+            if end > n:
+                break
+            opcode = b0 & 0x0F
+            if opcode in (0x0, 0x1):  # text (ilvb never fragments; a continuation is counted too)
+                self.on_text(buf, start, end)
+            elif opcode == 0x9:  # ping -> pong
+                self._send_frame(0xA, bytes(buf[start:end]))
+            elif opcode == 0x8:  # close
+                assert self.transport is not None
+                self.transport.close()
+            pos = end
+        if pos:
+            del buf[:pos]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Report the end (and fail a pending handshake)."""
+        if not self.opened.done():
+            self.opened.set_exception(ConnectionError(f"connection lost: {exc}"))
+        self.on_close()
+
+    def _send_frame(self, opcode: int, payload: bytes) -> None:
+        if self.transport is None or self.transport.is_closing():
+            raise ConnectionError("connection closed")
+        n = len(payload)
+        if n < 126:
+            header = bytes((0x80 | opcode, 0x80 | n))
+        elif n < 65536:
+            header = bytes((0x80 | opcode, 0x80 | 126)) + n.to_bytes(2, "big")
+        else:
+            header = bytes((0x80 | opcode, 0x80 | 127)) + n.to_bytes(8, "big")
+        self.transport.write(header + b"\0\0\0\0" + payload)
+
+    async def send(self, text: str) -> None:
+        """Send a text frame (same call as the websockets client)."""
+        self._send_frame(0x1, text.encode())
+
+    async def close(self) -> None:
+        """Close with 1000 and drop the socket."""
+        with contextlib.suppress(ConnectionError):
+            self._send_frame(0x8, (1000).to_bytes(2, "big"))
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def open_lite(ws_url: str, user_id: str) -> Member:
+    """A member on a :class:`LiteWs` connection."""
+    url = urlparse(ws_url)
+    host, port = url.hostname or "127.0.0.1", url.port or 80
+    loop = asyncio.get_running_loop()
+    _transport, proto = await loop.create_connection(
+        lambda: LiteWs(f"{host}:{port}", url.path or "/"), host, port
+    )
+    await asyncio.wait_for(proto.opened, 60)
+    member = Member(user_id, proto)  # type: ignore[arg-type]
+    proto.on_text = member.on_text
+    proto.on_close = member.connection_lost
+    return member
+
+
+async def connect_member(
+    ws_url: str, app_id: str, secret: str, user_id: str, lite: bool = False
+) -> Member:
     """Open a connection and say hello (``member.heartbeat_s`` is the server's interval)."""
-    ws = await connect(ws_url, max_size=None, ping_interval=None, open_timeout=60)
-    member = Member(user_id, ws)
-    member.reader = asyncio.create_task(member.read())
+    if lite:
+        member = await open_lite(ws_url, user_id)
+    else:
+        ws = await connect(ws_url, max_size=None, ping_interval=None, open_timeout=60)
+        member = Member(user_id, ws)
+        member.reader = asyncio.create_task(member.read())
     welcome = await member.request(
         "hello", {"protocol": 1, "ticket": sign_ticket(app_id, secret, user_id, ttl_s=7200)}
     )
@@ -285,7 +424,11 @@ async def storm(args: argparse.Namespace, url: str, admin_key: str, pid: int | N
 
     async def open_one(i: int) -> None:
         async with gate:
-            members.append(await connect_member(ws_url, app["app_id"], app["secret"], f"u{i}"))
+            members.append(
+                await connect_member(
+                    ws_url, app["app_id"], app["secret"], f"u{i}", lite=args.lite_client
+                )
+            )
 
     await asyncio.gather(*(open_one(i) for i in range(n)))
     connect_s = time.perf_counter() - t0
@@ -356,7 +499,7 @@ async def storm(args: argparse.Namespace, url: str, admin_key: str, pid: int | N
     expected = sum(m.expected_entered or 0 for m in members)
     seen = sum(m.entered_seen for m in members)
     frames = sum(m.frames for m in members)
-    received_mb = sum(m.bytes for m in members) / 1e6
+    received_mb = sum(m.nbytes for m in members) / 1e6
     exact = not errors and all(m.entered_seen == m.expected_entered for m in members)
     if errors:
         log(f"{len(errors)} joins failed, e.g. {errors[0]}")
@@ -377,6 +520,7 @@ async def storm(args: argparse.Namespace, url: str, admin_key: str, pid: int | N
         "cpu_ms_per_join": round(cpu_s * 1000 / n, 3),
         "server_cpu_s": round(cpu_s, 2),
         "concurrency": args.concurrency,
+        "client": "lite" if args.lite_client else "websockets",
         "connect_s": round(connect_s, 2),
         "joins_s": round(joins_s, 2),
         "joins_per_s": round(n / joins_s, 1),
@@ -488,6 +632,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--heartbeat-s", type=float, default=None, help="default: the server's")
     p.add_argument("--drain-timeout-s", type=float, default=300.0)
     p.add_argument("--profile", action="store_true", help="py-spy record the server")
+    p.add_argument(
+        "--lite-client",
+        action="store_true",
+        help="a minimal in-place WebSocket client instead of the websockets library (cheaper)",
+    )
     p.add_argument(
         "--out", type=Path, default=OUT_DIR / "join_storm.json", help="where the JSON goes"
     )

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import psutil
+import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "join_storm.py"
 RESULT = re.compile(
@@ -17,10 +18,14 @@ RESULT = re.compile(
 )
 
 
-def test_small_storm_reports_exact_fan_out_and_stops_its_server(tmp_path: Path) -> None:
+@pytest.mark.parametrize("client", [[], ["--lite-client"]], ids=["websockets", "lite"])
+def test_small_storm_reports_exact_fan_out_and_stops_its_server(
+    tmp_path: Path, client: list[str]
+) -> None:
     out = tmp_path / "storm.json"
+    args = ["--members", "60", "--concurrency", "5", "--out", str(out), *client]
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--members", "60", "--concurrency", "5", "--out", str(out)],
+        [sys.executable, str(SCRIPT), *args],
         capture_output=True,
         text=True,
         timeout=180,
