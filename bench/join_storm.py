@@ -2,6 +2,7 @@
 
     python bench/join_storm.py --members 5000            # starts `ilvb serve --no-media` itself
     python bench/join_storm.py --members 1000 --url http://127.0.0.1:7880 --admin-key KEY
+    python bench/join_storm.py --members 5000 --lite-client   # a cheaper client (see LiteWs)
 
 Without ``--url`` it starts ``ilvb serve --no-media --port 0`` on an ephemeral data directory,
 reads the admin key and the ``ilvb listening on`` line from its output, and ends it (by PID) at
