@@ -341,7 +341,9 @@ def render(results: dict[str, Any], pngs: list[str], profile_text: str | None) -
         "## Optimisations (before → after)",
         "",
         "The forwarding path is owned by the SFU; each optimisation is measured by running the "
-        "bench on the revision before and after it.",
+        "bench on the revision before and after it. The step-by-step record of the C fast path "
+        "(profile before, each change, rounds with it on and off) is in "
+        "`docs/internals/hotpath.md`.",
         "",
     ]
     before = results["workloads"].get("fanout_before")
