@@ -71,6 +71,7 @@ async def run(
     """Enter ``room``, publish, watch the others; return what was received."""
     ws_url = server.replace("http://", "ws://").replace("https://", "wss://") + "/ws"
     client = await Client.connect(ws_url, ticket)
+    files: list[FileSource] = []
     seen = Seen()
     try:
         # What I receive: every decoded frame, attributed to its sender.
@@ -109,7 +110,7 @@ async def run(
         out(f"I am {client.user_id} in room {reply['room']} with {reply['member_count']} member(s)")
 
         # What I send.
-        files = [FileSource(p) for p in {audio_file, video_file} if p]
+        files.extend(FileSource(p) for p in {audio_file, video_file} if p)
         audio = next((f.audio for f in files if f.audio is not None), None)
         video = next((f.video for f in files if f.video is not None), None)
         marker = hashlib.sha1(client.user_id.encode()).digest()[0]
@@ -135,6 +136,8 @@ async def run(
         with contextlib.suppress(Exception):
             await client.exit()
         await client.close()
+        for source in files:  # ends the file's decoding thread with the loop still running
+            source.stop()
 
 
 def main() -> None:
