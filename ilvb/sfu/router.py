@@ -274,9 +274,12 @@ class Router:
         if self.closed:
             return
         self.closed = True
-        for m in list(self.members.values()):
-            self._teardown(m)
+        # Unregister everyone first, as remove_member does: a transport closed by the teardown
+        # then finds no member to re-route or report (O(members) instead of O(members²)).
+        members = list(self.members.values())
         self.members.clear()
+        for m in members:
+            self._teardown(m)
 
     # -- timers (the worker calls these) --------------------------------------------------------
 

@@ -441,3 +441,27 @@ def test_a_new_ssrc_on_the_same_mline_is_followed() -> None:
     pub.handle_srtp(rtp(120, 9, 0, 4000, VP8_KEY))
     out, _ = room.svc.take(addr("bob"))
     assert len(out) == 1
+
+
+def test_close_tears_down_quietly_without_rerouting_the_members_still_inside() -> None:
+    """close() is the room going away: no transport_closed per member and no slot re-assignment
+    for members about to be closed too (that was O(members²) at 300 subscribers)."""
+    room = Room()
+    room.publish("host", video_track())
+    for i in range(20):
+        room.subscribe(f"s{i}", views=(("host", "camera"),))
+    room.events.clear()
+    assigned = 0
+    real_assign = room.router._assign
+
+    def counting_assign(m: Any, now: float) -> None:
+        nonlocal assigned
+        assigned += 1
+        real_assign(m, now)
+
+    room.router._assign = counting_assign  # type: ignore[method-assign]
+    room.router.close()
+    assert assigned == 0
+    assert [n for n, _ in room.events if n in ("transport_closed", "slot")] == []
+    assert room.svc.transports == set()
+    assert room.router.members == {}
