@@ -9,11 +9,20 @@ for pair in chromium:chromium ffmpeg:ffmpeg redis-server:redis-server janus:janu
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
+# The store tests start their own PostgreSQL server (tests/store/conftest.py); Debian keeps its
+# binaries off PATH, under /usr/lib/postgresql/<version>/bin.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "== installing system packages: ${need_apt[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+    # The postgresql package may start a system cluster; the tests don't use it, so stop it.
+    if command -v pg_lsclusters >/dev/null 2>&1; then
+      pg_lsclusters -h | while read -r ver name _port status _rest; do
+        if [ "$status" = online ]; then pg_ctlcluster "$ver" "$name" stop || true; fi
+      done
+    fi
   else
     echo "== missing system packages (run as root to install): ${need_apt[*]}" >&2
   fi

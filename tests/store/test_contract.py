@@ -1,4 +1,4 @@
-"""The AppStore contract, run against every implementation (in-memory and SQL)."""
+"""The AppStore contract, run against every implementation (in-memory, SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,29 @@ from ilvb.errors import NotFound
 from ilvb.store.interfaces import AppStore
 from ilvb.store.memory import MemoryAppStore
 from ilvb.store.sql import SqlAppStore
+from tests.store.conftest import reset_postgres
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AppStore]:
-    s: AppStore
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def store_kind(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str | None]:
+    """Which store and its database URL (PostgreSQL: the suite's own server, see conftest)."""
     if request.param == "memory":
+        return ("memory", None)
+    if request.param == "sqlite":
+        return ("sql", f"sqlite+aiosqlite:///{tmp_path / 'ilvb.db'}")
+    return ("postgresql", request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+async def store(store_kind: tuple[str, str | None]) -> AsyncIterator[AppStore]:
+    kind, url = store_kind
+    s: AppStore
+    if url is None:
         s = MemoryAppStore()
     else:
-        s = SqlAppStore(f"sqlite+aiosqlite:///{tmp_path / 'ilvb.db'}")
+        if kind == "postgresql":
+            await reset_postgres(url)
+        s = SqlAppStore(url)
     await s.open()
     yield s
     await s.close()
