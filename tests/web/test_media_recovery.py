@@ -29,7 +29,7 @@ async def _decoded(page, user: str, at_least: int):
     return stats if stats and stats["framesDecoded"] >= at_least else None
 
 
-async def _flowing(new_page, ilvb_origin):
+async def _flowing(new_page, ilvb_origin, publish_opts: str = "{}"):
     room = "recovery-" + uuid.uuid4().hex[:8]
     alice = await new_page(f"{ilvb_origin}/demo")
     bob = await new_page(f"{ilvb_origin}/demo")
@@ -37,7 +37,7 @@ async def _flowing(new_page, ilvb_origin):
     await join(bob, "bob", room)
     for page in (alice, bob):
         await page.evaluate(WATCH_JS)
-    await alice.evaluate("c.publish('camera').then(() => 0)")
+    await alice.evaluate(f"c.publish('camera', {publish_opts}).then(() => 0)")
     await bob.evaluate("c.requestViews(['alice']).then(() => 0)")
     await poll(lambda: _decoded(bob, "alice", 10), within=30)
     return alice, bob
@@ -70,3 +70,29 @@ async def test_closed_receive_transport_is_opened_again(new_page, ilvb_origin):
     assert await bob.evaluate("c.recvPc !== window.oldPc")
     # a fresh receive transport: its counters start again and climb
     await poll(lambda: _decoded(bob, "alice", 15), within=30)
+
+
+# The codec the page's send transport is sending video with, from getStats.
+SENT_CODEC_JS = """async () => {
+  const stats = await c.sendPc.getStats();
+  const codecs = {};
+  let codecId = null;
+  stats.forEach((r) => {
+    if (r.type === 'codec') codecs[r.id] = r.mimeType;
+    if (r.type === 'outbound-rtp' && r.kind === 'video' && r.framesEncoded > 0) codecId = r.codecId;
+  });
+  return codecId ? codecs[codecId] : null;
+}"""
+
+
+async def test_a_rebuilt_send_transport_keeps_the_published_codec(new_page, ilvb_origin):
+    alice, bob = await _flowing(new_page, ilvb_origin, "{codec: 'H264'}")
+    assert await poll(lambda: alice.evaluate(SENT_CODEC_JS), within=10) == "video/H264"
+    await alice.evaluate("window.oldPc = c.sendPc; c.sendPc.close()")
+    await alice.wait_for_function(
+        "tev.some(e => e[0] === 'restored' && e[1] === 'send')", timeout=15000
+    )
+    assert await alice.evaluate("c.sendPc !== window.oldPc")
+    assert await poll(lambda: alice.evaluate(SENT_CODEC_JS), within=15) == "video/H264"
+    before = (await poll(lambda: _decoded(bob, "alice", 1), within=15))["framesDecoded"]
+    await poll(lambda: _decoded(bob, "alice", before + 15), within=30)

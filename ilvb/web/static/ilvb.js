@@ -1120,6 +1120,9 @@ export class Client extends Emitter {
     this._negotiation = Promise.resolve();
     /** @type {Map<string, MediaStreamTrack>} tracks the server stopped (a send transport closing) */
     this._stopped = new Map();
+    /** How each source was published (codec, screen mode): reused when a transport is rebuilt.
+     * @type {Map<string, {opts: object, screenMode: object|null}>} */
+    this._publishedWith = new Map();
     this._onDeviceTrack = this.devices.on("track", (e) => this._replaceTrack(e.source, e.track));
   }
 
@@ -1333,6 +1336,7 @@ export class Client extends Emitter {
   }
 
   async _addSendTrack(source, track, opts, screenMode) {
+    this._publishedWith.set(source, { opts, screenMode });
     return this._serial(async () => {
       const pc = await this._ensureSendPc();
       const existing = this._senders.get(source);
@@ -1422,7 +1426,8 @@ export class Client extends Emitter {
       for (const [source, track] of tracks) {
         try {
           await this.request("media.publish", { source });
-          await this._addSendTrack(source, track, {}, null);
+          const how = this._publishedWith.get(source) || { opts: {}, screenMode: null };
+          await this._addSendTrack(source, track, how.opts, how.screenMode);
         } catch (e) {
           this.emit("error", e); // e.g. the sender cap was taken meanwhile
         }
