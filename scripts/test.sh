@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pair in chromium:chromium ffmpeg:ffmpeg redis-server:redis-server janus:janus ip:iproute2 gcc:gcc python3-config:python3-dev; do
+for pair in chromium:chromium janus:janus ip:iproute2 gcc:gcc python3-config:python3-dev; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
