@@ -21,6 +21,23 @@ class AppRecord:
     enabled: bool = True
 
 
+def app_changes(
+    *,
+    name: str | None = None,
+    audio_sender_cap: int | None = None,
+    video_sender_cap: int | None = None,
+    enabled: bool | None = None,
+) -> dict[str, object]:
+    """The fields an ``update_app`` call changes: those given, i.e. not None."""
+    fields = {
+        "name": name,
+        "audio_sender_cap": audio_sender_cap,
+        "video_sender_cap": video_sender_cap,
+        "enabled": enabled,
+    }
+    return {k: v for k, v in fields.items() if v is not None}
+
+
 class AppStore(Protocol):
     """Apps and the admin key hash. Live room state is not stored here (it lives in memory)."""
 

@@ -7,7 +7,7 @@ import time
 
 from ilvb.errors import NotFound
 from ilvb.store.ids import new_app_id, new_secret
-from ilvb.store.interfaces import AppRecord
+from ilvb.store.interfaces import AppRecord, app_changes
 
 
 class MemoryAppStore:
@@ -46,16 +46,12 @@ class MemoryAppStore:
         video_sender_cap: int | None = None,
         enabled: bool | None = None,
     ) -> AppRecord:
-        changes = {
-            k: v
-            for k, v in {
-                "name": name,
-                "audio_sender_cap": audio_sender_cap,
-                "video_sender_cap": video_sender_cap,
-                "enabled": enabled,
-            }.items()
-            if v is not None
-        }
+        changes = app_changes(
+            name=name,
+            audio_sender_cap=audio_sender_cap,
+            video_sender_cap=video_sender_cap,
+            enabled=enabled,
+        )
         return self._replace(app_id, **changes)
 
     async def get_admin_key_hash(self) -> str | None:

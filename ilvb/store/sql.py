@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 from ilvb.errors import InvalidArgument, InvalidState, NotFound, Unavailable
 from ilvb.store.ids import new_app_id, new_secret
-from ilvb.store.interfaces import AppRecord
+from ilvb.store.interfaces import AppRecord, app_changes
 from ilvb.store.models import ADMIN_KEY_HASH, AppRow, SettingRow, UsageRow
 
 log = logging.getLogger(__name__)
@@ -203,16 +203,12 @@ class SqlAppStore:
         enabled: bool | None = None,
     ) -> AppRecord:
         """Change fields that are not None; raises NotFound('app_not_found')."""
-        changes = {
-            k: v
-            for k, v in {
-                "name": name,
-                "audio_sender_cap": audio_sender_cap,
-                "video_sender_cap": video_sender_cap,
-                "enabled": enabled,
-            }.items()
-            if v is not None
-        }
+        changes = app_changes(
+            name=name,
+            audio_sender_cap=audio_sender_cap,
+            video_sender_cap=video_sender_cap,
+            enabled=enabled,
+        )
         return await self._update(app_id, changes)
 
     async def get_admin_key_hash(self) -> str | None:
