@@ -27,12 +27,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import atexit
 import contextlib
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -45,6 +42,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.common import (  # noqa: E402
+    cpu_split,
+    percentile,
+    start_pyspy,
+    stop_process,
+    summarize_profile,
+    track,
+)
 from bench.netns import NetNs  # noqa: E402
 
 SERVER_CPUS = "0"
@@ -53,37 +58,6 @@ WARMUP_S = 2.0
 GRACE_S = 0.7
 BASELINE_S = 3.0
 JOIN_CONCURRENCY = 8
-
-_STARTED: list[subprocess.Popen[Any]] = []
-
-
-def _stop(proc: subprocess.Popen[Any], timeout: float = 5.0) -> None:
-    """Stop a process this module started: SIGTERM, then SIGKILL."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            proc.wait(timeout)
-
-
-@atexit.register
-def _stop_all() -> None:
-    for proc in list(_STARTED):
-        _stop(proc)
-        _STARTED.remove(proc)
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """The ``q`` quantile (0..1) of an already sorted list (nearest rank); NaN when empty."""
-    if not sorted_values:
-        return float("nan")
-    idx = min(len(sorted_values) - 1, max(0, int(round(q * (len(sorted_values) - 1)))))
-    return sorted_values[idx]
-
 
 # --------------------------------------------------------------------------- client side
 
@@ -196,35 +170,6 @@ class IlvbAdapter:
             self._writer.close()
 
 
-def _server_cpu_s(pids: list[int]) -> float:
-    """CPU seconds (user + system, all threads) of ``pids`` and all their descendants."""
-    user, system = _server_cpu_split(pids)
-    return user + system
-
-
-def _server_cpu_split(pids: list[int]) -> tuple[float, float]:
-    """(user, system) CPU seconds of ``pids`` and all their descendants."""
-    import psutil
-
-    user = system = 0.0
-    seen: set[int] = set()
-    for pid in pids:
-        try:
-            root = psutil.Process(pid)
-            procs = [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            continue
-        for p in procs:
-            if p.pid in seen:
-                continue
-            seen.add(p.pid)
-            with contextlib.suppress(psutil.NoSuchProcess):
-                t = p.cpu_times()
-                user += t.user
-                system += t.system
-    return user, system
-
-
 async def _baseline(clip: Any, seconds: float = BASELINE_S) -> list[float]:
     """Latencies (ms) publisher → subscriber without an SFU, same client path."""
     from bench.liteclient import connect_pair
@@ -303,10 +248,10 @@ async def run_clients(args: argparse.Namespace) -> dict[str, Any]:
 
     # Measurement window.
     pids = [int(p) for p in args.server_pids.split(",") if p]
-    t0, (u0, s0) = time.monotonic(), _server_cpu_split(pids)
+    t0, (u0, s0) = time.monotonic(), cpu_split(pids)
     print(json.dumps({"event": "window", "seconds": args.seconds}), flush=True)
     await asyncio.sleep(args.seconds)
-    t1, (u1, s1) = time.monotonic(), _server_cpu_split(pids)
+    t1, (u1, s1) = time.monotonic(), cpu_split(pids)
     c0, c1 = u0 + s0, u1 + s1
     await asyncio.sleep(GRACE_S)
     pub_task.cancel()
@@ -341,11 +286,11 @@ async def run_clients(args: argparse.Namespace) -> dict[str, Any]:
                 if ms > 50 and len(late) < 200:
                     late.append((round(times[tag] - t0, 3), round(ms, 1)))
         per_sub.append(got)
-        per_sub_p50.append(round(percentile(sorted(mine), 0.5), 3))
+        per_sub_p50.append(round(percentile(sorted(mine), 50), 3))
         delivered += got
     lat.sort()
     expected = expected_per_sub * len(subs)
-    base50 = percentile(baseline, 0.5)
+    base50 = percentile(baseline, 50)
     cpu_s = c1 - c0
     result: dict[str, Any] = {
         "server": args.server,
@@ -370,21 +315,21 @@ async def run_clients(args: argparse.Namespace) -> dict[str, Any]:
         "cpu_us_per_pkt": 1e6 * cpu_s / delivered if delivered else float("nan"),
         "user_us_per_pkt": 1e6 * (u1 - u0) / delivered if delivered else float("nan"),
         "system_us_per_pkt": 1e6 * (s1 - s0) / delivered if delivered else float("nan"),
-        "latency_p50_ms": percentile(lat, 0.5),
-        "latency_p99_ms": percentile(lat, 0.99),
-        "latency_p90_ms": percentile(lat, 0.9),
-        "latency_p999_ms": percentile(lat, 0.999),
-        "audio_latency_p99_ms": percentile(sorted(lat_kind[0]), 0.99),
-        "video_latency_p99_ms": percentile(sorted(lat_kind[1]), 0.99),
+        "latency_p50_ms": percentile(lat, 50),
+        "latency_p99_ms": percentile(lat, 99),
+        "latency_p90_ms": percentile(lat, 90),
+        "latency_p999_ms": percentile(lat, 99.9),
+        "audio_latency_p99_ms": percentile(sorted(lat_kind[0]), 99),
+        "video_latency_p99_ms": percentile(sorted(lat_kind[1]), 99),
         "late_over_50ms": sum(1 for x in lat if x > 50),
         "late_samples": late[:40],
         "per_subscriber_p50_ms": per_sub_p50,
         "baseline_p50_ms": base50,
-        "baseline_p99_ms": percentile(baseline, 0.99),
-        "added_p50_ms": percentile(lat, 0.5) - base50,
-        "added_p99_ms": percentile(lat, 0.99) - base50,
+        "baseline_p99_ms": percentile(baseline, 99),
+        "added_p50_ms": percentile(lat, 50) - base50,
+        "added_p99_ms": percentile(lat, 99) - base50,
         "setup_s": setup_s,
-        "join_p50_s": percentile(sorted(join_times), 0.5),
+        "join_p50_s": percentile(sorted(join_times), 50),
         "keyframe_requests": pub.keyframe_requests,
         "srtp_errors": sum(p.srtp_errors for p in peers),
         "server_stats": server_stats,
@@ -455,7 +400,7 @@ def _read_clients(
     clients: subprocess.Popen[Any], limit: float, args: argparse.Namespace, server_pid: int
 ) -> str:
     """Collect the clients' stdout; start py-spy when the window opens (``--profile``)."""
-    timer = threading.Timer(limit, lambda: _stop(clients))
+    timer = threading.Timer(limit, lambda: stop_process(clients))
     timer.start()
     lines: list[str] = []
     spy: subprocess.Popen[Any] | None = None
@@ -469,12 +414,9 @@ def _read_clients(
     finally:
         timer.cancel()
         if spy is not None:
-            try:
-                spy.wait(args.seconds + 30)
-            except subprocess.TimeoutExpired:
-                _stop(spy)
-            if spy in _STARTED:
-                _STARTED.remove(spy)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                spy.wait(args.seconds + 30)  # it ends by itself after the window
+            stop_process(spy)
             summarize_profile(Path(args.profile))
     if clients.returncode is not None and clients.returncode < 0:
         raise RuntimeError(f"clients did not finish within {limit:.0f} s")
@@ -483,7 +425,7 @@ def _read_clients(
 
 def _worker_pids(server_pid: int) -> list[int]:
     """The SFU worker processes under the server (or the server itself)."""
-    import psutil
+    import psutil  # type: ignore[import-untyped]
 
     try:
         root = psutil.Process(server_pid)
@@ -502,70 +444,14 @@ def start_profiler(
 ) -> subprocess.Popen[Any] | None:
     """``py-spy record`` the first SFU worker for ``seconds`` into ``out`` (collapsed stacks)."""
     pids = _worker_pids(server_pid)
-    if not pids or not shutil.which("py-spy"):
+    if not pids:
         return None
-    out.parent.mkdir(parents=True, exist_ok=True)
     # py-spy runs on the clients' core above the bench's priority, or it gets too little CPU
     # time to sample a SCHED_FIFO target.
     prefix = ["taskset", "-c", CLIENT_CPUS]
     if rt:
         prefix = ["chrt", "-f", str(rt + 1), *prefix]
-    proc = subprocess.Popen(
-        [
-            *prefix,
-            "py-spy",
-            "record",
-            "-p",
-            str(pids[0]),
-            "-d",
-            str(max(1, int(seconds))),
-            "-r",
-            "200",
-            "-f",
-            "raw",
-            "-o",
-            str(out),
-            "--nonblocking",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    _STARTED.append(proc)
-    return proc
-
-
-def summarize_profile(raw: Path, top: int = 20) -> dict[str, list[tuple[str, float]]]:
-    """Top frames by self and by total share of samples from py-spy's collapsed stacks; also
-    written next to ``raw`` as ``<name>.top.txt``."""
-    if not raw.exists():
-        return {}
-    self_count: dict[str, int] = {}
-    total_count: dict[str, int] = {}
-    samples = 0
-    for line in raw.read_text().splitlines():
-        stack, _, n = line.rpartition(" ")
-        if not stack or not n.isdigit():
-            continue
-        count = int(n)
-        samples += count
-        frames = stack.split(";")
-        leaf = frames[-1]
-        self_count[leaf] = self_count.get(leaf, 0) + count
-        for f in set(frames):
-            total_count[f] = total_count.get(f, 0) + count
-    if not samples:
-        return {}
-
-    def rank(d: dict[str, int]) -> list[tuple[str, float]]:
-        return [(f, 100.0 * c / samples) for f, c in sorted(d.items(), key=lambda kv: -kv[1])[:top]]
-
-    result = {"self": rank(self_count), "total": rank(total_count)}
-    lines = [f"py-spy samples: {samples}", "", "top frames by self time (% of samples):"]
-    lines += [f"{pct:6.1f}%  {f}" for f, pct in result["self"]]
-    lines += ["", "top frames by total time (% of samples):"]
-    lines += [f"{pct:6.1f}%  {f}" for f, pct in result["total"]]
-    raw.with_suffix(".top.txt").write_text("\n".join(lines) + "\n")
-    return result
+    return start_pyspy(pids[0], out, seconds=seconds, rate=200, prefix=prefix)
 
 
 LOCK_FILE = Path(tempfile.gettempdir()) / "ilvb-bench.lock"
@@ -604,7 +490,7 @@ def _run_locked(args: argparse.Namespace) -> dict[str, Any]:
         try:
             ns.create()
             server, extra = _start_server(args, ns, tmp)
-            _STARTED.append(server)
+            track(server)
             cmd = [
                 sys.executable,
                 str(Path(__file__).resolve()),
@@ -640,7 +526,7 @@ def _run_locked(args: argparse.Namespace) -> dict[str, Any]:
                 text=True,
                 env={**os.environ, "PYTHONPATH": str(ROOT)},
             )
-            _STARTED.append(clients)
+            track(clients)
             limit = 120 + args.seconds + 2 * args.subscribers
             out = _read_clients(clients, limit, args, server.pid)
             if server.poll() is not None:
@@ -661,9 +547,7 @@ def _run_locked(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             for proc in (clients, server):
                 if proc is not None:
-                    _stop(proc)
-                    if proc in _STARTED:
-                        _STARTED.remove(proc)
+                    stop_process(proc)
             ns.delete()
 
 

@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -36,6 +34,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bench.common import percentile, stop_process  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -156,14 +157,6 @@ window.ready = true;
 </script>"""
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank quantile of ``values`` (NaN when empty)."""
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
-
-
 def start_server(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
     """``ilvb serve --demo`` on an ephemeral port; returns the process and its origin."""
     proc = subprocess.Popen(
@@ -196,20 +189,8 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
             break
         if line.startswith(LISTENING):
             return proc, line[len(LISTENING) :].strip()
-    stop(proc)
+    stop_process(proc)
     raise RuntimeError("ilvb serve did not print its address")
-
-
-def stop(proc: subprocess.Popen[Any]) -> None:
-    """SIGTERM then SIGKILL a process we started."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 async def measure(origin: str, seconds: float) -> dict[str, Any]:
@@ -260,8 +241,8 @@ async def measure(origin: str, seconds: float) -> dict[str, Any]:
         "frames_drawn_total": drawn,
         "seconds": seconds,
         "fps_received": len(samples) / seconds,
-        "p50_ms": percentile(samples, 0.5),
-        "p95_ms": percentile(samples, 0.95),
+        "p50_ms": percentile(samples, 50),
+        "p95_ms": percentile(samples, 95),
         "min_ms": min(samples) if samples else float("nan"),
         "max_ms": max(samples) if samples else float("nan"),
         "page_errors": errors[:5],
@@ -283,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             result = asyncio.run(measure(origin, args.seconds))
         finally:
-            stop(server)
+            stop_process(server)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     print(

@@ -2,7 +2,7 @@
 
     python bench/join_storm.py --members 5000            # starts `ilvb serve --no-media` itself
     python bench/join_storm.py --members 1000 --url http://127.0.0.1:7880 --admin-key KEY
-    python bench/join_storm.py --members 5000 --lite-client   # a cheaper client (see LiteWs)
+    python bench/join_storm.py --members 5000 --lite-client   # cheaper client: bench/litews.py
 
 Without ``--url`` it starts ``ilvb serve --no-media --port 0`` on an ephemeral data directory,
 reads the admin key and the ``ilvb listening on`` line from its output, and ends it (by PID) at
@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import collections
-import contextlib
 import json
 import os
 import re
@@ -42,17 +40,29 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import httpx
-import psutil
+import psutil  # type: ignore[import-untyped]
 from websockets.asyncio.client import ClientConnection, connect
 
-from ilvb.auth.tickets import sign_ticket
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import (  # noqa: E402
+    cpu_seconds,
+    percentile,
+    read_profile,
+    start_pyspy,
+    stop_process,
+    stop_pyspy,
+)
+from bench.litews import open_litews  # noqa: E402
+from ilvb.auth.tickets import sign_ticket  # noqa: E402
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 LISTENING = re.compile(r"^ilvb listening on (http://\S+)$")
@@ -112,8 +122,7 @@ class ServerProcess:
 
         threading.Thread(target=pump, daemon=True).start()
         if not ready.wait(START_TIMEOUT_S) or "url" not in found or "key" not in found:
-            proc.kill()
-            proc.wait()
+            stop_process(proc, sig=signal.SIGKILL)
             err = (data_dir / "server.stderr").read_text()[-3000:]
             shutil.rmtree(data_dir, ignore_errors=True)
             raise SystemExit(f"server did not start: stdout {list(lines)} stderr {err}")
@@ -121,13 +130,7 @@ class ServerProcess:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 20 s; remove the data dir."""
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
+        stop_process(self.proc, timeout=20)
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
@@ -141,18 +144,6 @@ def find_listener_pid(url: str) -> int | None:
     except psutil.AccessDenied:
         return None
     return None
-
-
-def server_cpu_s(proc: psutil.Process) -> float:
-    """User + system CPU seconds of the server and its children."""
-    total = 0.0
-    for p in [proc, *proc.children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += t.user + t.system
-    return total
 
 
 # --- simulated members ---------------------------------------------------------------------------
@@ -230,119 +221,9 @@ class Member:
             self.connection_lost()
 
 
-class LiteWs(asyncio.Protocol):
-    """A minimal RFC 6455 client (``--lite-client``): no task and no copy per incoming frame.
-
-    The websockets client copies every payload twice and wakes a task per frame; with thousands
-    of members each receiving the whole room's entries, that made the bench client, not the
-    server, the bottleneck of a storm on a small machine. Frames are parsed in place in
-    ``data_received`` and handed to ``on_text`` as spans of the buffer. Client frames carry a
-    zero masking key (valid framing, no XOR). Server pings are answered.
-    """
-
-    def __init__(self, host: str, path: str) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.buf = bytearray()
-        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.handshaken = False
-        self.on_text: Callable[[bytearray, int, int], None] = lambda _b, _s, _e: None
-        self.on_close: Callable[[], None] = lambda: None
-        key = base64.b64encode(os.urandom(16)).decode()
-        self._request = (
-            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Send the upgrade request."""
-        self.transport = transport  # type: ignore[assignment]
-        transport.write(self._request)  # type: ignore[attr-defined]
-
-    def data_received(self, data: bytes) -> None:
-        """Finish the handshake, then parse every complete frame in the buffer."""
-        buf = self.buf
-        buf += data
-        if not self.handshaken:
-            head_end = buf.find(b"\r\n\r\n")
-            if head_end < 0:
-                return
-            status = bytes(buf[: buf.find(b"\r\n")])
-            del buf[: head_end + 4]
-            if status.split(b" ")[1:2] != [b"101"]:
-                self.opened.set_exception(ConnectionError(status.decode(errors="replace")))
-                assert self.transport is not None
-                self.transport.close()
-                return
-            self.handshaken = True
-            self.opened.set_result(None)
-        pos, n = 0, len(buf)
-        while n - pos >= 2:
-            b0, b1 = buf[pos], buf[pos + 1]
-            length, head = b1 & 0x7F, 2
-            if length == 126:
-                if n - pos < 4:
-                    break
-                length, head = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
-            elif length == 127:
-                if n - pos < 10:
-                    break
-                length, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
-            start = pos + head
-            end = start + length
-            if end > n:
-                break
-            opcode = b0 & 0x0F
-            if opcode in (0x0, 0x1):  # text (ilvb never fragments; a continuation is counted too)
-                self.on_text(buf, start, end)
-            elif opcode == 0x9:  # ping -> pong
-                self._send_frame(0xA, bytes(buf[start:end]))
-            elif opcode == 0x8:  # close
-                assert self.transport is not None
-                self.transport.close()
-            pos = end
-        if pos:
-            del buf[:pos]
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """Report the end (and fail a pending handshake)."""
-        if not self.opened.done():
-            self.opened.set_exception(ConnectionError(f"connection lost: {exc}"))
-        self.on_close()
-
-    def _send_frame(self, opcode: int, payload: bytes) -> None:
-        if self.transport is None or self.transport.is_closing():
-            raise ConnectionError("connection closed")
-        n = len(payload)
-        if n < 126:
-            header = bytes((0x80 | opcode, 0x80 | n))
-        elif n < 65536:
-            header = bytes((0x80 | opcode, 0x80 | 126)) + n.to_bytes(2, "big")
-        else:
-            header = bytes((0x80 | opcode, 0x80 | 127)) + n.to_bytes(8, "big")
-        self.transport.write(header + b"\0\0\0\0" + payload)
-
-    async def send(self, text: str) -> None:
-        """Send a text frame (same call as the websockets client)."""
-        self._send_frame(0x1, text.encode())
-
-    async def close(self) -> None:
-        """Close with 1000 and drop the socket."""
-        with contextlib.suppress(ConnectionError):
-            self._send_frame(0x8, (1000).to_bytes(2, "big"))
-        if self.transport is not None:
-            self.transport.close()
-
-
 async def open_lite(ws_url: str, user_id: str) -> Member:
-    """A member on a :class:`LiteWs` connection."""
-    url = urlparse(ws_url)
-    host, port = url.hostname or "127.0.0.1", url.port or 80
-    loop = asyncio.get_running_loop()
-    _transport, proto = await loop.create_connection(
-        lambda: LiteWs(f"{host}:{port}", url.path or "/"), host, port
-    )
-    await asyncio.wait_for(proto.opened, 60)
+    """A member on a :class:`bench.litews.LiteWs` connection."""
+    proto = await open_litews(ws_url)
     member = Member(user_id, proto)  # type: ignore[arg-type]
     proto.on_text = member.on_text
     proto.on_close = member.connection_lost
@@ -364,15 +245,6 @@ async def connect_member(
     )
     member.heartbeat_s = float(welcome.get("heartbeat_interval_s", 10.0))
     return member
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0..100), nearest-rank."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
 
 
 async def heartbeat(members: list[Member], interval_s: float | None, stop: asyncio.Event) -> None:
@@ -436,8 +308,9 @@ async def storm(args: argparse.Namespace, url: str, admin_key: str, pid: int | N
     log(f"connected {n} clients in {connect_s:.1f} s")
 
     proc = psutil.Process(pid) if pid else None
+    pids = [pid] if pid else []
     profiler = start_profiler(pid) if args.profile and pid else None
-    cpu0 = server_cpu_s(proc) if proc else float("nan")
+    cpu0 = cpu_seconds(pids) if pids else float("nan")
     threads0 = thread_cpu(proc) if proc else {}
     lag_ms: list[float] = []
     lag_task = asyncio.create_task(loop_lag(lag_ms, stop))
@@ -490,7 +363,7 @@ async def storm(args: argparse.Namespace, url: str, admin_key: str, pid: int | N
             break
         await asyncio.sleep(0.2)
     drain_s = time.perf_counter() - t_start - joins_s
-    cpu_s = server_cpu_s(proc) - cpu0 if proc else float("nan")
+    cpu_s = cpu_seconds(pids) - cpu0 if pids else float("nan")
     threads1 = thread_cpu(proc) if proc else {}
     per_thread = sorted(
         (round(v - threads0.get(k, 0.0), 2) for k, v in threads1.items()), reverse=True
@@ -552,62 +425,29 @@ async def close_member(m: Member) -> None:
 # --- profiling ------------------------------------------------------------------------------
 
 
+PROFILE = OUT_DIR / "join_storm_profile.txt"
+
+
 def start_profiler(pid: int) -> subprocess.Popen[bytes] | None:
-    """py-spy record (collapsed stacks) on the server PID until stopped."""
-    exe = shutil.which("py-spy")
-    if exe is None:
+    """py-spy record (collapsed stacks, GIL-holding samples) on the server PID until stopped."""
+    proc = start_pyspy(pid, PROFILE, rate=100, gil=True)
+    if proc is None:
         print("py-spy not found; no profile", file=sys.stderr)
-        return None
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    out = OUT_DIR / "join_storm_profile.txt"
-    return subprocess.Popen(
-        [
-            exe,
-            "record",
-            "--pid",
-            str(pid),
-            "--gil",
-            "--format",
-            "raw",
-            "--rate",
-            "100",
-            "-o",
-            str(out),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return proc
 
 
 def stop_profiler(p: subprocess.Popen[bytes]) -> None:
-    """Stop py-spy (it writes its output on SIGINT) and print the hottest frames."""
-    os.kill(p.pid, signal.SIGINT)
-    try:
-        p.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.kill(p.pid, signal.SIGKILL)
-        p.wait()
-    out = OUT_DIR / "join_storm_profile.txt"
-    if not out.exists():
+    """Stop py-spy and print the hottest frames (self time, then ilvb frames inclusive)."""
+    stop_pyspy(p)
+    prof = read_profile(PROFILE)
+    if prof is None:
         return
-    self_time: collections.Counter[str] = collections.Counter()
-    inclusive: collections.Counter[str] = collections.Counter()
-    total = 0
-    for line in out.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        frames = stack.split(";")
-        total += int(count)
-        self_time[frames[-1]] += int(count)
-        for f in set(frames):
-            inclusive[f] += int(count)
-    print(f"py-spy: {total} samples; top self time:", file=sys.stderr)
-    for frame, c in self_time.most_common(15):
-        print(f"  {100 * c / total:5.1f}%  {frame}", file=sys.stderr)
+    print(f"py-spy: {prof.samples} samples; top self time:", file=sys.stderr)
+    for frame, pct in prof.top("self", 15):
+        print(f"  {pct:5.1f}%  {frame}", file=sys.stderr)
     print("top inclusive (ilvb frames):", file=sys.stderr)
-    for frame, c in [(f, c) for f, c in inclusive.most_common(200) if "ilvb" in f][:15]:
-        print(f"  {100 * c / total:5.1f}%  {frame}", file=sys.stderr)
+    for frame, pct in prof.top("total", 15, keep=lambda f: "ilvb" in f):
+        print(f"  {pct:5.1f}%  {frame}", file=sys.stderr)
 
 
 # --- main -------------------------------------------------------------------------------------

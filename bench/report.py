@@ -235,7 +235,8 @@ def render(results: dict[str, Any], pngs: list[str], profile_text: str | None) -
         "process tree (all threads, all workers) during the window ÷ packets delivered to "
         "subscribers in it. *Added latency* = kernel receive time at the subscriber's socket − "
         "the publisher's send time (same clock), minus the median of a direct publisher → "
-        "subscriber run without SFU (the baseline column).",
+        "subscriber run without SFU (the baseline column). Every percentile on this page is "
+        "nearest-rank (`bench.common.percentile`: the sample of rank ⌈p/100 × n⌉).",
         "",
         "| N | server | CPU µs/pkt | user + kernel µs | server CPU % | forwarded pkt/s | "
         "delivered / expected | added p50 ms | added p99 ms | baseline p50 ms | setup s |",

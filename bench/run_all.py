@@ -15,14 +15,12 @@ Every process it starts is stopped by PID and every namespace deleted, also on e
 from __future__ import annotations
 
 import argparse
-import atexit
 import contextlib
 import datetime
 import json
 import math
 import os
 import platform
-import signal
 import subprocess
 import sys
 import time
@@ -34,53 +32,17 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import fanout  # noqa: E402
+from bench.common import run_child, stop_all  # noqa: E402
 from bench.janus import ensure_installed  # noqa: E402
 from bench.report import write_report  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results.json"
 SERVERS = ("ilvb", "janus")
 
-_children: list[subprocess.Popen[Any]] = []
-
-
-@atexit.register
-def _cleanup() -> None:
-    for proc in list(_children):
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        _children.remove(proc)
-
 
 def _run_child(cmd: list[str], limit_s: float) -> tuple[int, str, str]:
     """Run a benchmark script as a child we own; stop it by PID if it overruns."""
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    _children.append(proc)
-    try:
-        out, err = proc.communicate(timeout=limit_s)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            out, err = proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-        err += f"\n(stopped after {limit_s:.0f} s)"
-    finally:
-        if proc in _children:
-            _children.remove(proc)
-    return proc.returncode, out, err
+    return run_child(cmd, limit_s, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
 def run_before(opts: argparse.Namespace) -> list[dict[str, Any]]:
@@ -146,7 +108,7 @@ def run_before(opts: argparse.Namespace) -> list[dict[str, Any]]:
             shutil.rmtree(tmp, ignore_errors=True)
     rows: list[dict[str, Any]] = []
     for entry in revs:
-        head = {k: entry[k] for k in ("rev", "subject", "date") if k in entry}
+        head: dict[str, Any] = {k: entry[k] for k in ("rev", "subject", "date") if k in entry}
         runs = entry.get("runs", [])
         if not runs:
             rows.append({**head, "error": entry.get("error", "no run")})
@@ -305,7 +267,7 @@ def compute_ratios(fan: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 
 def machine_info() -> dict[str, Any]:
     """What the figures were measured on."""
-    import psutil
+    import psutil  # type: ignore[import-untyped]
 
     janus_version = ""
     with contextlib.suppress(Exception):
@@ -407,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
             if storm is not None:
                 results["workloads"]["join_storm"] = {"ilvb": storm}
     finally:
-        _cleanup()
+        stop_all()
     results["ratios"] = compute_ratios(results["workloads"].get("fanout", {}))
     profile = ROOT / "bench" / "out" / f"ilvb_fanout{opts.profile_at}_profile.txt"
     if profile.exists():
