@@ -13,14 +13,15 @@ learns about the members before it from ``room.members``; it never sees its own 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from ilvb.rooms.member import Member
+from ilvb.rooms.wire import dumps, event_frame
+
+__all__ = ["MembershipBatcher", "MembershipOp", "dumps", "event_frame"]
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +32,6 @@ WINDOW_S_PER_MEMBER = 0.0001
 MAX_WINDOW_S = 5.0
 # Members served per event-loop iteration when a batch is handed out (joins are read between).
 SLICE_MEMBERS = 512
-
-
-def event_frame(name: str, data: dict[str, Any]) -> str:
-    """One server event as a compact JSON text frame."""
-    return json.dumps({"type": "event", "event": name, "data": data}, separators=(",", ":"))
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON."""
-    return json.dumps(value, separators=(",", ":"))
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,7 @@ ordered :class:`~ilvb.rooms.media_link.RouterLink`. Rules (MISSION §2, §3, §6
 3. Audio senders ≤ the app's cap (6), video senders ≤ 4, views ≤ 4 (3 while sending video).
 4. Call rooms: number 0 allocates a fresh number; two members at most; one leaving ends the call
    for both (``call.ended`` then ``room.exited``).
-5. Media failures (docs/internals/media-plane.md "Failure handling"): a closed producer stops
-   its source like an unpublish; a closed transport is reported to its member
-   (``transport.closed``), a closed send transport also stops its sources; a dead worker's rooms
-   are re-opened on a live worker, their media state re-applied, and every member is told
-   (``transport.closed`` ``both`` / ``media_restarted``) so it negotiates both transports again.
+5. Media failures are handled in :mod:`ilvb.rooms.media_events`.
 """
 
 from __future__ import annotations
@@ -29,13 +25,14 @@ from ilvb.auth.tickets import TicketClaims, check_room
 from ilvb.config import RoomSettings
 from ilvb.errors import InvalidArgument, LimitExceeded, NotFound, PermissionDenied
 from ilvb.rooms.clock import Clock, LoopClock
-from ilvb.rooms.fanout import event_frame
 from ilvb.rooms.limits import RoomLimits
-from ilvb.rooms.media_link import Command, RouterLink
+from ilvb.rooms.media_events import MediaEvents, flush_media_notice
+from ilvb.rooms.media_link import RouterLink
 from ilvb.rooms.member import Member, Outbox
 from ilvb.rooms.permissions import PERMISSION_SOURCE, Permissions
-from ilvb.rooms.room import Room
-from ilvb.sfu.api import MediaPlane, SlotEvent, Source, source_kind
+from ilvb.rooms.room import Room, source_command
+from ilvb.rooms.wire import event_frame
+from ilvb.sfu.api import MediaPlane, Source, source_kind
 from ilvb.store.interfaces import AppRecord
 
 log = logging.getLogger(__name__)
@@ -59,10 +56,7 @@ class RoomManager:
         self._rooms: dict[str, dict[tuple[str, str], Room]] = {}
         self._links: set[RouterLink] = set()
         self._by_internal: dict[str, Room] = {}
-        # WorkerMediaPlane reports a dead worker process (with the routers it held) here.
-        observers = getattr(media, "on_worker_died", None)
-        if isinstance(observers, list):
-            observers.append(self._worker_died)
+        self._media_events = MediaEvents(media, self._by_internal.get)
         # Called with (member, reason) after a member left its room, for the signaling layer.
         self.on_member_removed: Callable[[Member, str], None] | None = None
 
@@ -218,7 +212,7 @@ class RoomManager:
                     f"(limit {room.limits.audio_senders})",
                 )
             room.audio_senders.add(member.user_id)
-            self._audio_senders_changed(room)
+            room.audio_senders_changed()
         else:
             if not member.sends_video:
                 if len(room.video_senders) >= room.limits.video_senders:
@@ -236,16 +230,12 @@ class RoomManager:
             room.video_senders.add(member.user_id)
         member.sending.add(source)
         if source not in member.muted:
-            self._post(room, lambda r: r.set_source_enabled(member.user_id, source, True))
+            room.post(source_command(member.user_id, source, True))
         room.broadcast_state(member)
 
     def unpublish(self, member: Member, source: Source) -> None:
         """Stop sending ``source``."""
-        room = _room_of(member)
-        if source not in member.sending:
-            return
-        self._stop_source(room, member, source)
-        room.broadcast_state(member)
+        _room_of(member).unpublish(member, source)
 
     def mute(self, member: Member, source: Source, muted: bool) -> None:
         """The member's own mute switch for a source (a muted source is not forwarded)."""
@@ -257,7 +247,7 @@ class RoomManager:
         else:
             member.muted.discard(source)
         if source in member.sending:
-            self._post(room, lambda r: r.set_source_enabled(member.user_id, source, not muted))
+            room.post(source_command(member.user_id, source, not muted))
         room.broadcast_state(member)
 
     def request_views(
@@ -285,7 +275,7 @@ class RoomManager:
             member.views.extend(wanted)
             for uid, _ in wanted:
                 room.viewers_of.setdefault(uid, set()).add(member.user_id)
-            self._push_subscription(room, member)
+            room.push_subscription(member)
         return views_of(member)
 
     def cancel_views(
@@ -304,7 +294,7 @@ class RoomManager:
                     if not viewers:
                         del room.viewers_of[uid]
             member.views = kept
-            self._push_subscription(room, member)
+            room.push_subscription(member)
         return views_of(member)
 
     def stop_listening(self, member: Member, user_ids: list[str]) -> list[str]:
@@ -314,7 +304,7 @@ class RoomManager:
         if new:
             member.not_listening |= new
             room.restricted_listeners.add(member.user_id)
-            self._push_subscription(room, member)
+            room.push_subscription(member)
         return sorted(member.not_listening)
 
     def resume_listening(self, member: Member, user_ids: list[str] | None = None) -> list[str]:
@@ -328,7 +318,7 @@ class RoomManager:
         if len(member.not_listening) != before:
             if not member.not_listening:
                 room.restricted_listeners.discard(member.user_id)
-            self._push_subscription(room, member)
+            room.push_subscription(member)
         return sorted(member.not_listening)
 
     def set_permissions(
@@ -353,7 +343,7 @@ class RoomManager:
         for key, value in changes.items():
             source = PERMISSION_SOURCE[key]
             if not value and source in member.sending:
-                self._stop_source(room, member, source)
+                room.stop_source(member, source)
         member.send(event_frame("permissions.changed", {"permissions": new.to_dict(), "by": by}))
         room.broadcast_state(member)
 
@@ -371,7 +361,7 @@ class RoomManager:
         router = await _media_call(_link(room).router())
         answer = await _media_call(router.negotiate_send(member.user_id, sdp, dict(sources)))
         for source in set(sources.values()) & member.muted:
-            self._post(room, lambda r, s=source: r.set_source_enabled(member.user_id, s, False))
+            room.post(source_command(member.user_id, source, False))
         return answer.sdp
 
     async def offer_receive(self, member: Member) -> str:
@@ -385,7 +375,7 @@ class RoomManager:
                 video_slots=room.limits.max_views,
             )
         )
-        self._push_subscription(room, member)
+        room.push_subscription(member)
         return sdp
 
     async def accept_receive_answer(self, member: Member, sdp: str) -> None:
@@ -407,7 +397,7 @@ class RoomManager:
             batch_min_members=self.settings.event_batch_min_members,
             created_at=self.clock.time(),
         )
-        new.link = RouterLink(self.media, new.internal_id, self._router_events(new))
+        new.link = RouterLink(self.media, new.internal_id, self._media_events.handler(new))
         self._links.add(new.link)
         self._by_internal[new.internal_id] = new
         self._rooms.setdefault(app.app_id, {})[(kind, str(room))] = new
@@ -445,14 +435,14 @@ class RoomManager:
             member.timer = None
         member.send(event_frame("room.exited", {"reason": reason}))
         uid = member.user_id
-        self._post(room, lambda r: r.remove_member(uid))
+        room.post(lambda r: r.remove_member(uid))
         if was_audio:
-            self._audio_senders_changed(room)
+            room.audio_senders_changed()
         for viewer_id in viewers:
             viewer = room.members.get(viewer_id)
             if viewer is not None:
                 viewer.views = [v for v in viewer.views if v[0] != uid]
-                self._push_subscription(room, viewer)
+                room.push_subscription(viewer)
         if self.on_member_removed is not None:
             try:
                 self.on_member_removed(member, reason)
@@ -464,131 +454,9 @@ class RoomManager:
         if member.room is not None and not member.connected:
             self.exit(member, "timeout")
 
-    def _stop_source(self, room: Room, member: Member, source: Source) -> None:
-        member.sending.discard(source)
-        if source_kind(source) == "audio":
-            room.audio_senders.discard(member.user_id)
-            self._audio_senders_changed(room)
-        elif not member.sends_video:
-            room.video_senders.discard(member.user_id)
-        self._post(room, lambda r: r.set_source_enabled(member.user_id, source, False))
-
-    def _audio_senders_changed(self, room: Room) -> None:
-        # Only members with a restricted listen set name senders explicitly.
-        for uid in room.restricted_listeners:
-            listener = room.members.get(uid)
-            if listener is not None:
-                self._push_subscription(room, listener)
-
-    def _push_subscription(self, room: Room, member: Member) -> None:
-        subscription = room.subscription(member)
-        uid = member.user_id
-        self._post(room, lambda r: r.set_subscription(uid, subscription))
-
-    def _post(self, room: Room, command: Any) -> None:
-        if room.link is not None:
-            room.link.post(command)
-
-    def _router_events(self, room: Room) -> Callable[[str, Any], None]:
-        def on_event(name: str, payload: Any) -> None:
-            if name == "slot" and isinstance(payload, SlotEvent):
-                member = room.members.get(payload.member_id)
-                if member is not None:
-                    member.send(
-                        event_frame(
-                            "slot",
-                            {
-                                "mid": payload.mid,
-                                "kind": payload.kind,
-                                "user_id": payload.source_member,
-                                "source": payload.source,
-                            },
-                        )
-                    )
-            elif name == "producer_closed" and isinstance(payload, dict):
-                self._producer_closed(room, payload)
-            elif name == "transport_closed" and isinstance(payload, dict):
-                self._transport_closed(room, payload)
-            else:
-                log.debug("room %r: media event %s %r", room.display, name, payload)
-
-        return on_event
-
-    def _producer_closed(self, room: Room, payload: dict[str, Any]) -> None:
-        """The SFU closed a member's producer: its source stops, as after an unpublish."""
-        member = room.members.get(str(payload.get("member_id")))
-        source = payload.get("source")
-        if member is None or room.closed or source not in member.sending:
-            return
-        self._stop_source(room, member, source)
-        room.broadcast_state(member)
-
-    def _transport_closed(self, room: Room, payload: dict[str, Any]) -> None:
-        """A member's transport died (consent expired, DTLS closed, unanswered, worker died)."""
-        reason = str(payload.get("reason") or "closed")
-        if reason == "worker_died":
-            self._restart_media(room)  # re-opens and tells every member (media_restarted)
-            return
-        member = room.members.get(str(payload.get("member_id")))
-        if member is None or room.closed:
-            return
-        transport = payload.get("transport")
-        if transport not in ("send", "recv"):
-            transport = "both"
-        if transport != "recv" and member.sending:
-            for source in sorted(member.sending):
-                self._stop_source(room, member, source)
-            room.broadcast_state(member)
-        self._tell_transport_closed(member, transport, reason)
-
-    def _tell_transport_closed(self, member: Member, transport: str, reason: str) -> None:
-        """Send ``transport.closed``, or keep it for :meth:`flush_media_notice` while away."""
-        if member.outbox is not None:
-            member.send(event_frame("transport.closed", {"transport": transport, "reason": reason}))
-            return
-        if member.lost_transport is not None and member.lost_transport[0] != transport:
-            transport = "both"
-        member.lost_transport = (transport, reason)
-
     def flush_media_notice(self, member: Member) -> None:
         """After a resume: the ``transport.closed`` the member missed while away, if any."""
-        lost, member.lost_transport = member.lost_transport, None
-        if lost is not None and member.room is not None:
-            self._tell_transport_closed(member, *lost)
-
-    def _worker_died(self, worker: Any, reason: str) -> None:
-        """A media worker process died: re-open every room it held."""
-        for room_id in list(getattr(worker, "routers", {})):
-            room = self._by_internal.get(room_id)
-            if room is not None:
-                self._restart_media(room)
-
-    def _restart_media(self, room: Room) -> None:
-        """Place the room's router again, re-apply its media state, then tell every member."""
-        if room.closed or room.link is None:
-            return
-
-        def reapply() -> list[Command]:
-            commands: list[Command] = []
-            for member in room.members.values():
-                uid, subscription = member.user_id, room.subscription(member)
-                commands.append(lambda r, u=uid, s=subscription: r.set_subscription(u, s))
-                for source in sorted(member.sending - member.muted):
-                    commands.append(lambda r, u=uid, s=source: r.set_source_enabled(u, s, True))
-            return commands
-
-        def reopened() -> None:
-            log.warning("room %r: media restarted, %d members renegotiate", room.display, len(room))
-            frame = event_frame(
-                "transport.closed", {"transport": "both", "reason": "media_restarted"}
-            )
-            for member in room.members.values():
-                if member.outbox is not None:
-                    member.send(frame)
-                else:
-                    member.lost_transport = ("both", "media_restarted")
-
-        room.link.reopen(reapply, reopened)
+        flush_media_notice(member)
 
     def _allocate_call_number(self, app_id: str) -> int:
         app_rooms = self._rooms.get(app_id, {})

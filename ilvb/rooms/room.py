@@ -14,14 +14,24 @@ from typing import Any
 
 from ilvb.rooms.fanout import MembershipBatcher, MembershipOp, dumps, event_frame
 from ilvb.rooms.limits import RoomLimits
-from ilvb.rooms.media_link import RouterLink
+from ilvb.rooms.media_link import Command, RouterLink
 from ilvb.rooms.member import Member
-from ilvb.sfu.api import Subscription
+from ilvb.sfu.api import Source, Subscription, source_kind
 
 
 def new_internal_id() -> str:
     """A fresh internal room id (media plane only)."""
     return "rm_" + secrets.token_hex(8)
+
+
+def source_command(member_id: str, source: Source, enabled: bool) -> Command:
+    """The router command that enables or disables one member's source."""
+    return lambda r: r.set_source_enabled(member_id, source, enabled)
+
+
+def subscription_command(member_id: str, subscription: Subscription) -> Command:
+    """The router command that sets what one member receives."""
+    return lambda r: r.set_subscription(member_id, subscription)
 
 
 class Room:
@@ -104,6 +114,49 @@ class Room:
         member.room = None
         if announce:
             self.batcher.add(MembershipOp(self.next_seq(), "exited", reason, dumps(member.user_id)))
+
+    # media rules -----------------------------------------------------------------------------
+
+    def unpublish(self, member: Member, source: Source) -> None:
+        """Stop sending ``source`` (no-op when not sent) and tell the room."""
+        if source not in member.sending:
+            return
+        self.stop_source(member, source)
+        self.broadcast_state(member)
+
+    def stop_sending(self, member: Member) -> None:
+        """Stop every source the member sends (its send transport is gone) and tell the room."""
+        if not member.sending:
+            return
+        for source in sorted(member.sending):
+            self.stop_source(member, source)
+        self.broadcast_state(member)
+
+    def stop_source(self, member: Member, source: Source) -> None:
+        """Take ``source`` out of the sender indexes and disable it in the router (no event)."""
+        member.sending.discard(source)
+        if source_kind(source) == "audio":
+            self.audio_senders.discard(member.user_id)
+            self.audio_senders_changed()
+        elif not member.sends_video:
+            self.video_senders.discard(member.user_id)
+        self.post(source_command(member.user_id, source, False))
+
+    def audio_senders_changed(self) -> None:
+        """Re-send the subscriptions that name audio senders explicitly."""
+        for uid in self.restricted_listeners:
+            listener = self.members.get(uid)
+            if listener is not None:
+                self.push_subscription(listener)
+
+    def push_subscription(self, member: Member) -> None:
+        """Tell the router what ``member`` receives now."""
+        self.post(subscription_command(member.user_id, self.subscription(member)))
+
+    def post(self, command: Command) -> None:
+        """Queue a command for this room's router (in order; dropped when there is none)."""
+        if self.link is not None:
+            self.link.post(command)
 
     # events ----------------------------------------------------------------------------------
 
