@@ -47,6 +47,8 @@ class Client:
         self.me: dict[str, Any] | None = None
         self.audio_slots = 0
         self.video_slots = 0
+        # The token of the call I created (room.enter with number 0), to give to the callee.
+        self.call_token: str | None = None
         events.on("slot", self._on_slot)
         events.on("room.exited", self._on_exited)
         events.on("connection.closed", self._on_closed)
@@ -97,15 +99,28 @@ class Client:
     # -- rooms ---------------------------------------------------------------------------------
 
     async def enter(
-        self, room: str | int, kind: str = "room", *, receive: bool = True
+        self,
+        room: str | int,
+        kind: str = "room",
+        *,
+        receive: bool = True,
+        callee: str | None = None,
+        token: str | None = None,
     ) -> dict[str, Any]:
         """Enter a room (``kind="room"``) or a two-person call (``kind="call"``).
 
         With ``receive`` (default) the receive transport is negotiated right away, so the
         room's audio starts flowing; on a server without media this emits an ``error`` event
-        (``media_unavailable``) instead of failing. Returns the ``room.enter`` response.
+        (``media_unavailable``) instead of failing. ``callee`` / ``token``: see
+        :meth:`enter_call`. Returns the ``room.enter`` response.
         """
-        reply = await self._request("room.enter", {"room": room, "kind": kind})
+        data: dict[str, Any] = {"room": room, "kind": kind}
+        if callee is not None:
+            data["callee"] = callee
+        if token is not None:
+            data["token"] = token
+        reply = await self._request("room.enter", data)
+        self.call_token = reply.get("call_token")
         self.room = reply.get("room", room)
         self.kind = reply.get("kind", kind)
         self.me = reply.get("me")
@@ -119,9 +134,21 @@ class Client:
                 self._events.emit(Event("error", {"error": exc}))
         return reply
 
-    async def enter_call(self, number: int = 0, *, receive: bool = True) -> int:
-        """Enter a two-person call; ``0`` allocates a new number. Returns the call number."""
-        reply = await self.enter(number, kind="call", receive=receive)
+    async def enter_call(
+        self,
+        number: int = 0,
+        *,
+        callee: str | None = None,
+        token: str | None = None,
+        receive: bool = True,
+    ) -> int:
+        """Enter a two-person call; returns the call number.
+
+        ``0`` allocates a new number, for ``callee`` (a user id) when given; the new call's
+        token is then in :attr:`call_token`. Joining an existing number works for the named
+        callee, or with the caller's ``token`` (anyone else gets ``room_not_found``).
+        """
+        reply = await self.enter(number, kind="call", receive=receive, callee=callee, token=token)
         return int(reply["room"])
 
     async def exit(self) -> None:

@@ -9,7 +9,8 @@ ordered :class:`~ilvb.rooms.media_link.RouterLink`. Rules (MISSION §2, §3, §6
    :meth:`reconnect` before that without the others seeing an exit.
 3. Audio senders ≤ the app's cap (6), video senders ≤ 4, views ≤ 4 (3 while sending video).
 4. Call rooms: number 0 allocates a fresh number; two members at most; one leaving ends the call
-   for both (``call.ended`` then ``room.exited``).
+   for both (``call.ended`` then ``room.exited``). Only the parties of its
+   :class:`~ilvb.rooms.calls.CallInvite` may join (the named callee, or the call token).
 5. Media failures are handled in :mod:`ilvb.rooms.media_events`.
 """
 
@@ -24,6 +25,7 @@ from typing import Any, Literal, TypeVar
 from ilvb.auth.tickets import TicketClaims, check_room
 from ilvb.config import RoomSettings
 from ilvb.errors import InvalidArgument, LimitExceeded, NotFound, PermissionDenied
+from ilvb.rooms.calls import CallInvite
 from ilvb.rooms.clock import Clock, LoopClock
 from ilvb.rooms.limits import RoomLimits
 from ilvb.rooms.media_events import MediaEvents, flush_media_notice
@@ -107,8 +109,15 @@ class RoomManager:
         room: str | int,
         kind: RoomKind = "room",
         outbox: Outbox | None = None,
+        *,
+        callee: str | None = None,
+        call_token: str | None = None,
     ) -> Member:
-        """Enter (creating the room if needed); returns the new member."""
+        """Enter (creating the room if needed); returns the new member.
+
+        For a call, ``callee`` (with number 0) names the user the new call is for; joining an
+        existing call needs to be that user or to present ``call_token``.
+        """
         _check_business_id(room, kind)
         allocated = False
         if kind == "call":
@@ -125,6 +134,10 @@ class RoomManager:
         if target is not None:
             existing = target.members.get(claims.user_id)
             occupied = len(target) - (1 if existing is not None else 0)
+            invite = target.invite
+            if invite is not None and existing is None:
+                if not invite.admits(claims.user_id, call_token):
+                    raise NotFound("room_not_found", f"no call {room}")
             if kind == "call" and occupied >= 2:
                 raise LimitExceeded("call_full", "this call already has two members")
             if occupied >= target.limits.max_members:
@@ -137,6 +150,8 @@ class RoomManager:
             raise NotFound("room_not_found", f"no call {room}")
         if target is None:
             target = self._create(app, kind, room)
+            if kind == "call":
+                target.invite = CallInvite(claims.user_id, callee)
         ceiling = Permissions(claims.priv.audio, claims.priv.video, claims.priv.screen)
         member = Member(
             user_id=claims.user_id,

@@ -12,6 +12,7 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from typing import Any
 
+from ilvb.rooms.calls import CallInvite
 from ilvb.rooms.fanout import MembershipBatcher, MembershipOp, dumps, event_frame
 from ilvb.rooms.limits import RoomLimits
 from ilvb.rooms.media_link import Command, RouterLink
@@ -63,6 +64,8 @@ class Room:
         self.viewers_of: dict[str, set[str]] = {}
         self.restricted_listeners: set[str] = set()
         self.link: RouterLink | None = None
+        # A call's parties (None for a multi-person room).
+        self.invite: CallInvite | None = None
         self.closed = False
         self._seq = 0
         self._order: list[int] = []  # entry seqs, ascending; lazily pruned

@@ -49,10 +49,12 @@ class Empty(_Data):
 
 
 class RoomEnter(_Data):
-    """``room.enter``."""
+    """``room.enter``; for a call, ``callee`` (with number 0) or ``token`` (to join)."""
 
     room: RoomId
     kind: Literal["room", "call"] = "room"
+    callee: UserId | None = None
+    token: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
 
 
 class RoomMembers(_Data):

@@ -310,8 +310,18 @@ class SignalingSession:
         assert self.record is not None
         if self.member is not None and self.member.room is not None:
             raise InvalidState("already_in_room", "exit the current room first")
+        if data.kind != "call" and (data.callee is not None or data.token is not None):
+            raise InvalidArgument("invalid_argument", "callee and token are for calls")
+        if data.callee is not None and data.room != 0:
+            raise InvalidArgument("invalid_argument", "callee: only when creating a call (room 0)")
         member = self.rooms.enter(
-            self.record.app, self.record.claims, data.room, data.kind, self.conn
+            self.record.app,
+            self.record.claims,
+            data.room,
+            data.kind,
+            self.conn,
+            callee=data.callee,
+            call_token=data.token,
         )
         member.session = self.record
         self.record.member = member
@@ -325,6 +335,8 @@ class SignalingSession:
             "audio_slots": room.limits.audio_slots,
             "video_slots": room.limits.max_views,
         }
+        if room.invite is not None and room.invite.creator == member.user_id:
+            body["call_token"] = room.invite.token  # for the app to hand to the other party
         # Like room.exited for room.exit, the event goes out right before the response.
         self.conn.send(event_frame("room.entered", {"room": room.display, "me": body["me"]}))
         return body

@@ -49,12 +49,18 @@ async def test_enter_call_returns_the_allocated_number() -> None:
             "member_count": 1,
             "audio_slots": 6,
             "video_slots": 4,
+            **({"call_token": "tok"} if d["room"] == 0 else {}),
         }
         client = await Client.connect(server.url, "good")
-        number = await client.enter_call(receive=False)
+        number = await client.enter_call(receive=False, callee="bob")
         assert number == 4711
         assert (client.room, client.kind, client.audio_slots) == (4711, "call", 6)
-        assert server.requests[-1]["data"] == {"room": 0, "kind": "call"}
+        assert client.call_token == "tok"
+        assert server.requests[-1]["data"] == {"room": 0, "kind": "call", "callee": "bob"}
+        server.handlers["room.exit"] = lambda d: {}
+        await client.exit()
+        assert await client.enter_call(4711, token="tok", receive=False) == 4711
+        assert server.requests[-1]["data"] == {"room": 4711, "kind": "call", "token": "tok"}
         await client.close()
 
 

@@ -40,7 +40,7 @@ async def test_two_person_call_number_is_allocated() -> None:
         bob = await server.client("bob")
         number = await alice.enter_call(receive=False)
         assert number > 0
-        assert await bob.enter_call(number, receive=False) == number
+        assert await bob.enter_call(number, token=alice.call_token, receive=False) == number
         ended = bob.events(["call.ended", "room.exited"])
         await alice.exit()
         assert (await ended.next(5)).name == "call.ended"

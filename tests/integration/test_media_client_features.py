@@ -165,7 +165,7 @@ async def test_two_person_call_media_and_its_end() -> None:
     async with LiveServer() as server:
         alice = await server.client("alice")
         bob = await server.client("bob")
-        number = await alice.enter_call()
+        number = await alice.enter_call(callee="bob")
         assert await bob.enter_call(number) == number
         alice_log, bob_log = record_video(alice), record_video(bob)
         await alice.publish_video(SyntheticVideoSource(marker=41, fps=15))

@@ -49,12 +49,17 @@ def h(make_app_env: Callable[..., AppEnv]) -> Iterator[Harness]:
 
 def test_call_room_allocation_third_refused_and_leaving_ends_it(h: Harness) -> None:
     caller = h.peer("caller")
-    number = caller.request("room.enter", {"room": 0, "kind": "call"})["room"]
+    created = caller.request("room.enter", {"room": 0, "kind": "call"})
+    number, token = created["room"], created["call_token"]
     assert isinstance(number, int) and number > 0
     callee = h.peer("callee")
-    assert callee.request("room.enter", {"room": number, "kind": "call"})["room"] == number
     third = h.peer("third")
-    assert third.error("room.enter", {"room": number, "kind": "call"}).code == "call_full"
+    # The number alone does not let anyone in (the same answer as for an unused number).
+    assert third.error("room.enter", {"room": number, "kind": "call"}).code == "room_not_found"
+    joined = callee.request("room.enter", {"room": number, "kind": "call", "token": token})
+    assert joined["room"] == number and "call_token" not in joined
+    full = third.error("room.enter", {"room": number, "kind": "call", "token": token})
+    assert full.code == "call_full"
     assert caller.next_event("members.entered")["members"][0]["user_id"] == "callee"
     callee.request("room.exit")
     assert caller.next_event("call.ended") == {"reason": "left"}
@@ -62,6 +67,17 @@ def test_call_room_allocation_third_refused_and_leaving_ends_it(h: Harness) -> N
     assert caller.error("room.members").code == "not_in_room"
     assert third.error("room.enter", {"room": number, "kind": "call"}).code == "room_not_found"
     assert h.rest("GET", "").json() == {"rooms": []}
+
+
+def test_call_fields_are_refused_outside_call_creation(h: Harness) -> None:
+    peer = h.peer("p")
+    bad = [
+        {"room": "r", "callee": "bob"},
+        {"room": "r", "token": "t"},
+        {"room": 5, "kind": "call", "callee": "bob"},
+    ]
+    for data in bad:
+        assert peer.error("room.enter", data).code == "invalid_argument"
 
 
 def test_sender_caps_over_the_socket(h: Harness) -> None:
@@ -140,7 +156,7 @@ def test_internal_room_ids_never_reach_a_client(h: Harness) -> None:
     a.request("room.exit")
     a.request("room.enter", {"room": "r"})  # a second incarnation
     caller = h.peer("caller")
-    number = caller.request("room.enter", {"room": 0, "kind": "call"})["room"]
+    number = caller.request("room.enter", {"room": 0, "kind": "call", "callee": "callee"})["room"]
     callee = h.peer("callee")
     callee.request("room.enter", {"room": number, "kind": "call"})
     callee.request("room.exit")

@@ -141,10 +141,17 @@ async def test_two_person_call_from_the_browser(new_page, ilvb_origin):
     for page, user in zip(pages, ("caller", "callee", "third"), strict=True):
         assert await page.evaluate(CONNECT_JS, user) == user
     caller, callee, third = pages
-    number = await caller.evaluate("c.enterCall(0, {receive: false}).then(r => r.room)")
+    created = await caller.evaluate("c.enterCall(0, {receive: false})")
+    number, token = created["room"], created["call_token"]
     assert isinstance(number, int) and number > 0
-    await callee.evaluate(f"c.enterCall({number}, {{receive: false}}).then(() => 0)")
     err = await third.evaluate(f"c.enterCall({number}).then(() => null, e => e.code)")
+    assert err == "room_not_found"  # the number alone does not open the call
+    await callee.evaluate(
+        f"c.enterCall({number}, {{receive: false, token: {token!r}}}).then(() => 0)"
+    )
+    err = await third.evaluate(
+        f"c.enterCall({number}, {{token: {token!r}}}).then(() => null, e => e.code)"
+    )
     assert err == "call_full"
     await caller.evaluate("c.exit()")
     await callee.wait_for_function(

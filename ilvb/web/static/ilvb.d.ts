@@ -66,6 +66,8 @@ export interface EnterResult {
   member_count: number;
   audio_slots: number;
   video_slots: number;
+  /** The call's token, when I created the call (room 0): give it to the other party. */
+  call_token?: string;
 }
 
 export interface View { user_id: string; source: "camera" | "screen"; mid: string }
@@ -235,7 +237,10 @@ export declare class Client extends Emitter<ClientEvents> {
 
   request<T = any>(type: string, data?: Record<string, unknown>): Promise<T>;
   enter(room: string | number, opts?: { receive?: boolean }): Promise<EnterResult>;
-  enterCall(room?: string | number, opts?: { receive?: boolean }): Promise<EnterResult>;
+  enterCall(
+    room?: string | number,
+    opts?: { receive?: boolean; callee?: string; token?: string },
+  ): Promise<EnterResult>;
   exit(): Promise<void>;
   members(opts?: { cursor?: string | null; limit?: number }): Promise<{ members: MemberState[]; next_cursor: string | null; total: number }>;
   allMembers(): Promise<MemberState[]>;

@@ -1170,15 +1170,21 @@ export class Client extends Emitter {
   }
 
   /**
-   * Enter a two-person call; room 0 allocates a new call number (in the result's `room`).
-   * @param {string|number} [room] @param {{receive?: boolean}} [opts]
+   * Enter a two-person call; room 0 allocates a new call number (in the result's `room`) for
+   * `opts.callee` (a user id) when given, and its token (the result's `call_token`). Joining a
+   * number works for the named callee, or with the caller's `opts.token`.
+   * @param {string|number} [room]
+   * @param {{receive?: boolean, callee?: string, token?: string}} [opts]
    */
   async enterCall(room = 0, opts = {}) {
     return this._enter(room, "call", opts);
   }
 
   async _enter(room, kind, opts) {
-    const data = await this.request("room.enter", { room, kind });
+    const req = { room, kind };
+    if (opts.callee !== undefined) req.callee = opts.callee;
+    if (opts.token !== undefined) req.token = opts.token;
+    const data = await this.request("room.enter", req);
     this.room = data.room;
     this.kind = data.kind || kind;
     this.me = data.me;
