@@ -19,9 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ilvb.rooms.member import Member
-from ilvb.rooms.wire import dumps, event_frame
-
-__all__ = ["MembershipBatcher", "MembershipOp", "dumps", "event_frame"]
+from ilvb.rooms.wire import dumps
 
 log = logging.getLogger(__name__)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ilvb.rooms import wire
 from ilvb.rooms.permissions import Permissions
 from ilvb.sfu.api import SOURCES, Source
 
@@ -61,23 +62,7 @@ class Member:
 
     def state(self) -> dict[str, Any]:
         """The MemberState wire object (docs/protocol.md)."""
-        return {
-            "user_id": self.user_id,
-            "role": self.role,
-            "entered_at": self.entered_at,
-            "permissions": self.permissions.to_dict(),
-            "sending": {
-                "audio": "microphone" in self.sending,
-                "video": "camera" in self.sending,
-                "screen": "screen" in self.sending,
-            },
-            "muted": {
-                "audio": "microphone" in self.muted,
-                "video": "camera" in self.muted,
-                "screen": "screen" in self.muted,
-            },
-            "connected": self.connected,
-        }
+        return wire.member_state(self)
 
 
 __all__ = ["Member", "Outbox", "SOURCES"]

@@ -12,11 +12,14 @@ from bisect import bisect_right
 from collections.abc import Iterator
 from typing import Any
 
+from ilvb.errors import InvalidArgument, NotFound
+from ilvb.rooms import wire
 from ilvb.rooms.calls import CallInvite
-from ilvb.rooms.fanout import MembershipBatcher, MembershipOp, dumps, event_frame
+from ilvb.rooms.fanout import MembershipBatcher, MembershipOp
 from ilvb.rooms.limits import RoomLimits
 from ilvb.rooms.media_link import Command, RouterLink
 from ilvb.rooms.member import Member
+from ilvb.rooms.wire import dumps, event_frame
 from ilvb.sfu.api import Source, Subscription, source_kind
 
 
@@ -174,7 +177,31 @@ class Room:
         """``member.state`` for ``member`` to the whole room."""
         self.broadcast("member.state", member.state())
 
-    # queries -------------------------------------------------------------------------------
+    # queries (the one implementation REST and signaling both call) --------------------------
+
+    def member(self, user_id: str) -> Member:
+        """The member with this user id, or ``member_not_found``."""
+        member = self.members.get(user_id)
+        if member is None:
+            raise NotFound("member_not_found", f"no member {user_id!r} in this room")
+        return member
+
+    def member_page(self, cursor: str | None, limit: int) -> dict[str, Any]:
+        """The MemberPage wire object: members after ``cursor`` (a ``next_cursor`` this room
+        gave out, or None for the first page), at most ``limit``; ``invalid_argument`` for a
+        cursor this server did not issue."""
+        after: int | None = None
+        if cursor is not None:
+            if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 32):
+                raise InvalidArgument("invalid_argument", "cursor: not a cursor from this server")
+            after = int(cursor)
+        members, next_seq = self.page(after, limit)
+        return wire.member_page(members, next_seq, len(self.members))
+
+    def sender_list(self) -> dict[str, Any]:
+        """The SenderList wire object: members sending any source, in entry order."""
+        return wire.member_list(self.senders())
+
 
     def page(self, cursor: int | None, limit: int) -> tuple[list[Member], int | None]:
         """Members after ``cursor`` in entry order, at most ``limit``, and the next cursor."""

@@ -16,9 +16,8 @@ from pydantic import BaseModel, ConfigDict
 
 from ilvb.auth.admin import authenticate_admin
 from ilvb.auth.app_auth import app_from_request, bearer_token
-from ilvb.errors import InvalidArgument, NotFound, Unauthenticated
+from ilvb.errors import NotFound, Unauthenticated
 from ilvb.rooms.manager import RoomManager
-from ilvb.rooms.member import Member
 from ilvb.rooms.room import Room
 
 Kind = Literal["room", "call"]
@@ -155,13 +154,6 @@ def _room(request: Request, app_id: str, room: str, kind: Kind) -> Room:
     return _rooms(request).get(app_id, room, kind)
 
 
-def _member(room: Room, user_id: str) -> Member:
-    member = room.members.get(user_id)
-    if member is None:
-        raise NotFound("member_not_found", f"no member {user_id!r} in this room")
-    return member
-
-
 @router.get("", response_model=RoomList)
 async def list_rooms(request: Request, app_id: AppId) -> dict[str, Any]:
     """The app's live rooms and calls."""
@@ -186,18 +178,7 @@ async def room_members(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     """Members in entry order, one page; pass ``next_cursor`` back for the next page."""
-    target = _room(request, app_id, room, kind)
-    after: int | None = None
-    if cursor is not None:
-        if not (cursor.isascii() and cursor.isdigit()):
-            raise InvalidArgument("invalid_argument", "cursor: not a cursor from this server")
-        after = int(cursor)
-    members, next_seq = target.page(after, limit)
-    return {
-        "members": [m.state() for m in members],
-        "next_cursor": None if next_seq is None else str(next_seq),
-        "total": len(target),
-    }
+    return _room(request, app_id, room, kind).member_page(cursor, limit)
 
 
 @router.get("/{room}/senders", response_model=SenderList)
@@ -205,7 +186,7 @@ async def room_senders(
     request: Request, app_id: AppId, room: RoomKey, kind: KindQuery = "room"
 ) -> dict[str, Any]:
     """Members sending audio, video or screen."""
-    return {"members": [m.state() for m in _room(request, app_id, room, kind).senders()]}
+    return _room(request, app_id, room, kind).sender_list()
 
 
 @router.get("/{room}/members/{user_id}", response_model=MemberStateModel)
@@ -213,7 +194,7 @@ async def member_state(
     request: Request, app_id: AppId, room: RoomKey, user_id: UserKey, kind: KindQuery = "room"
 ) -> dict[str, Any]:
     """One member's state."""
-    return _member(_room(request, app_id, room, kind), user_id).state()
+    return _room(request, app_id, room, kind).member(user_id).state()
 
 
 @router.post("/{room}/members/{user_id}/kick", response_model=Done)
@@ -221,7 +202,7 @@ async def kick_member(
     request: Request, app_id: AppId, room: RoomKey, user_id: UserKey, kind: KindQuery = "room"
 ) -> dict[str, Any]:
     """Remove a member (it gets ``room.exited`` with reason ``kicked``)."""
-    _rooms(request).kick(_member(_room(request, app_id, room, kind), user_id))
+    _rooms(request).kick(_room(request, app_id, room, kind).member(user_id))
     return {}
 
 
@@ -235,7 +216,7 @@ async def set_permissions(
     kind: KindQuery = "room",
 ) -> dict[str, Any]:
     """Change a member's permissions (also its ceiling); revoking stops that source at once."""
-    member = _member(_room(request, app_id, room, kind), user_id)
+    member = _room(request, app_id, room, kind).member(user_id)
     changes = {k: v for k, v in body.model_dump().items() if v is not None}
     _rooms(request).set_permissions(member, changes, "server")
     return member.state()

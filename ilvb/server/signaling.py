@@ -28,13 +28,12 @@ from ilvb.errors import (
     InvalidArgument,
     InvalidState,
     LimitExceeded,
-    NotFound,
     Unauthenticated,
     ws_close_code,
 )
-from ilvb.rooms.fanout import dumps, event_frame
 from ilvb.rooms.manager import RoomManager
 from ilvb.rooms.member import Member
+from ilvb.rooms.wire import dumps, event_frame
 from ilvb.server import protocol as p
 from ilvb.server.connection import Connection
 from ilvb.store.interfaces import AppRecord, AppStore
@@ -347,33 +346,19 @@ class SignalingSession:
         return {}
 
     async def room_members(self, data: p.RoomMembers) -> dict[str, Any]:
-        member = self._require_member()
-        room = member.room
+        room = self._require_member().room
         assert room is not None
-        cursor: int | None = None
-        if data.cursor is not None:
-            if not data.cursor.isascii() or not data.cursor.isdigit():
-                raise InvalidArgument("invalid_argument", "cursor: not a cursor from this server")
-            cursor = int(data.cursor)
-        members, next_seq = room.page(cursor, data.limit)
-        return {
-            "members": [m.state() for m in members],
-            "next_cursor": None if next_seq is None else str(next_seq),
-            "total": len(room),
-        }
+        return room.member_page(data.cursor, data.limit)
 
     async def room_senders(self, _data: p.Empty) -> dict[str, Any]:
-        member = self._require_member()
-        assert member.room is not None
-        return {"members": [m.state() for m in member.room.senders()]}
+        room = self._require_member().room
+        assert room is not None
+        return room.sender_list()
 
     async def member_get(self, data: p.MemberGet) -> dict[str, Any]:
-        member = self._require_member()
-        assert member.room is not None
-        other = member.room.members.get(data.user_id)
-        if other is None:
-            raise NotFound("member_not_found", f"no member {data.user_id!r} in this room")
-        return other.state()
+        room = self._require_member().room
+        assert room is not None
+        return room.member(data.user_id).state()
 
     async def media_publish(self, data: p.MediaSource) -> dict[str, Any]:
         self.rooms.publish(self._require_member(), data.source)
