@@ -69,6 +69,10 @@ class MediaSettings(BaseModel):
     workers: int = Field(default_factory=_cpu_count, ge=0, le=256)
     # Address put into ICE candidates.
     announced_ip: str = "127.0.0.1"
+    # Port put into ICE candidates: worker i announces announced_port + i. 0 = the port the
+    # worker listens on. Set it when a relay or port forward sits in front of the workers
+    # (the impairment relay of the tests and benchmarks).
+    announced_port: int = Field(0, ge=0, le=65535)
     # Address the UDP sockets bind to.
     bind_ip: str = "127.0.0.1"
     # First UDP port; worker i listens on udp_port + i. 0 = ephemeral ports.

@@ -276,6 +276,7 @@ class WorkerMediaPlane:
         return WorkerConfig(
             bind_ip=s.bind_ip,
             announced_ip=s.announced_ip,
+            announced_port=s.announced_port + index if s.announced_port else 0,
             port=s.udp_port + index if s.udp_port else 0,
             keyframe_interval_s=s.keyframe_request_interval_s,
             nack_cache_packets=s.nack_cache_packets,

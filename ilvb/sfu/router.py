@@ -43,6 +43,7 @@ class WorkerServices(Protocol):
 
     certificate: DtlsCertificate
     announced_ip: str
+    announced_port: int
     port: int
     keyframe_interval_s: float
     nack_cache_packets: int
@@ -482,7 +483,8 @@ class Router:
     def _new_transport(self, m: MemberMedia, kind: str) -> WebRtcTransport:
         w = self._w
         fast = getattr(w, "fast_fd", None) is not None  # the C fast path (ilvb.sfu.fastpath)
-        t = WebRtcTransport(w.certificate, w.sendto, w.announced_ip, w.port, w.now, kind, fast)  # type: ignore[arg-type]
+        ip, port = w.announced_ip, w.announced_port  # a relay's address in tests
+        t = WebRtcTransport(w.certificate, w.sendto, ip, port, w.now, kind, fast)  # type: ignore[arg-type]
         if kind == "send":
             t.on_rtp = lambda data: self._on_send_rtp(m, data)
             t.on_rtcp = lambda data: self._on_send_rtcp(m, data)

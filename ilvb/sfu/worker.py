@@ -47,6 +47,7 @@ class WorkerConfig:
 
     bind_ip: str = "127.0.0.1"
     announced_ip: str = "127.0.0.1"
+    announced_port: int = 0  # 0 = the bound port
     port: int = 0
     keyframe_interval_s: float = 1.0
     nack_cache_packets: int = 1024
@@ -69,6 +70,7 @@ class Worker:
         self.config = config
         self.announced_ip = config.announced_ip
         self.port = config.port
+        self.announced_port = config.announced_port  # set after bind when 0
         self.keyframe_interval_s = config.keyframe_interval_s
         self.nack_cache_packets = config.nack_cache_packets
         self.certificate = DtlsCertificate.generate()
@@ -101,6 +103,7 @@ class Worker:
         sock.setblocking(False)
         self._sock = sock
         self.port = sock.getsockname()[1]
+        self.announced_port = self.config.announced_port or self.port
         if self.config.fastpath and fastpath.AVAILABLE:
             self.fast_fd = sock.fileno()
         elif self.config.fastpath:

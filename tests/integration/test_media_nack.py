@@ -7,10 +7,10 @@ import time
 
 import pytest
 
+from bench.impair import ImpairmentRelay, profile, rewrite_candidates
 from ilvb.client import SyntheticVideoSource
 from tests.integration.harness import LiveServer
 from tests.integration.media_checks import judge, record_video, wait_until
-from tests.integration.udp_proxy import UdpImpairmentProxy, rewrite_candidates
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -22,7 +22,7 @@ MARK = 0x5A
 async def test_nack_recovers_ten_percent_publisher_loss() -> None:
     async with LiveServer(media={"workers": 1}) as server:
         (worker,) = await server.worker_stats()
-        proxy = UdpImpairmentProxy(("127.0.0.1", worker["port"]), drop_up=0.10, seed=4)
+        proxy = ImpairmentRelay(("127.0.0.1", worker["port"]), up=profile(0.10), seed=4)
         await proxy.start()
         try:
             pub = await server.client("pub")
@@ -39,16 +39,16 @@ async def test_nack_recovers_ten_percent_publisher_loss() -> None:
 
             await wait_until(lambda: log.indices(MARK), 15, "first decoded frame")
             start = time.monotonic()
-            dropped_before = proxy.stats.up.dropped
+            dropped_before = proxy.stats("up").lost
             await wait_until(lambda: time.monotonic() - start >= WINDOW_S, WINDOW_S + 1, "window")
 
             verdict = judge(log.indices(MARK, since=start))
-            dropped = proxy.stats.up.dropped - dropped_before
-            media = proxy.stats.up.media_seen
+            dropped = proxy.stats("up").lost - dropped_before
+            media = proxy.stats("up").impaired_seen
             stats = await server.router_stats("lossy")
             print(f"proxy dropped {dropped} up-packets in the window; {verdict}; sfu {stats}")
             assert dropped >= 20, "the proxy did not impair the publisher's stream"
-            assert 0.06 <= proxy.stats.up.dropped / media <= 0.14
+            assert 0.06 <= proxy.stats("up").lost / media <= 0.14
             assert verdict.in_order and verdict.duplicates == 0, verdict
             assert verdict.span >= WINDOW_S * FPS * 0.8, verdict
             assert verdict.present >= 0.95, verdict

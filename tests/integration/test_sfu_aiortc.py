@@ -25,10 +25,10 @@ from aiortc import (
 )
 from av import VideoFrame
 
+from bench.impair import ImpairmentRelay, profile, rewrite_candidates
 from ilvb.config import MediaSettings
 from ilvb.sfu.api import Subscription
 from ilvb.sfu.plane import LocalWorker, WorkerMediaPlane
-from tests.integration.udp_proxy import UdpImpairmentProxy, rewrite_candidates
 
 pytestmark = pytest.mark.slow
 
@@ -208,7 +208,7 @@ async def test_subscriber_downlink_loss_is_repaired_from_the_sfu_cache() -> None
     await plane.start()
     worker = plane.workers[0]
     assert isinstance(worker, LocalWorker)
-    proxy = UdpImpairmentProxy(("127.0.0.1", worker.port), drop_down=0.10, seed=7)
+    proxy = ImpairmentRelay(("127.0.0.1", worker.port), down=profile(0.10), seed=7)
     await proxy.start()
     pcs: list[RTCPeerConnection] = []
     try:
@@ -224,7 +224,7 @@ async def test_subscriber_downlink_loss_is_repaired_from_the_sfu_cache() -> None
         span = sum(steps)
         missing = sum(s - 1 for s in steps if s > 1)
         stats = await router.stats()
-        assert proxy.stats.down.dropped >= 10, proxy.stats
+        assert proxy.stats("down").lost >= 10, proxy.stats("down")
         assert stats["nacks_answered"] > 0, stats
         assert missing <= 0.05 * span, (missing, span, indices)
     finally:

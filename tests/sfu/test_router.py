@@ -39,6 +39,7 @@ class Services:
 
     certificate = CERT
     announced_ip = "127.0.0.1"
+    announced_port = 40000
     port = 40000
     keyframe_interval_s = 1.0
     nack_cache_packets = 256

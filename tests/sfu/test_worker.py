@@ -133,3 +133,21 @@ async def test_an_ipv6_bind_address_gets_an_ipv6_socket() -> None:
         assert local.ip == "::1" and local.port == w.port
     finally:
         await w.close()
+
+
+async def test_an_announced_port_goes_into_the_candidates_instead_of_the_bound_port() -> None:
+    w = Worker(WorkerConfig(announced_port=45678), lambda *a: None)
+    await w.start()
+    try:
+        assert w.port != 45678 and w.announced_port == 45678
+        w.command("open_router", ("r",))
+        local, _ = w.command("offer_receive", ("r", "bob", 1, 0))
+        assert local.port == 45678
+    finally:
+        await w.close()
+    plain = Worker(WorkerConfig(), lambda *a: None)
+    await plain.start()
+    try:
+        assert plain.announced_port == plain.port  # 0 = announce the bound port
+    finally:
+        await plain.close()
