@@ -34,7 +34,7 @@ from ilvb.rooms.member import Member, Outbox
 from ilvb.rooms.permissions import PERMISSION_SOURCE, Permissions
 from ilvb.rooms.room import Room, source_command
 from ilvb.rooms.wire import event_frame
-from ilvb.sfu.api import MediaPlane, Source, source_kind
+from ilvb.sfu.api import MediaPlane, RouterOptions, Source, source_kind
 from ilvb.store.interfaces import AppRecord
 
 log = logging.getLogger(__name__)
@@ -412,7 +412,12 @@ class RoomManager:
             batch_min_members=self.settings.event_batch_min_members,
             created_at=self.clock.time(),
         )
-        new.link = RouterLink(self.media, new.internal_id, self._media_events.handler(new))
+        new.link = RouterLink(
+            self.media,
+            new.internal_id,
+            self._media_events.handler(new),
+            RouterOptions(audio_slots=new.limits.audio_slots),
+        )
         self._links.add(new.link)
         self._by_internal[new.internal_id] = new
         self._rooms.setdefault(app.app_id, {})[(kind, str(room))] = new

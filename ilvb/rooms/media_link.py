@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ilvb.errors import Unavailable
-from ilvb.sfu.api import MediaPlane, RouterEventHandler, RouterHandle
+from ilvb.sfu.api import MediaPlane, RouterEventHandler, RouterHandle, RouterOptions
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,17 @@ REOPEN_GIVE_UP_S = 30.0
 class RouterLink:
     """Owns a room's :class:`RouterHandle` for the room's lifetime."""
 
-    def __init__(self, media: MediaPlane, room_id: str, on_event: RouterEventHandler) -> None:
+    def __init__(
+        self,
+        media: MediaPlane,
+        room_id: str,
+        on_event: RouterEventHandler,
+        options: RouterOptions = RouterOptions(),
+    ) -> None:
         self._media = media
         self._room_id = room_id
         self._on_event = on_event
+        self._options = options  # the room's router options, the same at every (re-)open
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._opened: asyncio.Future[RouterHandle] = asyncio.get_running_loop().create_future()
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"router:{room_id}")
@@ -88,7 +95,7 @@ class RouterLink:
     async def _run(self) -> None:
         router: RouterHandle | None = None
         try:
-            router = await self._media.open_router(self._room_id, self._on_event)
+            router = await self._media.open_router(self._room_id, self._on_event, self._options)
             self._opened.set_result(router)
         except Exception as exc:  # the media plane failed: the room lives on without media
             log.warning("room %s: cannot open a router: %s", self._room_id, exc)
@@ -129,7 +136,7 @@ class RouterLink:
         router: RouterHandle | None = None
         while not self.closed:
             try:
-                router = await self._media.open_router(self._room_id, self._on_event)
+                router = await self._media.open_router(self._room_id, self._on_event, self._options)
                 break
             except Exception as exc:
                 if loop.time() >= deadline:

@@ -75,6 +75,21 @@ class SlotEvent:
     source: Source | None
 
 
+@dataclass(frozen=True)
+class RouterOptions:
+    """What a room tells its router when it is opened.
+
+    ``audio_slots``: the loudest audio senders forwarded to each listener (the room's
+    ``RoomLimits.audio_slots``, 1..16); the router's audio selector picks at most this many.
+    """
+
+    audio_slots: int = 6
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.audio_slots <= 64:
+            raise ValueError("audio_slots must be 1..64")
+
+
 # on_event(name, payload). Names: "slot" (SlotEvent), "transport_closed" ({"member_id",
 # "transport": "send"|"recv" (absent when the worker died), "reason"}), "producer_closed"
 # ({"member_id", "source"}). Called on the control plane's event loop.
@@ -136,8 +151,10 @@ class MediaPlane(Protocol):
         """Stop workers and close all routers."""
         ...
 
-    async def open_router(self, room_id: str, on_event: RouterEventHandler) -> RouterHandle:
-        """Place a room on a worker and return its router."""
+    async def open_router(
+        self, room_id: str, on_event: RouterEventHandler, options: RouterOptions = RouterOptions()
+    ) -> RouterHandle:
+        """Place a room on a worker and return its router (``options`` apply when it is new)."""
         ...
 
 
@@ -150,6 +167,7 @@ class NullRouter:
     """
 
     room_id: str
+    options: RouterOptions = RouterOptions()
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     enabled: dict[tuple[str, str], bool] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
@@ -203,7 +221,9 @@ class NullMediaPlane:
             await router.close()
         self.routers.clear()
 
-    async def open_router(self, room_id: str, on_event: RouterEventHandler) -> NullRouter:
-        router = NullRouter(room_id)
+    async def open_router(
+        self, room_id: str, on_event: RouterEventHandler, options: RouterOptions = RouterOptions()
+    ) -> NullRouter:
+        router = NullRouter(room_id, options=options)
         self.routers[room_id] = router
         return router

@@ -29,6 +29,7 @@ from ilvb.errors import Unavailable
 from ilvb.sfu.api import (
     MediaPlane,
     RouterEventHandler,
+    RouterOptions,
     SendAnswer,
     Source,
     Subscription,
@@ -231,10 +232,6 @@ class WorkerRouter:
         self.members.add(member_id)
         await self._call("set_subscription", member_id, subscription)
 
-    async def set_audio_cap(self, cap: int) -> None:
-        """The app's audio-sender cap for this room (default 6)."""
-        await self._call("set_audio_cap", cap)
-
     async def remove_member(self, member_id: str) -> None:
         self.members.discard(member_id)
         self._slots.pop(member_id, None)
@@ -317,7 +314,9 @@ class WorkerMediaPlane:
         self.workers = []
         self._started = False
 
-    async def open_router(self, room_id: str, on_event: RouterEventHandler) -> WorkerRouter:
+    async def open_router(
+        self, room_id: str, on_event: RouterEventHandler, options: RouterOptions = RouterOptions()
+    ) -> WorkerRouter:
         if not self._started:
             await self.start()
         for w in self.workers:
@@ -327,7 +326,7 @@ class WorkerMediaPlane:
         if not alive:
             raise Unavailable("media_unavailable", "no media worker is running")
         worker = min(alive, key=lambda w: len(w.routers))
-        await worker.call("open_router", room_id)
+        await worker.call("open_router", room_id, options)
         router = WorkerRouter(room_id, worker, on_event)
         worker.routers[room_id] = router
         return router

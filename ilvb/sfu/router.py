@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ilvb.sfu.api import ProducerInfo, SlotEvent, Subscription
+from ilvb.sfu.api import ProducerInfo, RouterOptions, SlotEvent, Subscription
 from ilvb.sfu.consumer import Consumer, ReceiveSlot
 from ilvb.sfu.dtls import DtlsCertificate
 from ilvb.sfu.producer import FEEDBACK_SSRC, Producer
@@ -77,15 +77,20 @@ class Router:
     """One room: members' transports, producers, consumers and the slot assignment."""
 
     def __init__(
-        self, room_id: str, services: WorkerServices, emit: Callable[[str, Any], None]
+        self,
+        room_id: str,
+        services: WorkerServices,
+        emit: Callable[[str, Any], None],
+        options: RouterOptions = RouterOptions(),
     ) -> None:
         self.room_id = room_id
         self._w = services
         self._emit = emit
+        self.options = options
         self.members: dict[str, MemberMedia] = {}
         self.closed = False
-        self.audio_cap = 6
-        self.selector = AudioSelector(self.audio_cap)
+        # picks at most options.audio_slots senders per listener (the room's audio_slots)
+        self.selector = AudioSelector(options.audio_slots)
         self._used_ssrcs: set[int] = set()
         # counters that outlive members
         self.rtp_in_unknown = 0
@@ -216,14 +221,6 @@ class Router:
         m.subscription = subscription
         self._assign(m, self._w.now())
 
-    def set_audio_cap(self, cap: int) -> None:
-        """The app's audio-sender cap (the selector picks at most this many per listener)."""
-        self.audio_cap = cap
-        self.selector = AudioSelector(cap)
-        for m in self.members.values():
-            for p in m.producers.values():
-                p._on_level = self.selector.update
-
     def remove_member(self, member_id: str) -> None:
         """Close everything of a member and re-route the others. Idempotent."""
         m = self.members.pop(member_id, None)
@@ -254,6 +251,7 @@ class Router:
             for s in m.audio_slots + m.video_slots:
                 retransmits += s.retransmits
         return {
+            "audio_slots": self.selector.slots,
             "members": len(self.members),
             "transports": transports,
             "producers": producers,

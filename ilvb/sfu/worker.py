@@ -26,6 +26,7 @@ from typing import Any
 
 from ilvb.errors import InvalidArgument, NotFound
 from ilvb.sfu import fastpath
+from ilvb.sfu.api import RouterOptions
 from ilvb.sfu.dtls import DtlsCertificate
 from ilvb.sfu.ice import IceLiteResponder
 from ilvb.sfu.router import Router
@@ -219,10 +220,16 @@ class Worker:
     def command(self, method: str, args: tuple[Any, ...]) -> Any:
         """Run one command from the media plane (synchronously, on the worker loop)."""
         if method == "open_router":
-            (room_id,) = args
+            room_id = args[0]
+            options = args[1] if len(args) > 1 else RouterOptions()
+            if not isinstance(options, RouterOptions):
+                raise InvalidArgument("invalid_argument", "open_router takes RouterOptions")
             if room_id not in self.routers:
                 self.routers[room_id] = Router(
-                    room_id, self, lambda name, payload: self._on_event(room_id, name, payload)
+                    room_id,
+                    self,
+                    lambda name, payload: self._on_event(room_id, name, payload),
+                    options,
                 )
             return None
         if method == "close_router":
@@ -258,7 +265,6 @@ _ROUTER_COMMANDS = frozenset(
         "accept_receive_answer",
         "set_source_enabled",
         "set_subscription",
-        "set_audio_cap",
         "remove_member",
         "stats",
     }

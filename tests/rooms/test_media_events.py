@@ -19,7 +19,14 @@ from ilvb.rooms import media_link
 from ilvb.rooms.clock import ManualClock
 from ilvb.rooms.manager import RoomManager
 from ilvb.rooms.member import Member
-from ilvb.sfu.api import NullRouter, RouterEventHandler, SendAnswer, Source, Subscription
+from ilvb.sfu.api import (
+    NullRouter,
+    RouterEventHandler,
+    RouterOptions,
+    SendAnswer,
+    Source,
+    Subscription,
+)
 from tests.client.polling import poll
 from tests.rooms.helpers import APP, RecordingOutbox, claims
 
@@ -68,7 +75,9 @@ class FakePlane:
     async def close(self) -> None:
         return None
 
-    async def open_router(self, room_id: str, on_event: RouterEventHandler) -> FakeRouter:
+    async def open_router(
+        self, room_id: str, on_event: RouterEventHandler, options: RouterOptions = RouterOptions()
+    ) -> FakeRouter:
         await asyncio.sleep(0.01)
         if self.fail_opens > 0:
             self.fail_opens -= 1

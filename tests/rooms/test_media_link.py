@@ -8,15 +8,15 @@ from typing import Any
 from ilvb.config import RoomSettings
 from ilvb.rooms.clock import ManualClock
 from ilvb.rooms.manager import RoomManager
-from ilvb.sfu.api import NullRouter, RouterEventHandler, SlotEvent, Source
+from ilvb.sfu.api import NullRouter, RouterEventHandler, RouterOptions, SlotEvent, Source
 from tests.rooms.helpers import APP, RecordingOutbox, claims
 
 
 class ScriptedRouter(NullRouter):
     """Records commands in order; the first set_source_enabled fails."""
 
-    def __init__(self, room_id: str) -> None:
-        super().__init__(room_id)
+    def __init__(self, room_id: str, options: RouterOptions = RouterOptions()) -> None:
+        super().__init__(room_id, options)
         self.calls: list[tuple[Any, ...]] = []
 
     async def set_source_enabled(self, member_id: str, source: Source, enabled: bool) -> None:
@@ -42,9 +42,11 @@ class ScriptedPlane:
     async def close(self) -> None:
         return None
 
-    async def open_router(self, room_id: str, on_event: RouterEventHandler) -> ScriptedRouter:
+    async def open_router(
+        self, room_id: str, on_event: RouterEventHandler, options: RouterOptions = RouterOptions()
+    ) -> ScriptedRouter:
         await asyncio.sleep(0.01)  # opening takes a while: commands wait for it
-        self.routers[room_id] = ScriptedRouter(room_id)
+        self.routers[room_id] = ScriptedRouter(room_id, options)
         self.handlers[room_id] = on_event
         return self.routers[room_id]
 
@@ -90,3 +92,23 @@ async def test_slot_events_reach_the_member() -> None:
         {"mid": "a1", "kind": "audio", "user_id": None, "source": None},
     ]
     await manager.close()
+
+
+async def test_the_router_is_opened_with_the_rooms_audio_slots() -> None:
+    """``rooms.audio_slots`` (capped by the app's audio-sender cap) reaches the SFU's selector."""
+    plane = ScriptedPlane()
+    settings = RoomSettings(audio_slots=8, audio_sender_cap=9)
+    manager = RoomManager(settings, plane, clock=ManualClock())  # type: ignore[arg-type]
+    me = manager.enter(APP, claims("me"), "r", "room", RecordingOutbox())
+    assert me.room is not None and me.room.link is not None
+    await me.room.link.router()
+    assert plane.routers[me.room.internal_id].options == RouterOptions(audio_slots=8)
+    small = RoomManager(RoomSettings(audio_slots=8, audio_sender_cap=3), plane, clock=ManualClock())  # type: ignore[arg-type]
+    other = small.enter(APP, claims("me"), "s", "room", RecordingOutbox())
+    assert other.room is not None and other.room.link is not None
+    await other.room.link.router()
+    assert (
+        plane.routers[other.room.internal_id].options.audio_slots == 3
+    )  # never more than may send
+    await manager.close()
+    await small.close()

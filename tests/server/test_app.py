@@ -58,7 +58,7 @@ def test_lifespan_opens_and_closes_the_media_plane(make_app_env: Callable[..., A
         async def close(self) -> None:
             events.append("close")
 
-        async def open_router(self, room_id, on_event):  # type: ignore[no-untyped-def]
+        async def open_router(self, room_id, on_event, options=None):  # type: ignore[no-untyped-def]
             raise RuntimeError("no media here")
 
     env = make_app_env(media=Recording())

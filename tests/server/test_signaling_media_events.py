@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from ilvb.sfu.api import NullMediaPlane, NullRouter, RouterEventHandler
+from ilvb.sfu.api import NullMediaPlane, NullRouter, RouterEventHandler, RouterOptions
 from tests.conftest import AppEnv
 from tests.server.peer import Peer
 
@@ -22,9 +22,11 @@ class EventPlane(NullMediaPlane):
         super().__init__()
         self.handlers: list[RouterEventHandler] = []
 
-    async def open_router(self, room_id: str, on_event: RouterEventHandler) -> NullRouter:
+    async def open_router(
+        self, room_id: str, on_event: RouterEventHandler, options: RouterOptions = RouterOptions()
+    ) -> NullRouter:
         self.handlers.append(on_event)
-        return await super().open_router(room_id, on_event)
+        return await super().open_router(room_id, on_event, options)
 
 
 def test_transport_closed_reaches_the_member_and_a_resumed_one(

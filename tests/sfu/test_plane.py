@@ -12,6 +12,7 @@ import pytest
 
 from ilvb.config import MediaSettings
 from ilvb.errors import InvalidArgument, InvalidState, NotFound, Unavailable
+from ilvb.sfu.api import RouterOptions
 from ilvb.sfu.plane import ProcessWorker, WorkerMediaPlane, create_media_plane
 from tests.sfu.test_sdp import CHROME_OFFER
 
@@ -66,9 +67,11 @@ async def test_rooms_go_to_the_least_loaded_worker_process_and_errors_cross_type
     try:
         pids = {w.pid for w in plane.workers}
         assert len(pids) == 2 and os.getpid() not in pids
-        r1 = await plane.open_router("one", lambda n, p: None)
+        r1 = await plane.open_router("one", lambda n, p: None, RouterOptions(audio_slots=8))
         r2 = await plane.open_router("two", lambda n, p: None)
         assert r1.worker is not r2.worker
+        # the options crossed the channel: the worker's selector picks 8 (the default 6)
+        assert (await r1.stats())["audio_slots"] == 8 and (await r2.stats())["audio_slots"] == 6
         answer = await r1.negotiate_send("alice", CHROME_OFFER, {"0": "microphone", "1": "camera"})
         assert len(answer.producers) == 2
         stats = await r1.stats()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ilvb.sfu.api import SlotEvent, Subscription
+from ilvb.sfu.api import RouterOptions, SlotEvent, Subscription
 from ilvb.sfu.dtls import DtlsCertificate
 from ilvb.sfu.producer import FEEDBACK_SSRC
 from ilvb.sfu.router import Router
@@ -108,10 +108,10 @@ def audio_track(ssrc: int) -> AcceptedTrack:
 
 
 class Room:
-    def __init__(self) -> None:
+    def __init__(self, options: RouterOptions = RouterOptions()) -> None:
         self.svc = Services()
         self.events: list[tuple[str, Any]] = []
-        self.router = Router("room", self.svc, lambda n, p: self.events.append((n, p)))
+        self.router = Router("room", self.svc, lambda n, p: self.events.append((n, p)), options)
 
     def publish(self, member: str, *tracks: AcceptedTrack) -> WebRtcTransport:
         self.router.negotiate_send(member, REMOTE, list(tracks))
@@ -289,6 +289,27 @@ def test_each_listener_hears_the_six_loudest_never_itself() -> None:
     # audio_from restricts the candidates
     room.router.set_subscription("listener", Subscription(audio_from=frozenset({"s6", "s7"})))
     assert hearing("listener") == {"s6", "s7"}
+
+
+def test_the_router_options_audio_slots_cap_what_each_listener_hears() -> None:
+    room = Room(RouterOptions(audio_slots=8))
+    senders = [f"s{i}" for i in range(9)]
+    transports = {s: room.publish(s, audio_track(5000 + i)) for i, s in enumerate(senders)}
+    for s in ["listener", "s0"]:
+        room.subscribe(s, audio=8, video=0)
+    for step in range(60):  # s0 loudest (level 10) … s8 quietest (level 74)
+        room.svc.t += 0.02
+        for i, s in enumerate(senders):
+            ext = level_ext(1, 10 + 8 * i)
+            transports[s].handle_srtp(rtp(109, step, 960 * step, 5000 + i, b"opus", ext))
+        room.router.slow_tick(room.svc.t, send_reports=False)
+
+    def hearing(member: str) -> set[str]:
+        slots = room.router.members[member].audio_slots
+        return {s.consumer.producer.member_id for s in slots if s.consumer is not None}
+
+    assert hearing("listener") == set(senders[:8])
+    assert hearing("s0") == set(senders[1:])
 
 
 def test_transport_death_closes_producers_and_emits_events() -> None:
