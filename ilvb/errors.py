@@ -85,7 +85,8 @@ class Unavailable(IlvbError):
     http_status = 503
 
 
-# Every code the product emits -> (error class, HTTP status). docs/protocol.md lists the same.
+# Every code the server or either SDK emits -> its class (which gives the HTTP status).
+# docs/protocol.md lists the same; tests/test_error_codes.py checks both against the sources.
 CODES: dict[str, type[IlvbError]] = {
     # generic
     "internal_error": IlvbError,
@@ -118,24 +119,51 @@ CODES: dict[str, type[IlvbError]] = {
     "view_limit": LimitExceeded,
     "call_full": LimitExceeded,
     "limit_exceeded": LimitExceeded,
+    "rate_limited": LimitExceeded,
     # availability
     "unavailable": Unavailable,
+    "timeout": Unavailable,
     "media_unavailable": Unavailable,
+    "device_unavailable": Unavailable,
     # media negotiation (ilvb.sfu.sdp)
     "invalid_sdp": InvalidArgument,
     "unsupported_codec": InvalidArgument,
 }
 
-# WebSocket close codes (4000-4999 are application-defined, RFC 6455 §7.4.2).
+# WebSocket close codes the server sends (4000-4999 are application-defined, RFC 6455 §7.4.2).
+# A refused ``hello`` closes with its error class's code; the others end a session on purpose.
+CLOSE_INVALID_ARGUMENT = 4400
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_PERMISSION_DENIED = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_HEARTBEAT_TIMEOUT = 4408
+CLOSE_REPLACED = 4409
+CLOSE_LIMIT_EXCEEDED = 4429
+CLOSE_INTERNAL_ERROR = 4500
+CLOSE_UNAVAILABLE = 4503
+
+# Every close code -> what it means (docs/protocol.md lists the same).
+CLOSE_CODES: dict[int, str] = {
+    CLOSE_INVALID_ARGUMENT: "hello refused: malformed, or an unsupported protocol version",
+    CLOSE_UNAUTHENTICATED: "hello refused: the ticket does not verify",
+    CLOSE_PERMISSION_DENIED: "hello refused: the ticket does not allow this",
+    CLOSE_NOT_FOUND: "hello refused: an unknown app",
+    CLOSE_HEARTBEAT_TIMEOUT: "the client was silent for 3 heartbeat intervals",
+    CLOSE_REPLACED: "the session was resumed on another connection (also InvalidState)",
+    CLOSE_LIMIT_EXCEEDED: "slow consumer or rate limited (also LimitExceeded)",
+    CLOSE_INTERNAL_ERROR: "an internal error ended the connection",
+    CLOSE_UNAVAILABLE: "the service cannot serve this connection now",
+}
+
 WS_CLOSE_CODES: dict[type[IlvbError], int] = {
-    IlvbError: 4500,
-    InvalidArgument: 4400,
-    Unauthenticated: 4401,
-    PermissionDenied: 4403,
-    NotFound: 4404,
-    InvalidState: 4409,
-    LimitExceeded: 4429,
-    Unavailable: 4503,
+    IlvbError: CLOSE_INTERNAL_ERROR,
+    InvalidArgument: CLOSE_INVALID_ARGUMENT,
+    Unauthenticated: CLOSE_UNAUTHENTICATED,
+    PermissionDenied: CLOSE_PERMISSION_DENIED,
+    NotFound: CLOSE_NOT_FOUND,
+    InvalidState: CLOSE_REPLACED,
+    LimitExceeded: CLOSE_LIMIT_EXCEEDED,
+    Unavailable: CLOSE_UNAVAILABLE,
 }
 
 
@@ -151,4 +179,4 @@ def ws_close_code(error: IlvbError) -> int:
     for cls in type(error).__mro__:
         if cls in WS_CLOSE_CODES:
             return WS_CLOSE_CODES[cls]  # type: ignore[index]
-    return 4500
+    return CLOSE_INTERNAL_ERROR

@@ -2,7 +2,8 @@
 
 Room fan-out calls :meth:`Connection.send` for every member and must never wait on a slow
 client, so frames are queued; a client that falls ``max_frames`` behind is disconnected
-(close code 4429, "slow consumer") and enters the disconnect window like any lost connection.
+(close code 4429, ``CLOSE_LIMIT_EXCEEDED``: "slow consumer") and enters the disconnect window
+like any lost connection.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from collections.abc import Callable
 
 from starlette.websockets import WebSocket
 
+from ilvb.errors import CLOSE_LIMIT_EXCEEDED
+
 log = logging.getLogger(__name__)
 
-SLOW_CONSUMER_CLOSE = 4429
 # Frames queued for one client before it counts as a slow consumer.
 MAX_QUEUED_FRAMES = 20_000
 
@@ -50,7 +52,7 @@ class Connection:
             log.warning("slow consumer: %d frames queued, disconnecting", len(self._frames))
             self._frames.clear()
             self.overflowed = True
-            self.close(SLOW_CONSUMER_CLOSE, "slow consumer")
+            self.close(CLOSE_LIMIT_EXCEEDED, "slow consumer")
             if self.on_overflow is not None:
                 self.on_overflow()
             return

@@ -24,6 +24,8 @@ from ilvb.auth.app_auth import authenticate_ticket
 from ilvb.auth.tickets import TicketClaims
 from ilvb.config import Settings
 from ilvb.errors import (
+    CLOSE_HEARTBEAT_TIMEOUT,
+    CLOSE_REPLACED,
     IlvbError,
     InvalidArgument,
     InvalidState,
@@ -42,7 +44,6 @@ log = logging.getLogger(__name__)
 
 router = APIRouter()
 HEARTBEAT_MISSES = 3
-REPLACED_CLOSE = 4409
 
 
 @dataclass(eq=False)
@@ -198,7 +199,7 @@ class SignalingSession:
             self._watchdog = loop.call_later(silence_s - idle, self._check_silence)
             return
         self._watchdog = None
-        self.conn.close(4408, "heartbeat timeout")
+        self.conn.close(CLOSE_HEARTBEAT_TIMEOUT, "heartbeat timeout")
         self._drop()
 
     def _drop(self) -> None:
@@ -272,7 +273,7 @@ class SignalingSession:
             record.conn = self.conn
             record.claims = claims
             if old is not None and old is not self.conn:
-                old.close(REPLACED_CLOSE, "resumed on another connection")
+                old.close(CLOSE_REPLACED, "resumed on another connection")
             self.rooms.reconnect(record.member, self.conn)
             resumed = True
         else:

@@ -17,7 +17,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from ilvb.errors import IlvbError, error_from_dict
+from ilvb.errors import IlvbError, Unavailable, error_from_dict
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +25,10 @@ _LEN = struct.Struct("!I")
 MAX_FRAME = 16 * 1024 * 1024
 
 
-class ChannelClosed(IlvbError):
-    """The other end of the channel is gone (worker died or exited)."""
+class ChannelClosed(Unavailable):
+    """The other end of the channel is gone (worker died or exited): ``media_unavailable``."""
 
     default_code = "media_unavailable"
-    http_status = 503
 
 
 Handler = Callable[[str, tuple[Any, ...]], Any]
@@ -63,7 +62,7 @@ class Channel:
     async def request(self, method: str, *args: Any, wait_s: float = 30.0) -> Any:
         """Call ``method`` on the other end and wait for its result (or its typed error)."""
         if self.closed:
-            raise ChannelClosed("media_unavailable", "media worker is gone")
+            raise ChannelClosed(message="media worker is gone")
         rid = next(self._ids)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[rid] = fut
@@ -133,7 +132,7 @@ class Channel:
         self.closed = True
         for fut in self._pending.values():
             if not fut.done():
-                fut.set_exception(ChannelClosed("media_unavailable", "media worker is gone"))
+                fut.set_exception(ChannelClosed(message="media worker is gone"))
         self._pending.clear()
 
     async def close(self) -> None:

@@ -9,8 +9,9 @@ import pytest
 
 from ilvb.auth.tickets import sign_ticket
 from ilvb.config import load_settings
+from ilvb.errors import CLOSE_LIMIT_EXCEEDED
 from ilvb.server import connection
-from ilvb.server.connection import SLOW_CONSUMER_CLOSE, Connection
+from ilvb.server.connection import Connection
 from ilvb.server.signaling import SignalingHub, SignalingSession
 from ilvb.store.memory import MemoryAppStore
 from tests.rooms.helpers import APP, RecordingOutbox, claims, make_manager
@@ -67,7 +68,7 @@ async def test_overflowing_member_is_closed_with_4429_once_the_socket_moves() ->
         if sock.closed_with is not None:
             break
         await asyncio.sleep(0.01)
-    assert sock.closed_with == (SLOW_CONSUMER_CLOSE, "slow consumer")
+    assert sock.closed_with == (CLOSE_LIMIT_EXCEEDED, "slow consumer")
 
 
 async def test_a_stuck_member_does_not_delay_the_others() -> None:
