@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException
 
 from ilvb.auth.admin import authenticate_admin, require_admin
 from ilvb.errors import InvalidArgument, NotFound
+from ilvb.server.rest_errors import error_responses
 from ilvb.store.interfaces import AppRecord, AppStore
 
 # Bounds shared with RoomSettings (audio_sender_cap / video_sender_cap: 1..64).
@@ -49,20 +50,6 @@ AppName = Annotated[
 Cap = Annotated[
     Annotated[int, Field(ge=MIN_CAP, le=MAX_CAP)], BeforeValidator(_integral_float_to_int)
 ]
-
-
-class ErrorDetail(BaseModel):
-    """A typed error: stable ``code`` (see docs/protocol.md) and a human ``message``."""
-
-    code: str
-    message: str
-    details: dict[str, Any] | None = None
-
-
-class ErrorBody(BaseModel):
-    """Body of every error reply."""
-
-    error: ErrorDetail
 
 
 class AppCreate(BaseModel):
@@ -155,14 +142,8 @@ def _describe(exc: RequestValidationError) -> str:
     return f"{where}: {first.get('msg', 'invalid')}"[:300]
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "invalid_argument"},
-    401: {"model": ErrorBody, "description": "admin_key_required"},
-}
-_APP_ERRORS: dict[int | str, dict[str, Any]] = {
-    **_ERRORS,
-    404: {"model": ErrorBody, "description": "app_not_found"},
-}
+_ERRORS = error_responses({400: "invalid_argument", 401: "admin_key_required"})
+_APP_ERRORS = {**_ERRORS, **error_responses({404: "app_not_found"})}
 
 router = APIRouter(
     prefix="/v1/apps",

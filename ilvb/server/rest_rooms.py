@@ -19,6 +19,7 @@ from ilvb.auth.app_auth import app_from_request, bearer_token
 from ilvb.errors import NotFound, Unauthenticated
 from ilvb.rooms.manager import RoomManager
 from ilvb.rooms.room import Room
+from ilvb.server.rest_errors import error_responses
 
 Kind = Literal["room", "call"]
 
@@ -98,19 +99,6 @@ class Done(BaseModel):
     """An empty success."""
 
 
-class ErrorDetail(BaseModel):
-    """A typed error."""
-
-    code: str
-    message: str
-
-
-class ErrorBody(BaseModel):
-    """Body of every error reply."""
-
-    error: ErrorDetail
-
-
 async def app_access(
     request: Request, app_id: Annotated[str, Path(min_length=1, max_length=64)]
 ) -> str:
@@ -132,11 +120,13 @@ async def app_access(
     return app_id
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "invalid_argument"},
-    401: {"model": ErrorBody, "description": "app_signature_required / admin_key_required"},
-    404: {"model": ErrorBody, "description": "app_not_found / room_not_found / member_not_found"},
-}
+_ERRORS = error_responses(
+    {
+        400: "invalid_argument",
+        401: "app_signature_required / admin_key_required",
+        404: "app_not_found / room_not_found / member_not_found",
+    }
+)
 
 router = APIRouter(prefix="/v1/apps/{app_id}/rooms", tags=["rooms"], responses=_ERRORS)
 
