@@ -5,8 +5,10 @@ resolves each one's future from the matching ``response`` / ``error`` frame (err
 as typed :mod:`ilvb.errors` exceptions with :func:`ilvb.errors.error_from_dict`), sends a
 heartbeat ``ping`` every ``heartbeat_interval_s``, and dispatches server events to an
 :class:`~ilvb.client.events.EventHub`. When the socket drops without :meth:`close`, it reconnects
-and sends ``hello`` with the session token (``resume``) until the disconnect window is over;
-requests in flight at the drop fail with ``unavailable``.
+and sends ``hello`` with the session token (``resume``) until the disconnect window is over.
+A request that gets no reply in time fails with ``timeout``; requests in flight at a drop (and
+those sent while the connection cannot be resumed) fail with ``unavailable`` — both are
+:class:`~ilvb.errors.Unavailable`, as in the Web SDK.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ class Connection:
         ws = self._ws
         if ws is None:
             raise Unavailable("unavailable", "signaling connection lost")
+        wait_s = timeout_s or self.request_timeout_s
         req_id = next(self._ids)
         frame: dict[str, Any] = {"id": req_id, "type": type_}
         if data is not None:
@@ -110,9 +113,9 @@ class Connection:
                 await ws.send(json.dumps(frame))
             except ConnectionClosed:
                 raise Unavailable("unavailable", "signaling connection lost") from None
-            return await asyncio.wait_for(future, timeout_s or self.request_timeout_s)
+            return await asyncio.wait_for(future, wait_s)
         except TimeoutError:
-            raise Unavailable("unavailable", f"no reply to {type_} in time") from None
+            raise Unavailable("timeout", f"{type_}: no reply within {wait_s:g} s") from None
         finally:
             self._pending.pop(req_id, None)
 

@@ -164,8 +164,9 @@ async def test_request_in_flight_at_a_drop_fails_unavailable() -> None:
         pending = asyncio.ensure_future(conn.request("hang", {}))
         await poll(lambda: any(r.get("type") == "hang" for r in server.requests))
         server.drop()
-        with pytest.raises(Unavailable):
+        with pytest.raises(Unavailable) as info:
             await pending
+        assert info.value.code == "unavailable"
         never.set()
         await conn.close()
 
@@ -191,3 +192,22 @@ async def test_drop_without_resume_stays_gone() -> None:
         await asyncio.sleep(0.3)
         assert len(server.hellos) == 1
         assert conn.closed
+
+
+async def test_request_without_reply_in_time_fails_with_timeout() -> None:
+    async with FakeServer() as server:
+        never = asyncio.Event()
+
+        async def hang(data):
+            await never.wait()
+            return {}
+
+        server.handlers["hang"] = hang
+        conn = await Connection.open(server.url, "good")
+        with pytest.raises(Unavailable) as info:
+            await conn.request("hang", {}, timeout_s=0.2)
+        assert info.value.code == "timeout"
+        assert not conn.closed  # a time-out is not a lost connection
+        assert (await conn.request("ping"))["time"] is not None
+        never.set()
+        await conn.close()
