@@ -28,7 +28,7 @@ import uvicorn
 
 from ilvb import __version__
 from ilvb.config import Settings, load_settings
-from ilvb.errors import IlvbError, NotFound
+from ilvb.errors import IlvbError, InvalidArgument, NotFound
 from ilvb.store.interfaces import AppRecord
 
 DEMO_APP_NAME = "demo"
@@ -152,7 +152,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         return load_settings(getattr(args, "config", None), **overrides)
     except (OSError, ValueError) as exc:
         # pydantic's ValidationError and tomllib's TOMLDecodeError are ValueErrors.
-        raise IlvbError("invalid_argument", f"bad settings: {exc}") from exc
+        raise InvalidArgument(message=f"bad settings: {exc}") from exc
 
 
 def _open_store(settings: Settings) -> Any:
@@ -205,7 +205,7 @@ def _cmd_app_create(args: argparse.Namespace) -> None:
     try:
         name = AppCreate(name=args.name).name  # the same rules as POST /v1/apps
     except ValidationError as exc:
-        raise IlvbError(
+        raise InvalidArgument(
             "invalid_argument", "the app name must be 1-200 printable characters, not all spaces"
         ) from exc
     app = _with_store(args, lambda store: store.create_app(name))
@@ -247,12 +247,12 @@ def _cmd_ticket(args: argparse.Namespace) -> None:
 
     for flag, value in (("--app-id", args.app_id), ("--user", args.user), ("--role", args.role)):
         if not value or len(value) > MAX_CLAIM_CHARS:
-            raise IlvbError("invalid_argument", f"{flag} must be 1-{MAX_CLAIM_CHARS} characters")
+            raise InvalidArgument(message=f"{flag} must be 1-{MAX_CLAIM_CHARS} characters")
     if not args.secret:
-        raise IlvbError("invalid_argument", "--secret must not be empty")
+        raise InvalidArgument(message="--secret must not be empty")
     ttl = DEFAULT_TTL_S if args.ttl is None else args.ttl
     if not ttl > 0:
-        raise IlvbError("invalid_argument", "--ttl must be a positive number of seconds")
+        raise InvalidArgument(message="--ttl must be a positive number of seconds")
     ticket = sign_ticket(
         args.app_id,
         args.secret,
@@ -273,7 +273,7 @@ def _cmd_ticket(args: argparse.Namespace) -> None:
 def _cmd_serve(args: argparse.Namespace) -> None:
     settings = settings_from_args(args)
     if settings.log_level.lower() not in LOG_LEVELS:
-        raise IlvbError("invalid_argument", f"log level must be one of {', '.join(LOG_LEVELS)}")
+        raise InvalidArgument(message=f"log level must be one of {', '.join(LOG_LEVELS)}")
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
