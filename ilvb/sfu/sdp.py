@@ -20,16 +20,18 @@ from typing import Any, Literal
 
 from ilvb.errors import InvalidArgument
 from ilvb.sfu.dtls import DtlsRole
+from ilvb.sfu.sdp_lines import URI_AUDIO_LEVEL, URI_MID, CheckedSdp, check_sdp
 from ilvb.sfu.transport import LocalParams, RemoteParams
 
 Kind = Literal["audio", "video"]
 
-URI_AUDIO_LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
-URI_MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
 ACCEPTED_EXTENSIONS = (URI_AUDIO_LEVEL, URI_MID)
 ACCEPTED_FEEDBACK = {"nack", "nack pli", "ccm fir", "goog-remb"}
 
 CODEC_CLOCK = {"opus": 48000, "VP8": 90000, "H264": 90000}
+# RFC 5761 §4: with rtcp-mux, RTP payload types 64..95 collide with RTCP packet types 192..223
+# (marker bit set); the SFU's demultiplexer would take such RTP for RTCP.
+RTCP_CONFLICT_PTS = range(64, 96)
 # Payload types of the SFU's own offers (what Chromium uses for the same codecs).
 OFFER_CODECS: dict[Kind, tuple[tuple[str, int, str], ...]] = {
     "audio": (("opus", 111, "minptime=10;useinbandfec=1"),),
@@ -82,6 +84,7 @@ class PublisherOffer:
 
     remote: RemoteParams
     lines: tuple[MLine, ...]
+    bundled: bool = True  # the offer had a BUNDLE group (the answer has one exactly then)
 
     @property
     def tracks(self) -> tuple[AcceptedTrack, ...]:
@@ -112,17 +115,19 @@ def _invalid(message: str) -> InvalidArgument:
     return InvalidArgument("invalid_sdp", message)
 
 
-def _parse(sdp: str) -> Any:
+def _parse(sdp: str) -> tuple[Any, CheckedSdp]:
+    """Check every line we read (:func:`check_sdp`), then parse; errors are ``invalid_sdp``."""
     if not isinstance(sdp, str) or not sdp.strip():
         raise _invalid("empty SDP")
     if len(sdp) > 256 * 1024:
         raise _invalid("SDP larger than 256 KiB")
+    checked = check_sdp(sdp)
     from aiortc.sdp import SessionDescription  # control-plane side only (see module doc)
 
     try:
-        return SessionDescription.parse(sdp)
-    except Exception as exc:  # aiortc asserts / raises on malformed lines
-        raise _invalid(f"cannot parse SDP: {type(exc).__name__} {exc}") from exc
+        return SessionDescription.parse(checked.text), checked
+    except Exception as exc:  # what check_sdp let through and aiortc still refuses
+        raise _invalid("malformed SDP") from exc
 
 
 def _codec_name(mime: str) -> str:
@@ -172,9 +177,18 @@ def _primary_ssrc(media: Any) -> int | None:
     return int(media.ssrc[0].ssrc) if media.ssrc else None
 
 
+def _codec_ok(codec: Any, name: str) -> bool:
+    """The numbers the SFU forwards with are sane: clock rate, channels, payload type."""
+    if codec.payloadType in RTCP_CONFLICT_PTS or codec.clockRate != CODEC_CLOCK[name]:
+        return False
+    return name != "opus" or codec.channels == 2  # RFC 7587 §7: always opus/48000/2
+
+
 def _choose_codec(media: Any) -> Any | None:
     for codec in media.rtp.codecs:
         name = _codec_name(codec.mimeType)
+        if name not in CODEC_CLOCK or not _codec_ok(codec, name):
+            continue
         if media.kind == "audio" and name == "opus":
             return codec
         if media.kind == "video" and (
@@ -184,33 +198,79 @@ def _choose_codec(media: Any) -> Any | None:
     return None
 
 
+def _bundle_mids(desc: Any) -> list[str] | None:
+    """The mids of the offer's first BUNDLE group (the only one the SFU accepts), or None."""
+    for group in desc.group:
+        if group.semantic == "BUNDLE":
+            return [str(m) for m in group.items]
+    return None
+
+
 def parse_publisher_offer(sdp: str, sources: dict[str, str]) -> PublisherOffer:
     """Parse a publisher's offer; m-lines whose mid is in ``sources`` become tracks.
 
-    Raises ``invalid_sdp`` for malformed SDP, missing ICE/DTLS attributes, a mapped mid that is
-    absent, of the wrong kind, not sending, or with no codec the SFU forwards.
+    Every audio/video m-line the SFU takes must be in the offer's BUNDLE group (RFC 8843): its
+    first mid (the offerer-tagged m-line) gives the transport's ICE/DTLS parameters, and a line
+    there with port 0 and ``a=bundle-only`` (JSEP ``max-bundle``) is bundled, not rejected. An
+    offer without a BUNDLE group is taken only when it has a single audio/video m-line.
+
+    Raises ``invalid_sdp`` for malformed SDP or numbers out of range, missing ICE/DTLS
+    attributes, an unbundled offer of several m-lines, a mapped mid that is absent, rejected,
+    outside the BUNDLE group, of the wrong kind or not sending, and ``unsupported_codec`` when a
+    mapped m-line has no codec the SFU forwards.
     """
-    desc = _parse(sdp)
+    desc, checked = _parse(sdp)
     if not desc.media:
         raise _invalid("no m-lines")
-    remote = None
-    lines: list[MLine] = []
-    seen: set[str] = set()
+    mids: list[str] = []
     for index, media in enumerate(desc.media):
         mid = media.rtp.muxId or str(index)
-        if mid in seen:
+        if mid in mids:
             raise _invalid(f"duplicate mid {mid!r}")
-        seen.add(mid)
+        mids.append(mid)
+    missing = set(sources) - set(mids)
+    if missing:
+        raise _invalid(f"sources name mids not in the offer: {sorted(missing)}")
+    group = _bundle_mids(desc)
+    av = [i for i, m in enumerate(desc.media) if m.kind in ("audio", "video") and m.port != 0]
+    if group is None:
+        if len(av) > 1:
+            raise _invalid(
+                "the offer has no a=group:BUNDLE: ilvb needs every audio/video m-line bundled "
+                "on one transport (RFC 8843)"
+            )
+        bundle = {mids[i] for i in av}
+        tagged = av[0] if av else None
+    else:
+        bundle = {mid for mid in group if mid in mids}
+        tagged = mids.index(group[0]) if group and group[0] in mids else None
+        if tagged is not None and (desc.media[tagged].port == 0 or checked.bundle_only[tagged]):
+            raise _invalid(f"the first mid of the BUNDLE group ({group[0]!r}) has port 0")
+    if tagged is None:
+        if sources:
+            raise _invalid("no audio or video m-line to receive on")
+        raise _invalid("no audio or video m-line")
+    tag = desc.media[tagged]
+    remote = _remote_params(tag, answer=False)
+    if not tag.rtcp_mux:
+        raise _invalid(f"m-line {mids[tagged]!r} without a=rtcp-mux")
+
+    lines: list[MLine] = []
+    for index, media in enumerate(desc.media):
+        mid = mids[index]
         fmt = tuple(str(f) for f in media.fmt)
-        if media.kind not in ("audio", "video") or media.port == 0:
+        source = sources.get(mid)
+        # RFC 8843 §6: port 0 with a=bundle-only inside the group is bundled, not rejected
+        live = mid in bundle and (media.port != 0 or checked.bundle_only[index])
+        if media.kind not in ("audio", "video") or not live:
+            if source is not None:
+                why = "is rejected (port 0)" if media.port == 0 else "is not in the BUNDLE group"
+                if media.kind not in ("audio", "video"):
+                    why = f"is {media.kind}, not audio or video"
+                raise _invalid(f"mid {mid!r} of source {source!r} {why}")
             lines.append(MLine(mid, media.kind, media.profile, fmt, None))
             continue
-        if remote is None:
-            remote = _remote_params(media, answer=False)
-        if not media.rtcp_mux:
-            raise _invalid(f"m-line {mid!r} without a=rtcp-mux")
         codec = _choose_codec(media)
-        source = sources.get(mid)
         if source is None:
             pt = codec.payloadType if codec is not None else None
             lines.append(MLine(mid, media.kind, media.profile, fmt, None, inactive_pt=pt))
@@ -221,9 +281,9 @@ def parse_publisher_offer(sdp: str, sources: dict[str, str]) -> PublisherOffer:
         if media.direction not in ("sendonly", "sendrecv"):
             raise _invalid(f"mid {mid!r} does not send ({media.direction})")
         if codec is None:
-            names = ", ".join(c.mimeType for c in media.rtp.codecs) or "none"
+            names = ", ".join(sorted({c.mimeType for c in media.rtp.codecs})) or "none"
             raise InvalidArgument(
-                "unsupported_codec", f"mid {mid!r}: no supported codec among {names}"
+                "unsupported_codec", f"mid {mid!r}: no supported codec among {names[:200]}"
             )
         exts = {e.uri: e.id for e in media.rtp.headerExtensions}
         feedback = tuple(
@@ -244,28 +304,24 @@ def parse_publisher_offer(sdp: str, sources: dict[str, str]) -> PublisherOffer:
             mid_ext=exts.get(URI_MID),
         )
         lines.append(MLine(mid, media.kind, media.profile, fmt, track))
-    missing = set(sources) - seen
-    if missing:
-        raise _invalid(f"sources name mids not in the offer: {sorted(missing)}")
-    if remote is None:
-        raise _invalid("no audio or video m-line")
-    return PublisherOffer(remote, tuple(lines))
+    return PublisherOffer(remote, tuple(lines), bundled=group is not None)
 
 
 def _ip_version(ip: str) -> str:
     return "IP6" if ":" in ip else "IP4"
 
 
-def _session_header(local: LocalParams, bundle: list[str]) -> list[str]:
-    return [
+def _session_header(local: LocalParams, bundle: list[str] | None) -> list[str]:
+    """Session lines; ``bundle`` None: no BUNDLE group (the offer had none)."""
+    out = [
         "v=0",
         f"o=- {secrets.randbits(62)} {next(_versions)} IN {_ip_version(local.ip)} {local.ip}",
         "s=ilvb",
         "t=0 0",
-        f"a=group:BUNDLE {' '.join(bundle)}" if bundle else "a=group:BUNDLE",
-        "a=ice-lite",
-        "a=msid-semantic: WMS *",
     ]
+    if bundle is not None:
+        out.append(f"a=group:BUNDLE {' '.join(bundle)}" if bundle else "a=group:BUNDLE")
+    return out + ["a=ice-lite", "a=msid-semantic: WMS *"]
 
 
 def _transport_lines(local: LocalParams, setup: str) -> list[str]:
@@ -285,7 +341,7 @@ def build_publisher_answer(offer: PublisherOffer, local: LocalParams) -> str:
     """Our answer: accepted m-lines ``recvonly``, others ``inactive`` or port 0."""
     setup = "passive" if offer.remote.dtls_role == "server" else "active"
     bundle = [m.mid for m in offer.lines if m.track is not None or m.inactive_pt is not None]
-    out = _session_header(local, bundle)
+    out = _session_header(local, bundle if offer.bundled else None)
     for m in offer.lines:
         if m.track is None and m.inactive_pt is None:
             out += [f"m={m.kind} 0 {m.proto} {' '.join(m.fmt)}", f"a=mid:{m.mid}", "a=inactive"]
@@ -337,35 +393,50 @@ def build_receive_offer(local: LocalParams, slots: list[SlotSpec]) -> str:
 
 
 def parse_receive_answer(sdp: str, slots: list[SlotSpec]) -> ReceiveAnswer:
-    """Which codecs (by payload type) the client accepted in each slot of our offer."""
-    desc = _parse(sdp)
+    """Which codecs (by payload type) the client accepted in each slot of our offer.
+
+    The accepted slots must stay in one BUNDLE group (we offered one transport for all); a slot
+    with port 0 and ``a=bundle-only`` inside the group is accepted (RFC 8843 §7.3).
+    """
+    desc, checked = _parse(sdp)
     by_mid = {s.mid: s for s in slots}
-    remote = None
+    group = _bundle_mids(desc)
     pts: dict[str, dict[str, int]] = {}
     rejected: set[str] = set()
+    medias: dict[str, Any] = {}
     for index, media in enumerate(desc.media):
         mid = media.rtp.muxId or (slots[index].mid if index < len(slots) else str(index))
         slot = by_mid.get(mid)
         if slot is None:
             raise _invalid(f"answer has an m-line {mid!r} we did not offer")
+        if mid in medias:
+            raise _invalid(f"duplicate mid {mid!r}")
         if media.kind != slot.kind:
             raise _invalid(f"answer m-line {mid!r} is {media.kind}, offered {slot.kind}")
-        if media.port == 0 or media.direction in ("inactive", "sendonly"):
+        bundled_zero = checked.bundle_only[index] and group is not None and mid in group
+        if (media.port == 0 and not bundled_zero) or media.direction in ("inactive", "sendonly"):
             rejected.add(mid)
             continue
-        if remote is None:
-            remote = _remote_params(media, answer=True)
+        if group is not None and mid not in group:
+            raise _invalid(f"answer m-line {mid!r} is accepted outside the BUNDLE group")
+        medias[mid] = media
         offered = {name: pt for name, pt, _ in OFFER_CODECS[slot.kind]}
         accepted: dict[str, int] = {}
         for codec in media.rtp.codecs:
             name = _codec_name(codec.mimeType)
-            if name in offered and name not in accepted:
+            if name in offered and name not in accepted and _codec_ok(codec, name):
                 if name == "H264" and not _h264_ok(codec.parameters):
                     continue
                 accepted[name] = codec.payloadType
         pts[mid] = accepted
-    if remote is None:
+    if not medias:
         raise _invalid("the answer accepts no slot")
+    if group is None and len(medias) > 1:
+        raise _invalid("the answer has no a=group:BUNDLE: every slot is offered on one transport")
+    tagged = next((mid for mid in group or () if mid in medias), next(iter(medias)))
+    if medias[tagged].port == 0:
+        raise _invalid(f"the first accepted mid of the BUNDLE group ({tagged!r}) has port 0")
+    remote = _remote_params(medias[tagged], answer=True)
     missing = set(by_mid) - set(pts) - rejected
     rejected |= missing
     return ReceiveAnswer(remote, pts, frozenset(rejected))
