@@ -2,9 +2,13 @@
 
 A lite agent never sends checks: it only answers the client's STUN Binding requests. The request's
 USERNAME is ``"<server ufrag>:<client ufrag>"``; the server ufrag selects the transport, whose local
-password keys MESSAGE-INTEGRITY (RFC 8489 §14.5) in both directions. A valid request tells the
-transport the client's address; the transport keeps the address of the latest nominated
-(USE-CANDIDATE) request, or any valid one until something is nominated.
+password keys MESSAGE-INTEGRITY (RFC 8489 §14.5) in both directions, and the client ufrag must be
+the one its SDP gave. A valid request tells the transport the client's address; the transport
+keeps the address of the latest nominated (USE-CANDIDATE) request, or any valid one until
+something is nominated.
+
+Every datagram it refuses (malformed, unknown ufrag, bad integrity …) is a counted drop in
+:attr:`IceLiteResponder.faults`; only the first of each reason is logged (the source is anyone).
 
 Consent freshness (RFC 7675): a transport that has heard nothing (STUN, DTLS, RTP) for
 :data:`CONSENT_TIMEOUT_S` is dead; the worker's tick checks :meth:`IceEndpoint.last_seen`.
@@ -19,6 +23,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from aioice import stun
+
+from ilvb.sfu.faults import FaultLog
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +50,22 @@ class IceParams:
         )
 
 
+class RemoteIce(Protocol):
+    """The part of the remote parameters the responder checks."""
+
+    @property
+    def ice_ufrag(self) -> str: ...
+
+
 class IceEndpoint(Protocol):
     """What the responder needs from a transport."""
 
     ice_params: IceParams
+
+    @property
+    def remote(self) -> RemoteIce | None:
+        """The client's parameters once negotiated (its ufrag must end USERNAME)."""
+        ...
 
     def on_ice_binding(self, addr: tuple[str, int], nominated: bool) -> None:
         """A valid Binding request came from ``addr``."""
@@ -62,10 +80,12 @@ def is_stun(data: bytes) -> bool:
 class IceLiteResponder:
     """Maps server ufrags to transports and answers their Binding requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, faults: FaultLog | None = None) -> None:
         self._by_ufrag: dict[str, IceEndpoint] = {}
         self.requests = 0
         self.rejected = 0
+        # every refused datagram is counted by reason; only the first of each reason is logged
+        self.faults = faults if faults is not None else FaultLog(logger)
 
     def register(self, endpoint: IceEndpoint) -> None:
         """Start answering for ``endpoint.ice_params.ufrag``."""
@@ -83,9 +103,9 @@ class IceLiteResponder:
         """Answer one datagram. Returns (endpoint, response bytes) or None to drop it."""
         try:
             request = stun.parse_message(data)
-        except ValueError:
-            self.rejected += 1
-            return None  # malformed, or a bad FINGERPRINT
+        except Exception:  # ValueError, struct.error, UnicodeDecodeError …: all are malformed
+            self._drop("stun.malformed", addr)
+            return None
         if (
             request.message_method != stun.Method.BINDING
             or request.message_class != stun.Class.REQUEST
@@ -94,17 +114,24 @@ class IceLiteResponder:
         self.requests += 1
         username = request.attributes.get("USERNAME")
         if not isinstance(username, str) or ":" not in username:
-            self.rejected += 1
+            self._drop("stun.no_username", addr)
             return None
-        endpoint = self._by_ufrag.get(username.split(":", 1)[0])
+        local_ufrag, remote_ufrag = username.split(":", 1)
+        endpoint = self._by_ufrag.get(local_ufrag)
         if endpoint is None:
-            self.rejected += 1
-            logger.debug("stun: unknown ufrag from %s", addr)
+            self._drop("stun.unknown_ufrag", addr)
+            return None
+        remote = endpoint.remote
+        if remote is not None and remote.ice_ufrag != remote_ufrag:
+            self._drop("stun.wrong_remote_ufrag", addr)
             return None
         key = endpoint.ice_params.pwd.encode()
-        if not request.check_message_integrity(key):
-            self.rejected += 1
-            logger.debug("stun: bad MESSAGE-INTEGRITY from %s", addr)
+        try:
+            valid = request.check_message_integrity(key)
+        except Exception:
+            valid = False
+        if not valid:
+            self._drop("stun.bad_integrity", addr)
             return None
         response = stun.Message(
             message_method=stun.Method.BINDING,
@@ -115,3 +142,8 @@ class IceLiteResponder:
         response.add_message_integrity(key)  # also adds FINGERPRINT
         endpoint.on_ice_binding(addr, "USE-CANDIDATE" in request.attributes)
         return endpoint, bytes(response)
+
+    def _drop(self, reason: str, addr: tuple[str, int]) -> None:
+        """Count a refused datagram (the first of each reason is logged)."""
+        self.rejected += 1
+        self.faults.dropped(reason, f"STUN datagram from {addr[0]}:{addr[1]} dropped")

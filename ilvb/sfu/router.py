@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from ilvb.sfu.api import ProducerInfo, RouterOptions, SlotEvent, Subscription
 from ilvb.sfu.consumer import Consumer, ReceiveSlot
 from ilvb.sfu.dtls import DtlsCertificate
+from ilvb.sfu.faults import FaultLog
 from ilvb.sfu.producer import FEEDBACK_SSRC, Producer
 from ilvb.sfu.rtp.packet import get_extension, parse_rtp
 from ilvb.sfu.rtp.rtcp import Fir, Nack, Pli, SenderReport, build_rr, parse_rtcp
@@ -82,11 +83,14 @@ class Router:
         services: WorkerServices,
         emit: Callable[[str, Any], None],
         options: RouterOptions = RouterOptions(),
+        faults: FaultLog | None = None,
     ) -> None:
         self.room_id = room_id
         self._w = services
         self._emit = emit
         self.options = options
+        # the worker's (shared by its routers): one member's failing periodic work is counted
+        self.faults = faults if faults is not None else FaultLog(logger)
         self.members: dict[str, MemberMedia] = {}
         self.closed = False
         # picks at most options.audio_slots senders per listener (the room's audio_slots)
@@ -287,29 +291,43 @@ class Router:
         for m in self.members.values():
             for p in m.producers.values():
                 if p.nack is not None:
-                    p.tick(now)
+                    try:
+                        p.tick(now)
+                    except Exception as exc:
+                        self._member_failed("router.member_tick", exc, m)
 
     def slow_tick(self, now: float, send_reports: bool) -> None:
         """Slow timer (~200 ms): audio re-selection, keyframe re-requests, sender reports."""
         reselect = self.selector.poll(now)
         for m in list(self.members.values()):
-            if reselect:
-                self._assign_audio(m, now)
-            for slot in m.video_slots:
-                c = slot.consumer
-                if c is not None and c.waiting_keyframe:
-                    c.producer.request_keyframe(now)  # throttled: ≤ 1/s per producer
-            if send_reports and m.send is not None and m.send.state == "connected":
-                blocks = [b for p in m.producers.values() if (b := p.report_block(now))]
-                if blocks:
-                    m.send.send_rtcp(build_rr(FEEDBACK_SSRC, blocks[:31]))
-                for p in m.producers.values():
-                    p.send_remb()
-            if send_reports and m.recv is not None and m.recv.state == "connected":
-                for slot in m.audio_slots + m.video_slots:
-                    sr = slot.sender_report(now)
-                    if sr is not None:
-                        m.recv.send_rtcp(sr)
+            try:
+                self._member_slow_tick(m, now, reselect, send_reports)
+            except Exception as exc:  # isolated: the other members still get theirs
+                self._member_failed("router.member_slow_tick", exc, m)
+
+    def _member_slow_tick(
+        self, m: MemberMedia, now: float, reselect: bool, send_reports: bool
+    ) -> None:
+        if reselect:
+            self._assign_audio(m, now)
+        for slot in m.video_slots:
+            c = slot.consumer
+            if c is not None and c.waiting_keyframe:
+                c.producer.request_keyframe(now)  # throttled: ≤ 1/s per producer
+        if send_reports and m.send is not None and m.send.state == "connected":
+            blocks = [b for p in m.producers.values() if (b := p.report_block(now))]
+            if blocks:
+                m.send.send_rtcp(build_rr(FEEDBACK_SSRC, blocks[:31]))
+            for p in m.producers.values():
+                p.send_remb()
+        if send_reports and m.recv is not None and m.recv.state == "connected":
+            for slot in m.audio_slots + m.video_slots:
+                sr = slot.sender_report(now)
+                if sr is not None:
+                    m.recv.send_rtcp(sr)
+
+    def _member_failed(self, kind: str, exc: Exception, m: MemberMedia) -> None:
+        self.faults.failed(kind, exc, f"member {m.member_id} of router {self.room_id}")
 
     # -- packets -------------------------------------------------------------------------------
 

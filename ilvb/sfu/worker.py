@@ -28,6 +28,7 @@ from ilvb.errors import InvalidArgument, NotFound
 from ilvb.sfu import fastpath
 from ilvb.sfu.api import RouterOptions
 from ilvb.sfu.dtls import DtlsCertificate
+from ilvb.sfu.faults import FaultLog
 from ilvb.sfu.ice import IceLiteResponder
 from ilvb.sfu.router import Router
 from ilvb.sfu.transport import Addr, WebRtcTransport
@@ -75,7 +76,9 @@ class Worker:
         self.keyframe_interval_s = config.keyframe_interval_s
         self.nack_cache_packets = config.nack_cache_packets
         self.certificate = DtlsCertificate.generate()
-        self.ice = IceLiteResponder()
+        # failures of periodic work and dropped input, counted and logged without a storm
+        self.faults = FaultLog(logger)
+        self.ice = IceLiteResponder(self.faults)
         self.by_addr: dict[Addr, WebRtcTransport] = {}
         self.transports: set[WebRtcTransport] = set()
         self.routers: dict[str, Router] = {}
@@ -173,8 +176,8 @@ class Worker:
                     t = by_addr.get(addr)
                     if t is not None:
                         t.handle_dtls(data, addr)
-            except Exception:  # one bad packet must not stall the socket
-                logger.exception("worker: datagram from %s failed", addr)
+            except Exception as exc:  # one bad packet must not stall the socket (nor the log)
+                self.faults.failed("datagram", exc, f"a datagram from {addr[0]}:{addr[1]}")
 
     # -- WorkerServices for routers ----------------------------------------------------------
 
@@ -200,20 +203,29 @@ class Worker:
         while not self.closed:
             await asyncio.sleep(TICK_S)
             now = self.now()
-            try:
-                for t in list(self.transports):
+            # Each object's periodic work is isolated: one that raises is counted (and logged
+            # once, see FaultLog), and every other transport and router still gets its tick.
+            faults = self.faults
+            for t in list(self.transports):
+                try:
                     t.tick(now)
-                for r in list(self.routers.values()):
+                except Exception as exc:
+                    faults.failed("transport.tick", exc, f"a {t.kind} transport")
+            for r in list(self.routers.values()):
+                try:
                     r.tick(now)
-                if now >= next_slow:
-                    next_slow = now + SLOW_TICK_S
-                    send_sr = now >= next_sr
-                    if send_sr:
-                        next_sr = now + SR_INTERVAL_S
-                    for r in list(self.routers.values()):
+                except Exception as exc:
+                    faults.failed("router.tick", exc, f"router {r.room_id}")
+            if now >= next_slow:
+                next_slow = now + SLOW_TICK_S
+                send_sr = now >= next_sr
+                if send_sr:
+                    next_sr = now + SR_INTERVAL_S
+                for r in list(self.routers.values()):
+                    try:
                         r.slow_tick(now, send_sr)
-            except Exception:
-                logger.exception("worker timer failed")
+                    except Exception as exc:
+                        faults.failed("router.slow_tick", exc, f"router {r.room_id}")
 
     # -- commands --------------------------------------------------------------------------------
 
@@ -230,6 +242,7 @@ class Worker:
                     self,
                     lambda name, payload: self._on_event(room_id, name, payload),
                     options,
+                    faults=self.faults,
                 )
             return None
         if method == "close_router":
@@ -253,6 +266,7 @@ class Worker:
             "transports": len(self.transports),
             "ice_requests": self.ice.requests,
             "send_errors": self.send_errors,
+            "faults": dict(self.faults.counts),
             "port": self.port,
             "codec_modules": codec_modules(),
         }
