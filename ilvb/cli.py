@@ -176,17 +176,10 @@ def _with_store(args: argparse.Namespace, work: Callable[[Any], Awaitable[T]]) -
 
 
 def _app_json(app: AppRecord, *, secret: bool = True) -> dict[str, Any]:
-    out: dict[str, Any] = {"app_id": app.app_id}
-    if secret:
-        out["secret"] = app.secret
-    out.update(
-        name=app.name,
-        created_at=app.created_at,
-        audio_sender_cap=app.audio_sender_cap,
-        video_sender_cap=app.video_sender_cap,
-        enabled=app.enabled,
-    )
-    return out
+    """The app as the admin REST API shows it (``AppDetails``, or ``AppSummary`` without secret)."""
+    from ilvb.server.rest_apps import AppDetails, AppSummary
+
+    return (AppDetails if secret else AppSummary).of(app).model_dump()
 
 
 def _print_app(app: AppRecord, as_json: bool) -> None:

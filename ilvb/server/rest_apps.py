@@ -10,7 +10,7 @@ The store is ``request.app.state.store``.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException
 from ilvb.auth.admin import authenticate_admin, require_admin
 from ilvb.errors import InvalidArgument, NotFound
 from ilvb.server.rest_errors import error_responses
-from ilvb.store.interfaces import AppRecord, AppStore
+from ilvb.store.interfaces import AppChanges, AppRecord, AppStore
 
 # Bounds shared with RoomSettings (audio_sender_cap / video_sender_cap: 1..64).
 MIN_CAP, MAX_CAP = 1, 64
@@ -72,7 +72,9 @@ class AppPatch(BaseModel):
 
 
 class AppSummary(BaseModel):
-    """An app without its secret (for listings)."""
+    """An app without its secret (for listings). Built from a store record by attribute."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     app_id: str
     name: str
@@ -82,27 +84,15 @@ class AppSummary(BaseModel):
     enabled: bool
 
     @classmethod
-    def of(cls, app: AppRecord) -> AppSummary:
-        """From a store record."""
-        return cls(
-            app_id=app.app_id,
-            name=app.name,
-            created_at=app.created_at,
-            audio_sender_cap=app.audio_sender_cap,
-            video_sender_cap=app.video_sender_cap,
-            enabled=app.enabled,
-        )
+    def of(cls, app: AppRecord) -> Self:
+        """From a store record (:class:`~ilvb.store.interfaces.AppRecord`)."""
+        return cls.model_validate(app)
 
 
 class AppDetails(AppSummary):
     """An app with its secret: signs login tickets and app REST tokens. Keep it server-side."""
 
     secret: str
-
-    @classmethod
-    def of(cls, app: AppRecord) -> AppDetails:
-        """From a store record."""
-        return cls(**AppSummary.of(app).model_dump(), secret=app.secret)
 
 
 class AppList(BaseModel):
@@ -195,11 +185,5 @@ async def update_app(app_id: str, body: AppPatch, request: Request) -> AppDetail
     """Rename an app, set its sender caps, enable or disable it."""
     store = _store(request)
     await _get(store, app_id)
-    app = await store.update_app(
-        app_id,
-        name=body.name,
-        audio_sender_cap=body.audio_sender_cap,
-        video_sender_cap=body.video_sender_cap,
-        enabled=body.enabled,
-    )
-    return AppDetails.of(app)
+    changes: AppChanges = body.model_dump(exclude_none=True)  # type: ignore[assignment]
+    return AppDetails.of(await store.update_app(app_id, **changes))

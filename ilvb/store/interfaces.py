@@ -1,10 +1,19 @@
 """Storage interfaces. Implementations: :mod:`ilvb.store.memory` (tests) and :mod:`ilvb.store.sql`
-(SQLAlchemy 2 async: SQLite by default, PostgreSQL by URL)."""
+(SQLAlchemy 2 async: SQLite by default, PostgreSQL by URL).
+
+:class:`AppRecord` is the one definition of an app's fields: the SQL row (``AppRow``) has one
+column per field, the REST models read records by attribute, and :class:`AppChanges` names the
+fields an update may change. ``tests/store`` checks that the three agree.
+"""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypedDict, Unpack
+
+from ilvb.errors import InvalidArgument
+from ilvb.store.ids import new_app_id, new_secret
 
 
 @dataclass(frozen=True)
@@ -14,32 +23,51 @@ class AppRecord:
     app_id: str
     name: str
     secret: str
+    # Unix time, seconds.
     created_at: float
     # Per-app overrides of RoomSettings; None = the server default.
     audio_sender_cap: int | None = None
     video_sender_cap: int | None = None
     enabled: bool = True
 
+    @classmethod
+    def new(cls, name: str) -> AppRecord:
+        """A new app named ``name`` with a fresh id and secret, created now."""
+        return cls(new_app_id(), name, new_secret(), time.time())
 
-def app_changes(
-    *,
-    name: str | None = None,
-    audio_sender_cap: int | None = None,
-    video_sender_cap: int | None = None,
-    enabled: bool | None = None,
-) -> dict[str, object]:
-    """The fields an ``update_app`` call changes: those given, i.e. not None."""
-    fields = {
-        "name": name,
-        "audio_sender_cap": audio_sender_cap,
-        "video_sender_cap": video_sender_cap,
-        "enabled": enabled,
-    }
-    return {k: v for k, v in fields.items() if v is not None}
+
+class AppChanges(TypedDict, total=False):
+    """The fields :meth:`AppStore.update_app` may change; an absent key keeps its value."""
+
+    name: str
+    audio_sender_cap: int
+    video_sender_cap: int
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class UsageSample:
+    """Concurrent participants of one app at one moment: the input of billing.
+
+    A two-person call's participants are counted apart (``call_participants``) because billing
+    prices them differently from members of multi-person rooms (``participants``).
+    """
+
+    app_id: str
+    # Unix time, seconds.
+    timestamp: float
+    participants: int
+    call_participants: int = 0
+
+
+def check_usage_counts(participants: int, call_participants: int) -> None:
+    """Raise InvalidArgument unless both counts are >= 0 (the rule of both stores)."""
+    if participants < 0 or call_participants < 0:
+        raise InvalidArgument(message="participant counts must be >= 0")
 
 
 class AppStore(Protocol):
-    """Apps and the admin key hash. Live room state is not stored here (it lives in memory)."""
+    """Apps, the admin key hash and usage samples. Live room state is not stored here."""
 
     async def open(self) -> None:
         """Connect and create/upgrade the schema."""
@@ -65,16 +93,8 @@ class AppStore(Protocol):
         """Replace the app's secret; raises NotFound('app_not_found')."""
         ...
 
-    async def update_app(
-        self,
-        app_id: str,
-        *,
-        name: str | None = None,
-        audio_sender_cap: int | None = None,
-        video_sender_cap: int | None = None,
-        enabled: bool | None = None,
-    ) -> AppRecord:
-        """Change fields that are not None; raises NotFound('app_not_found')."""
+    async def update_app(self, app_id: str, **changes: Unpack[AppChanges]) -> AppRecord:
+        """Change the given fields; raises NotFound('app_not_found')."""
         ...
 
     async def get_admin_key_hash(self) -> str | None:
@@ -83,4 +103,20 @@ class AppStore(Protocol):
 
     async def set_admin_key_hash(self, key_hash: str) -> None:
         """Store the admin key's hash (the key itself is never stored)."""
+        ...
+
+    async def record_usage(
+        self,
+        app_id: str,
+        participants: int,
+        call_participants: int = 0,
+        *,
+        timestamp: float | None = None,
+    ) -> None:
+        """Append a usage sample (``timestamp`` defaults to now); raises NotFound('app_not_found')
+        for an unknown app and InvalidArgument for a negative count."""
+        ...
+
+    async def usage(self, app_id: str, since: float, until: float) -> list[UsageSample]:
+        """The app's usage samples with ``since <= timestamp < until``, oldest first."""
         ...

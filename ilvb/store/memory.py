@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Unpack
 
 from ilvb.errors import NotFound
-from ilvb.store.ids import new_app_id, new_secret
-from ilvb.store.interfaces import AppRecord, app_changes
+from ilvb.store.ids import new_secret
+from ilvb.store.interfaces import AppChanges, AppRecord, UsageSample, check_usage_counts
 
 
 class MemoryAppStore:
-    """Apps in a dict; nothing survives the process."""
+    """Apps and usage samples in dicts; nothing survives the process."""
 
     def __init__(self) -> None:
         self._apps: dict[str, AppRecord] = {}
+        self._usage: list[UsageSample] = []
         self._admin_key_hash: str | None = None
 
     async def open(self) -> None:
@@ -24,7 +26,7 @@ class MemoryAppStore:
         return None
 
     async def create_app(self, name: str) -> AppRecord:
-        app = AppRecord(new_app_id(), name, new_secret(), time.time())
+        app = AppRecord.new(name)
         self._apps[app.app_id] = app
         return app
 
@@ -37,21 +39,7 @@ class MemoryAppStore:
     async def rotate_secret(self, app_id: str) -> AppRecord:
         return self._replace(app_id, secret=new_secret())
 
-    async def update_app(
-        self,
-        app_id: str,
-        *,
-        name: str | None = None,
-        audio_sender_cap: int | None = None,
-        video_sender_cap: int | None = None,
-        enabled: bool | None = None,
-    ) -> AppRecord:
-        changes = app_changes(
-            name=name,
-            audio_sender_cap=audio_sender_cap,
-            video_sender_cap=video_sender_cap,
-            enabled=enabled,
-        )
+    async def update_app(self, app_id: str, **changes: Unpack[AppChanges]) -> AppRecord:
         return self._replace(app_id, **changes)
 
     async def get_admin_key_hash(self) -> str | None:
@@ -60,10 +48,30 @@ class MemoryAppStore:
     async def set_admin_key_hash(self, key_hash: str) -> None:
         self._admin_key_hash = key_hash
 
-    def _replace(self, app_id: str, **changes: object) -> AppRecord:
+    async def record_usage(
+        self,
+        app_id: str,
+        participants: int,
+        call_participants: int = 0,
+        *,
+        timestamp: float | None = None,
+    ) -> None:
+        check_usage_counts(participants, call_participants)
+        self._get(app_id)
+        when = time.time() if timestamp is None else timestamp
+        self._usage.append(UsageSample(app_id, when, participants, call_participants))
+
+    async def usage(self, app_id: str, since: float, until: float) -> list[UsageSample]:
+        samples = [s for s in self._usage if s.app_id == app_id and since <= s.timestamp < until]
+        return sorted(samples, key=lambda s: s.timestamp)  # stable: insertion order on ties
+
+    def _get(self, app_id: str) -> AppRecord:
         app = self._apps.get(app_id)
         if app is None:
             raise NotFound("app_not_found", f"no app {app_id!r}")
-        app = dataclasses.replace(app, **changes)  # type: ignore[arg-type]
+        return app
+
+    def _replace(self, app_id: str, **changes: object) -> AppRecord:
+        app = dataclasses.replace(self._get(app_id), **changes)  # type: ignore[arg-type]
         self._apps[app_id] = app
         return app

@@ -5,7 +5,7 @@ Three tables, created by the Alembic migrations in ``ilvb/store/migrations`` (ne
 
 - ``apps``: one row per application (id, name, signing secret, per-app sender caps, enabled).
 - ``settings``: key/value pairs owned by the server, e.g. ``admin_key_hash``.
-- ``usage``: samples of concurrent participants per app, kept for billing (MISSION §11).
+- ``usage``: samples of concurrent participants per app, the input of billing.
 """
 
 from __future__ import annotations
@@ -51,8 +51,8 @@ class SettingRow(Base):
 class UsageRow(Base):
     """A sample of one app's concurrent participants at one moment (input to billing).
 
-    Billing counts a two-person call participant as half (MISSION §6, §11), so the two kinds are
-    kept apart: ``participants`` in multi-person rooms, ``call_participants`` in two-person calls.
+    Billing prices a two-person call's participants differently from a room's, so the two kinds
+    are kept apart: ``participants`` in multi-person rooms, ``call_participants`` in two-person calls.
     """
 
     __tablename__ = "usage"

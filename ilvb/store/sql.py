@@ -8,11 +8,11 @@ upgrades the schema to the newest Alembic revision shipped in ``ilvb/store/migra
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from alembic import command
 from alembic.config import Config
@@ -24,8 +24,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from ilvb.errors import InvalidArgument, InvalidState, NotFound, Unavailable
-from ilvb.store.ids import new_app_id, new_secret
-from ilvb.store.interfaces import AppRecord, app_changes
+from ilvb.store.ids import new_secret
+from ilvb.store.interfaces import AppChanges, AppRecord, UsageSample, check_usage_counts
 from ilvb.store.models import ADMIN_KEY_HASH, AppRow, SettingRow, UsageRow
 
 log = logging.getLogger(__name__)
@@ -77,26 +77,12 @@ def _upgrade_to_head(connection: Connection) -> None:
     command.upgrade(alembic_config(connection), "head")
 
 
+_APP_COLUMNS = tuple(f.name for f in dataclasses.fields(AppRecord))
+
+
 def _to_record(row: AppRow) -> AppRecord:
-    return AppRecord(
-        app_id=row.app_id,
-        name=row.name,
-        secret=row.secret,
-        created_at=row.created_at,
-        audio_sender_cap=row.audio_sender_cap,
-        video_sender_cap=row.video_sender_cap,
-        enabled=bool(row.enabled),
-    )
-
-
-@dataclass(frozen=True)
-class UsageSample:
-    """Concurrent participants of one app at one moment (see ``UsageRow``)."""
-
-    app_id: str
-    timestamp: float
-    participants: int
-    call_participants: int
+    # AppRow has one column per AppRecord field (tests/store/test_sql.py checks it).
+    return AppRecord(**{name: getattr(row, name) for name in _APP_COLUMNS})
 
 
 class SqlAppStore:
@@ -166,16 +152,10 @@ class SqlAppStore:
 
     async def create_app(self, name: str) -> AppRecord:
         """Create an app with a fresh id and secret."""
-        row = AppRow(
-            app_id=new_app_id(),
-            name=name,
-            secret=new_secret(),
-            created_at=time.time(),
-            enabled=True,
-        )
+        app = AppRecord.new(name)
         async with self._session() as session, session.begin():
-            session.add(row)
-        return _to_record(row)
+            session.add(AppRow(**dataclasses.asdict(app)))
+        return app
 
     async def get_app(self, app_id: str) -> AppRecord | None:
         """The app, or None."""
@@ -193,23 +173,9 @@ class SqlAppStore:
         """Replace the app's secret; raises NotFound('app_not_found')."""
         return await self._update(app_id, {"secret": new_secret()})
 
-    async def update_app(
-        self,
-        app_id: str,
-        *,
-        name: str | None = None,
-        audio_sender_cap: int | None = None,
-        video_sender_cap: int | None = None,
-        enabled: bool | None = None,
-    ) -> AppRecord:
-        """Change fields that are not None; raises NotFound('app_not_found')."""
-        changes = app_changes(
-            name=name,
-            audio_sender_cap=audio_sender_cap,
-            video_sender_cap=video_sender_cap,
-            enabled=enabled,
-        )
-        return await self._update(app_id, changes)
+    async def update_app(self, app_id: str, **changes: Unpack[AppChanges]) -> AppRecord:
+        """Change the given fields; raises NotFound('app_not_found')."""
+        return await self._update(app_id, dict(changes))
 
     async def get_admin_key_hash(self) -> str | None:
         """The stored hash of the admin key, or None before first start."""
@@ -231,8 +197,7 @@ class SqlAppStore:
         timestamp: float | None = None,
     ) -> None:
         """Append a usage sample for billing; raises NotFound('app_not_found')."""
-        if participants < 0 or call_participants < 0:
-            raise InvalidArgument("invalid_argument", "participant counts must be >= 0")
+        check_usage_counts(participants, call_participants)
         async with self._session() as session, session.begin():
             if await session.get(AppRow, app_id) is None:
                 raise NotFound("app_not_found", f"no app {app_id!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ from ilvb.auth.tickets import sign_ticket, verify_ticket
 from ilvb.config import load_settings
 from ilvb.errors import Unauthenticated
 from ilvb.server.app import create_app
+from ilvb.server.rest_apps import AppDetails, AppPatch, AppSummary
 from ilvb.sfu.api import NullMediaPlane
+from ilvb.store.interfaces import AppChanges, AppRecord
 from ilvb.store.sql import SqlAppStore
 
 ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
@@ -256,3 +259,12 @@ def test_apps_created_over_rest_survive_a_restart_on_sqlite(tmp_path: Path) -> N
         assert again.status_code == 200
         assert again.json() == rotated
         assert rotated["secret"] != created["secret"]
+
+
+def test_the_api_models_follow_the_app_record() -> None:
+    record = [f.name for f in dataclasses.fields(AppRecord)]
+    assert sorted(AppDetails.model_fields) == sorted(record)
+    assert sorted(AppSummary.model_fields) == sorted(set(record) - {"secret"})
+    assert sorted(AppPatch.model_fields) == sorted(AppChanges.__annotations__)
+    app = AppRecord("app_x", "x", "s3cret", 1.5, audio_sender_cap=3)
+    assert AppDetails.of(app).model_dump() == dataclasses.asdict(app)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from ilvb.errors import NotFound
-from ilvb.store.interfaces import AppStore
+from ilvb.errors import InvalidArgument, NotFound
+from ilvb.store.interfaces import AppStore, UsageSample
 from ilvb.store.memory import MemoryAppStore
 from ilvb.store.sql import SqlAppStore
 from tests.store.conftest import reset_postgres
@@ -96,3 +97,29 @@ async def test_admin_key_hash_starts_empty_and_can_be_replaced(store: AppStore) 
     await store.set_admin_key_hash("sha256:1")
     await store.set_admin_key_hash("sha256:2")
     assert await store.get_admin_key_hash() == "sha256:2"
+
+
+async def test_usage_samples_are_kept_per_app_and_window(store: AppStore) -> None:
+    a = await store.create_app("a")
+    b = await store.create_app("b")
+    await store.record_usage(a.app_id, 12, 0, timestamp=200.0)
+    await store.record_usage(a.app_id, 10, 4, timestamp=100.0)
+    await store.record_usage(b.app_id, 99, timestamp=150.0)
+    await store.record_usage(a.app_id, 1)
+    samples = await store.usage(a.app_id, 100.0, 200.0)
+    assert samples == [UsageSample(a.app_id, 100.0, 10, 4)]
+    window = await store.usage(a.app_id, 0, time.time() + 1)
+    assert [(s.timestamp, s.participants) for s in window][:2] == [(100.0, 10), (200.0, 12)]
+    assert len(window) == 3 and window[2].call_participants == 0
+    assert [s.participants for s in await store.usage(b.app_id, 0, 1000)] == [99]
+
+
+async def test_usage_refuses_an_unknown_app_and_negative_counts(store: AppStore) -> None:
+    app = await store.create_app("a")
+    with pytest.raises(NotFound) as err:
+        await store.record_usage("app_missing", 1)
+    assert err.value.code == "app_not_found"
+    for counts in ((-1, 0), (0, -1)):
+        with pytest.raises(InvalidArgument):
+            await store.record_usage(app.app_id, *counts)
+    assert await store.usage(app.app_id, 0, time.time() + 1) == []

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
 
-from ilvb.errors import InvalidArgument, InvalidState, NotFound, Unavailable
+from ilvb.errors import InvalidArgument, InvalidState, Unavailable
+from ilvb.store.interfaces import AppRecord
+from ilvb.store.models import AppRow
 from ilvb.store.sql import SqlAppStore, current_revision, head_revision, normalize_url
 
 
@@ -58,27 +60,9 @@ async def test_apps_and_admin_hash_survive_reopen(tmp_path: Path) -> None:
         await second.close()
 
 
-async def test_usage_samples_are_kept_per_app_and_window(tmp_path: Path) -> None:
-    store = SqlAppStore(_url(tmp_path / "ilvb.db"))
-    await store.open()
-    try:
-        a = await store.create_app("a")
-        b = await store.create_app("b")
-        await store.record_usage(a.app_id, 10, 4, timestamp=100.0)
-        await store.record_usage(a.app_id, 12, 0, timestamp=200.0)
-        await store.record_usage(b.app_id, 99, timestamp=150.0)
-        samples = await store.usage(a.app_id, 100.0, 200.0)
-        assert [(s.timestamp, s.participants, s.call_participants) for s in samples] == [
-            (100.0, 10, 4)
-        ]
-        assert len(await store.usage(a.app_id, 0, time.time())) == 2
-        with pytest.raises(NotFound) as err:
-            await store.record_usage("app_missing", 1)
-        assert err.value.code == "app_not_found"
-        with pytest.raises(InvalidArgument):
-            await store.record_usage(a.app_id, -1)
-    finally:
-        await store.close()
+def test_the_apps_table_has_one_column_per_app_record_field() -> None:
+    columns = [c.name for c in AppRow.__table__.columns]
+    assert columns == [f.name for f in dataclasses.fields(AppRecord)]
 
 
 async def test_methods_before_open_raise_invalid_state(tmp_path: Path) -> None:
