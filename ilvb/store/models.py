@@ -52,7 +52,7 @@ class UsageRow(Base):
     """A sample of one app's concurrent participants at one moment (input to billing).
 
     Billing prices a two-person call's participants differently from a room's, so the two kinds
-    are kept apart: ``participants`` in multi-person rooms, ``call_participants`` in two-person calls.
+    are kept apart: ``participants`` in multi-person rooms, ``call_participants`` in calls.
     """
 
     __tablename__ = "usage"
