@@ -1,6 +1,6 @@
 """SQLAlchemy table definitions for :mod:`ilvb.store.sql`.
 
-Three tables, created by the Alembic migrations in ``ilvb/store/migrations`` (never by
+Tables created by the Alembic migrations in ``ilvb/store/migrations`` (never by
 ``metadata.create_all``, so an existing database is always upgraded the same way):
 
 - ``apps``: one row per application (id, name, signing secret, per-app sender caps, enabled).
@@ -10,7 +10,19 @@ Three tables, created by the Alembic migrations in ``ilvb/store/migrations`` (ne
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, true
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    true,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Settings keys.
@@ -66,3 +78,89 @@ class UsageRow(Base):
     timestamp: Mapped[float] = mapped_column(Float, nullable=False)
     participants: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     call_participants: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+
+
+# ---------------------------------------------------------------------------------- billing
+# Money is stored as whole fen (BigInteger): exact on SQLite and PostgreSQL alike. Keyed rows
+# (ledger entries, invoices, notices) have unique constraints: they make every billing job
+# idempotent, also with two nodes running it at once.
+
+
+class AccountRow(Base):
+    """A customer account (owns apps, holds the balance ledger)."""
+
+    __tablename__ = "billing_accounts"
+
+    account_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), nullable=False, unique=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[float] = mapped_column(Float, nullable=False)
+    suspended: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
+    # A negotiated price plan as JSON (None: the default plan).
+    plan: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class AccountAppRow(Base):
+    """Which account owns an app (at most one)."""
+
+    __tablename__ = "billing_account_apps"
+
+    app_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("billing_accounts.account_id", ondelete="CASCADE"), nullable=False
+    )
+
+
+class LedgerRow(Base):
+    """One append-only ledger entry; (account_id, key) is unique."""
+
+    __tablename__ = "billing_ledger"
+    __table_args__ = (UniqueConstraint("account_id", "key", name="uq_billing_ledger_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("billing_accounts.account_id", ondelete="CASCADE"), nullable=False
+    )
+    key: Mapped[str] = mapped_column(String(128), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    amount_fen: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    at: Mapped[float] = mapped_column(Float, nullable=False)
+
+
+class InvoiceRow(Base):
+    """One account's invoice for one month; ``detail`` holds the per-app figures as JSON."""
+
+    __tablename__ = "billing_invoices"
+
+    account_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("billing_accounts.account_id", ondelete="CASCADE"), primary_key=True
+    )
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    peak: Mapped[str] = mapped_column(String(32), nullable=False)  # a Decimal, e.g. "50.0"
+    peak_minute: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    plan: Mapped[str] = mapped_column(String(100), nullable=False)
+    unit_price_fen: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    fee_fen: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    detail: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[float] = mapped_column(Float, nullable=False)
+
+
+class NoticeRow(Base):
+    """A site message to an account, e-mailed once (``emailed``)."""
+
+    __tablename__ = "billing_notices"
+
+    account_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("billing_accounts.account_id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    subject: Mapped[str] = mapped_column(String(300), nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[float] = mapped_column(Float, nullable=False)
+    emailed: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
