@@ -1,17 +1,19 @@
-"""The rooms of every app on this node: entering, leaving, media rules and the disconnect window.
+"""The rooms of every app on this node: the registry, entering and leaving, the disconnect
+window, and the negotiation calls that await the media plane.
 
 All state changes happen synchronously on the event loop (no awaits in between), so concurrent
 requests never see a half-applied change; the media plane is told afterwards through each room's
-ordered :class:`~ilvb.rooms.media_link.RouterLink`. Rules (MISSION §2, §3, §6):
+ordered :class:`~ilvb.rooms.media_link.RouterLink`. The media rules (senders, views, listening,
+permissions) belong to :class:`~ilvb.rooms.room.Room`; reactions to media-plane events to
+:mod:`ilvb.rooms.media_events`. Rules kept here:
 
 1. The first entry creates the room (fresh internal id), the last exit destroys it.
 2. A member whose connection is gone for ``disconnect_timeout_s`` (30 s) is removed; it can
-   :meth:`reconnect` before that without the others seeing an exit.
-3. Audio senders ≤ the app's cap (6), video senders ≤ 4, views ≤ 4 (3 while sending video).
+   :meth:`RoomManager.reconnect` before that without the others seeing an exit.
+3. A user entering a room it is already in replaces its old member (``replaced``).
 4. Call rooms: number 0 allocates a fresh number; two members at most; one leaving ends the call
    for both (``call.ended`` then ``room.exited``). Only the parties of its
    :class:`~ilvb.rooms.calls.CallInvite` may join (the named callee, or the call token).
-5. Media failures are handled in :mod:`ilvb.rooms.media_events`.
 """
 
 from __future__ import annotations
@@ -20,21 +22,22 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from ilvb.auth.tickets import TicketClaims, check_room
 from ilvb.config import RoomSettings
 from ilvb.errors import InvalidArgument, LimitExceeded, NotFound, PermissionDenied
 from ilvb.rooms.calls import CallInvite
 from ilvb.rooms.clock import Clock, LoopClock
+from ilvb.rooms.events import Observer, RoomCreated
 from ilvb.rooms.limits import RoomLimits
 from ilvb.rooms.media_events import MediaEvents, flush_media_notice
 from ilvb.rooms.media_link import RouterLink
 from ilvb.rooms.member import Member, Outbox
-from ilvb.rooms.permissions import PERMISSION_SOURCE, Permissions
-from ilvb.rooms.room import Room, source_command
+from ilvb.rooms.permissions import Permissions
+from ilvb.rooms.room import Room
 from ilvb.rooms.wire import event_frame
-from ilvb.sfu.api import MediaPlane, RouterOptions, Source, source_kind
+from ilvb.sfu.api import MediaPlane, RouterOptions, Source
 from ilvb.store.interfaces import AppRecord
 
 log = logging.getLogger(__name__)
@@ -47,7 +50,11 @@ T = TypeVar("T")
 
 
 class RoomManager:
-    """Registry of live rooms per app, and every room/member rule of the control plane."""
+    """Registry of live rooms per app; creates and destroys rooms, moves members in and out.
+
+    ``observer`` emits :class:`~ilvb.rooms.events.RoomCreated`; from there a watcher subscribes
+    to that room's own ``observer``.
+    """
 
     def __init__(
         self, settings: RoomSettings, media: MediaPlane, *, clock: Clock | None = None
@@ -59,6 +66,8 @@ class RoomManager:
         self._links: set[RouterLink] = set()
         self._by_internal: dict[str, Room] = {}
         self._media_events = MediaEvents(media, self._by_internal.get)
+        # RoomCreated for every new room: watchers subscribe to its room.observer from there.
+        self.observer = Observer()
         # Called with (member, reason) after a member left its room, for the signaling layer.
         self.on_member_removed: Callable[[Member, str], None] | None = None
 
@@ -194,8 +203,7 @@ class RoomManager:
         if room is None or not member.connected:
             return
         member.outbox = None
-        member.connected = False
-        room.broadcast_state(member)
+        room.set_connected(member, False)
         member.timer = self.clock.call_later(
             self.settings.disconnect_timeout_s, lambda: self._expire(member)
         )
@@ -206,161 +214,8 @@ class RoomManager:
         if member.timer is not None:
             member.timer.cancel()
             member.timer = None
-        if member.room is not None and not member.connected:
-            member.connected = True
-            member.room.broadcast_state(member)
-
-    # media rules ---------------------------------------------------------------------------
-
-    def publish(self, member: Member, source: Source) -> None:
-        """Grant sending ``source``: permission, sender caps, view cap."""
-        room = _room_of(member)
-        if not member.permissions.allows(source):
-            raise PermissionDenied("permission_denied", f"no permission to send {source}")
-        if source in member.sending:
-            return
-        if source_kind(source) == "audio":
-            if len(room.audio_senders) >= room.limits.audio_senders:
-                raise LimitExceeded(
-                    "audio_sender_limit",
-                    f"{len(room.audio_senders)} members already send audio "
-                    f"(limit {room.limits.audio_senders})",
-                )
-            room.audio_senders.add(member.user_id)
-            room.audio_senders_changed()
-        else:
-            if not member.sends_video:
-                if len(room.video_senders) >= room.limits.video_senders:
-                    raise LimitExceeded(
-                        "video_sender_limit",
-                        f"{len(room.video_senders)} members already send video "
-                        f"(limit {room.limits.video_senders})",
-                    )
-                if len(member.views) > room.limits.view_cap(True):
-                    raise LimitExceeded(
-                        "view_limit",
-                        f"at most {room.limits.view_cap(True)} views while sending video: "
-                        "cancel a view first",
-                    )
-            room.video_senders.add(member.user_id)
-        member.sending.add(source)
-        if source not in member.muted:
-            room.post(source_command(member.user_id, source, True))
-        room.broadcast_state(member)
-
-    def unpublish(self, member: Member, source: Source) -> None:
-        """Stop sending ``source``."""
-        _room_of(member).unpublish(member, source)
-
-    def mute(self, member: Member, source: Source, muted: bool) -> None:
-        """The member's own mute switch for a source (a muted source is not forwarded)."""
-        room = _room_of(member)
-        if muted == (source in member.muted):
-            return
-        if muted:
-            member.muted.add(source)
-        else:
-            member.muted.discard(source)
-        if source in member.sending:
-            room.post(source_command(member.user_id, source, not muted))
-        room.broadcast_state(member)
-
-    def request_views(
-        self, member: Member, user_ids: list[str], source: Source = "camera"
-    ) -> list[dict[str, Any]]:
-        """Add views of these members' ``source`` (at most 4, 3 while sending video)."""
-        room = _room_of(member)
-        wanted: list[tuple[str, Source]] = []
-        for uid in user_ids:
-            if uid == member.user_id:
-                raise InvalidArgument("invalid_argument", "a member cannot view itself")
-            if uid not in room.members:
-                raise NotFound("member_not_found", f"no member {uid!r} in this room")
-            if (uid, source) not in member.views and (uid, source) not in wanted:
-                wanted.append((uid, source))
-        cap = room.limits.view_cap(member.sends_video)
-        if len(member.views) + len(wanted) > cap:
-            raise LimitExceeded(
-                "view_limit",
-                f"at most {cap} views"
-                + (" while sending video" if member.sends_video else "")
-                + f" ({len(member.views)} already)",
-            )
-        if wanted:
-            member.views.extend(wanted)
-            for uid, _ in wanted:
-                room.viewers_of.setdefault(uid, set()).add(member.user_id)
-            room.push_subscription(member)
-        return views_of(member)
-
-    def cancel_views(
-        self, member: Member, user_ids: list[str] | None = None
-    ) -> list[dict[str, Any]]:
-        """Cancel the views of these members, or all views."""
-        room = _room_of(member)
-        drop = None if user_ids is None else set(user_ids)
-        kept = [v for v in member.views if drop is not None and v[0] not in drop]
-        if len(kept) != len(member.views):
-            still_viewed = {uid for uid, _ in kept}
-            for uid in {uid for uid, _ in member.views} - still_viewed:
-                viewers = room.viewers_of.get(uid)
-                if viewers is not None:
-                    viewers.discard(member.user_id)
-                    if not viewers:
-                        del room.viewers_of[uid]
-            member.views = kept
-            room.push_subscription(member)
-        return views_of(member)
-
-    def stop_listening(self, member: Member, user_ids: list[str]) -> list[str]:
-        """Stop hearing these members (only this member is affected)."""
-        room = _room_of(member)
-        new = {u for u in user_ids if u != member.user_id} - member.not_listening
-        if new:
-            member.not_listening |= new
-            room.restricted_listeners.add(member.user_id)
-            room.push_subscription(member)
-        return sorted(member.not_listening)
-
-    def resume_listening(self, member: Member, user_ids: list[str] | None = None) -> list[str]:
-        """Hear these members again, or everyone."""
-        room = _room_of(member)
-        before = len(member.not_listening)
-        if user_ids is None:
-            member.not_listening.clear()
-        else:
-            member.not_listening -= set(user_ids)
-        if len(member.not_listening) != before:
-            if not member.not_listening:
-                room.restricted_listeners.discard(member.user_id)
-            room.push_subscription(member)
-        return sorted(member.not_listening)
-
-    def set_permissions(
-        self, member: Member, changes: dict[str, bool], by: Literal["self", "server"]
-    ) -> None:
-        """Change permissions; revoking stops that source. ``self`` stays within the ceiling,
-        ``server`` (the app's REST call) also moves the ceiling."""
-        room = _room_of(member)
-        if by == "self":
-            ceiling = member.ceiling
-            for key, value in changes.items():
-                if value and not getattr(ceiling, key):
-                    raise PermissionDenied(
-                        "permission_denied", f"the ticket does not allow {key!r}"
-                    )
-        else:
-            member.ceiling = member.ceiling.with_changes(changes)
-        new = member.permissions.with_changes(changes)
-        if new == member.permissions:
-            return
-        member.permissions = new
-        for key, value in changes.items():
-            source = PERMISSION_SOURCE[key]
-            if not value and source in member.sending:
-                room.stop_source(member, source)
-        member.send(event_frame("permissions.changed", {"permissions": new.to_dict(), "by": by}))
-        room.broadcast_state(member)
+        if member.room is not None:
+            member.room.set_connected(member, True)
 
     # negotiation (awaits the media plane) ---------------------------------------------------
 
@@ -375,8 +230,7 @@ class RoomManager:
                 )
         router = await _media_call(_link(room).router())
         answer = await _media_call(router.negotiate_send(member.user_id, sdp, dict(sources)))
-        for source in set(sources.values()) & member.muted:
-            room.post(source_command(member.user_id, source, False))
+        room.sources_negotiated(member, set(sources.values()))
         return answer.sdp
 
     async def offer_receive(self, member: Member) -> str:
@@ -422,13 +276,13 @@ class RoomManager:
         self._by_internal[new.internal_id] = new
         self._rooms.setdefault(app.app_id, {})[(kind, str(room))] = new
         log.debug("room created: app=%s %s=%r", app.app_id, kind, room)
+        if self.observer:
+            self.observer.emit(RoomCreated(new))
         return new
 
     def _destroy(self, room: Room) -> None:
         if room.closed:
             return
-        room.closed = True
-        room.batcher.close()
         if self._by_internal.get(room.internal_id) is room:
             del self._by_internal[room.internal_id]
         app_rooms = self._rooms.get(room.app_id, {})
@@ -436,33 +290,20 @@ class RoomManager:
             del app_rooms[(room.kind, room.key)]
             if not app_rooms:
                 self._rooms.pop(room.app_id, None)
+        room.close()
         if room.link is not None:
             link = room.link
-            link.close()
-            task = link._task
-            task.add_done_callback(lambda _t: self._links.discard(link))
+            link._task.add_done_callback(lambda _t: self._links.discard(link))
         log.debug("room destroyed: app=%s %s=%r", room.app_id, room.kind, room.display)
 
     def _remove(self, member: Member, reason: str, *, announce: bool = True) -> None:
         room = member.room
         if room is None:
             return
-        was_audio = member.user_id in room.audio_senders
-        viewers = set(room.viewers_of.pop(member.user_id, ()))
-        room.remove(member, reason, announce=announce)
         if member.timer is not None:
             member.timer.cancel()
             member.timer = None
-        member.send(event_frame("room.exited", {"reason": reason}))
-        uid = member.user_id
-        room.post(lambda r: r.remove_member(uid))
-        if was_audio:
-            room.audio_senders_changed()
-        for viewer_id in viewers:
-            viewer = room.members.get(viewer_id)
-            if viewer is not None:
-                viewer.views = [v for v in viewer.views if v[0] != uid]
-                room.push_subscription(viewer)
+        room.remove(member, reason, announce=announce)
         if self.on_member_removed is not None:
             try:
                 self.on_member_removed(member, reason)
@@ -484,14 +325,6 @@ class RoomManager:
             number = secrets.randbelow(MAX_CALL_NUMBER - 100_000) + 100_000
             if ("call", str(number)) not in app_rooms:
                 return number
-
-
-def views_of(member: Member) -> list[dict[str, Any]]:
-    """The member's views in slot order, as sent in ``view.*`` responses."""
-    return [
-        {"user_id": uid, "source": source, "mid": f"v{i}"}
-        for i, (uid, source) in enumerate(member.views)
-    ]
 
 
 async def _media_call(awaitable: Awaitable[T]) -> T:

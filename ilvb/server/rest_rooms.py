@@ -206,9 +206,10 @@ async def set_permissions(
     kind: KindQuery = "room",
 ) -> dict[str, Any]:
     """Change a member's permissions (also its ceiling); revoking stops that source at once."""
-    member = _room(request, app_id, room, kind).member(user_id)
+    target = _room(request, app_id, room, kind)
+    member = target.member(user_id)
     changes = {k: v for k, v in body.model_dump().items() if v is not None}
-    _rooms(request).set_permissions(member, changes, "server")
+    target.set_permissions(member, changes, "server")
     return member.state()
 
 

@@ -35,6 +35,7 @@ from ilvb.errors import (
 )
 from ilvb.rooms.manager import RoomManager
 from ilvb.rooms.member import Member
+from ilvb.rooms.room import Room
 from ilvb.rooms.wire import dumps, event_frame
 from ilvb.server import protocol as p
 from ilvb.server.connection import Connection
@@ -303,6 +304,11 @@ class SignalingSession:
             raise InvalidState("not_in_room", "enter a room first")
         return member
 
+    def _in_room(self) -> tuple[Member, Room]:
+        member = self._require_member()
+        assert member.room is not None
+        return member, member.room
+
     async def ping(self, _data: p.Empty) -> dict[str, Any]:
         return {"time": time.time()}
 
@@ -347,51 +353,48 @@ class SignalingSession:
         return {}
 
     async def room_members(self, data: p.RoomMembers) -> dict[str, Any]:
-        room = self._require_member().room
-        assert room is not None
-        return room.member_page(data.cursor, data.limit)
+        return self._in_room()[1].member_page(data.cursor, data.limit)
 
     async def room_senders(self, _data: p.Empty) -> dict[str, Any]:
-        room = self._require_member().room
-        assert room is not None
-        return room.sender_list()
+        return self._in_room()[1].sender_list()
 
     async def member_get(self, data: p.MemberGet) -> dict[str, Any]:
-        room = self._require_member().room
-        assert room is not None
-        return room.member(data.user_id).state()
+        return self._in_room()[1].member(data.user_id).state()
 
     async def media_publish(self, data: p.MediaSource) -> dict[str, Any]:
-        self.rooms.publish(self._require_member(), data.source)
+        member, room = self._in_room()
+        room.publish(member, data.source)
         return {"source": data.source}
 
     async def media_unpublish(self, data: p.MediaSource) -> dict[str, Any]:
-        self.rooms.unpublish(self._require_member(), data.source)
+        member, room = self._in_room()
+        room.unpublish(member, data.source)
         return {}
 
     async def media_mute(self, data: p.MediaMute) -> dict[str, Any]:
-        self.rooms.mute(self._require_member(), data.source, data.muted)
+        member, room = self._in_room()
+        room.mute(member, data.source, data.muted)
         return {}
 
     async def view_request(self, data: p.ViewRequest) -> dict[str, Any]:
-        member = self._require_member()
-        return {"views": self.rooms.request_views(member, data.user_ids, data.source)}
+        member, room = self._in_room()
+        return {"views": room.request_views(member, data.user_ids, data.source)}
 
     async def view_cancel(self, data: p.ViewCancel) -> dict[str, Any]:
-        member = self._require_member()
-        return {"views": self.rooms.cancel_views(member, data.user_ids)}
+        member, room = self._in_room()
+        return {"views": room.cancel_views(member, data.user_ids)}
 
     async def listen_stop(self, data: p.ListenStop) -> dict[str, Any]:
-        member = self._require_member()
-        return {"not_listening": self.rooms.stop_listening(member, data.user_ids)}
+        member, room = self._in_room()
+        return {"not_listening": room.stop_listening(member, data.user_ids)}
 
     async def listen_resume(self, data: p.ListenResume) -> dict[str, Any]:
-        member = self._require_member()
-        return {"not_listening": self.rooms.resume_listening(member, data.user_ids)}
+        member, room = self._in_room()
+        return {"not_listening": room.resume_listening(member, data.user_ids)}
 
     async def permissions_set(self, data: p.PermissionsSet) -> dict[str, Any]:
-        member = self._require_member()
-        self.rooms.set_permissions(member, data.changes(), "self")
+        member, room = self._in_room()
+        room.set_permissions(member, data.changes(), "self")
         return member.state()
 
     async def send_offer(self, data: p.SendOffer) -> dict[str, Any]:

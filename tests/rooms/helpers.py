@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 from ilvb.auth.tickets import Privileges, TicketClaims
 from ilvb.config import RoomSettings
+from ilvb.errors import IlvbError
 from ilvb.rooms.clock import ManualClock
 from ilvb.rooms.manager import RoomManager
+from ilvb.rooms.member import Member
+from ilvb.rooms.room import Room
 from ilvb.sfu.api import NullMediaPlane
 from ilvb.store.interfaces import AppRecord
 
@@ -57,3 +63,25 @@ def make_manager(**settings: Any) -> tuple[RoomManager, NullMediaPlane, ManualCl
     media = NullMediaPlane()
     clock = ManualClock()
     return RoomManager(RoomSettings(**settings), media, clock=clock), media, clock
+
+
+def room_of(member: Member) -> Room:
+    """The room ``member`` is in (fails the test when it is in none)."""
+    assert member.room is not None, f"{member.user_id} is in no room"
+    return member.room
+
+
+def enter(
+    manager: RoomManager, user: str, room: str | int = "r1", **kw: Any
+) -> tuple[Member, RecordingOutbox]:
+    """``user`` enters ``room`` of the test app with a recording outbox."""
+    box = RecordingOutbox()
+    member = manager.enter(APP, claims(user, **kw), room, "room", box)
+    return member, box
+
+
+def code_of(fn: Callable[..., Any], *args: Any) -> str:
+    """The error code ``fn(*args)`` raises (fails the test when it raises none)."""
+    with pytest.raises(IlvbError) as info:
+        fn(*args)
+    return info.value.code

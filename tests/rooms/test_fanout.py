@@ -8,7 +8,7 @@ import random
 import pytest
 
 from ilvb.rooms.member import Member
-from tests.rooms.helpers import APP, RecordingOutbox, claims, make_manager
+from tests.rooms.helpers import APP, RecordingOutbox, claims, make_manager, room_of
 
 
 def seen_by(box: RecordingOutbox) -> tuple[list[str], list[str]]:
@@ -83,7 +83,7 @@ async def test_a_state_event_flushes_pending_entries_first() -> None:
     manager.enter(APP, claims("old"), "r", "room", box)
     newcomer = manager.enter(APP, claims("new"), "r", "room", RecordingOutbox())
     assert box.names() == []  # still batched
-    manager.publish(newcomer, "microphone")
+    room_of(newcomer).publish(newcomer, "microphone")
     assert box.names() == ["members.entered", "member.state"]
 
 
@@ -155,7 +155,7 @@ async def test_a_large_batch_is_handed_out_in_slices_and_stays_ordered(
     leaver = members[-2]
     manager.exit(leaver)  # mid-delivery: it still gets its share before room.exited
     assert boxes[-2].names()[-2:] == ["members.entered", "room.exited"]
-    manager.publish(members[0], "microphone")
+    room_of(members[0]).publish(members[0], "microphone")
     for box, member in zip(boxes, members, strict=True):
         if member is leaver:
             continue

@@ -28,7 +28,7 @@ from ilvb.sfu.api import (
     Subscription,
 )
 from tests.client.polling import poll
-from tests.rooms.helpers import APP, RecordingOutbox, claims
+from tests.rooms.helpers import APP, RecordingOutbox, claims, room_of
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -118,9 +118,9 @@ async def setup() -> Setup:
     pub_box, sub_box = RecordingOutbox(), RecordingOutbox()
     pub = manager.enter(APP, claims("pub"), "r", "room", pub_box)
     sub = manager.enter(APP, claims("sub"), "r", "room", sub_box)
-    manager.publish(pub, "camera")
-    manager.publish(pub, "microphone")
-    manager.request_views(sub, ["pub"])
+    room_of(pub).publish(pub, "camera")
+    room_of(pub).publish(pub, "microphone")
+    room_of(sub).request_views(sub, ["pub"])
     await manager.idle()
     pub_box.frames.clear()
     sub_box.frames.clear()
@@ -163,7 +163,7 @@ async def test_send_transport_closed_stops_every_source_and_tells_the_member() -
     room = s.pub.room
     assert room is not None and not room.audio_senders and not room.video_senders
     # The SDK asks again and renegotiates: the sources are granted as before.
-    s.manager.publish(s.pub, "camera")
+    room_of(s.pub).publish(s.pub, "camera")
     assert s.pub.sending == {"camera"}
     await s.manager.close()
 
@@ -189,8 +189,8 @@ async def test_worker_death_reopens_the_room_reapplies_state_and_tells_everyone(
 ) -> None:
     monkeypatch.setattr(media_link, "REOPEN_RETRY_S", 0.01)
     s = await setup()
-    s.manager.mute(s.pub, "microphone", True)
-    s.manager.stop_listening(s.sub, ["pub"])
+    room_of(s.pub).mute(s.pub, "microphone", True)
+    room_of(s.sub).stop_listening(s.sub, ["pub"])
     await s.manager.idle()
     s.pub_box.frames.clear()
     s.sub_box.frames.clear()
@@ -224,7 +224,7 @@ async def test_worker_death_reopens_the_room_reapplies_state_and_tells_everyone(
     assert [m.user_id for m in room.members.values()] == ["pub", "sub"]
     assert s.pub.sending == {"camera", "microphone"}
     # commands after the restart go to the new router
-    s.manager.unpublish(s.pub, "camera")
+    room_of(s.pub).unpublish(s.pub, "camera")
     await s.manager.idle()
     assert new.calls[-1] == ("enabled", "pub", "camera", False)
     assert old.calls[-1] != ("enabled", "pub", "camera", False)

@@ -9,7 +9,7 @@ from ilvb.config import RoomSettings
 from ilvb.rooms.clock import ManualClock
 from ilvb.rooms.manager import RoomManager
 from ilvb.sfu.api import NullRouter, RouterEventHandler, RouterOptions, SlotEvent, Source
-from tests.rooms.helpers import APP, RecordingOutbox, claims
+from tests.rooms.helpers import APP, RecordingOutbox, claims, room_of
 
 
 class ScriptedRouter(NullRouter):
@@ -57,9 +57,9 @@ async def test_commands_run_in_order_after_the_router_opens_and_survive_a_failur
     me = manager.enter(APP, claims("me"), "r", "room", RecordingOutbox())
     assert me.room is not None and me.room.link is not None
     room_id, link = me.room.internal_id, me.room.link
-    manager.publish(me, "microphone")  # enabled True (fails in the router)
-    manager.mute(me, "microphone", True)  # enabled False
-    manager.mute(me, "microphone", False)  # enabled True
+    room_of(me).publish(me, "microphone")  # enabled True (fails in the router)
+    room_of(me).mute(me, "microphone", True)  # enabled False
+    room_of(me).mute(me, "microphone", False)  # enabled True
     manager.exit(me)  # remove, then the router closes
     await link.wait_closed()
     router = plane.routers[room_id]

@@ -14,7 +14,7 @@ from ilvb.server import connection
 from ilvb.server.connection import Connection
 from ilvb.server.signaling import SignalingHub, SignalingSession
 from ilvb.store.memory import MemoryAppStore
-from tests.rooms.helpers import APP, RecordingOutbox, claims, make_manager
+from tests.rooms.helpers import APP, RecordingOutbox, claims, make_manager, room_of
 
 
 class StuckSocket:
@@ -143,9 +143,9 @@ async def test_session_of_a_stuck_client_ends_and_its_member_enters_the_window(
     sock.stuck = True  # the client stops reading
     box = RecordingOutbox()
     busy = manager.enter(app, claims("busy"), "r", "room", box)
-    manager.publish(busy, "microphone")
+    room_of(busy).publish(busy, "microphone")
     for i in range(100):  # each toggle queues one member.state for the stuck client
-        manager.mute(busy, "microphone", i % 2 == 0)
+        room_of(busy).mute(busy, "microphone", i % 2 == 0)
     done, _ = await asyncio.wait({task}, timeout=10)
     assert task in done, "the session of the stuck client did not end"
     assert member.room is not None and member.connected is False
