@@ -96,9 +96,20 @@ function draw() {
   window.drawn++;
 }
 draw();
-setInterval(draw, 1000 / 30);
+setInterval(draw, 1000 / Number(params.get("fps") || 30));
 const client = await join("sender");
+window.client = client;
 await client.publish("camera", { track, codec: "VP8" });
+if (params.get("audio")) {
+  // A continuous 440 Hz tone (never silent, so Opus never switches to DTX).
+  const ac = new AudioContext();
+  const osc = ac.createOscillator();
+  const dest = ac.createMediaStreamDestination();
+  osc.frequency.value = 440;
+  osc.connect(dest);
+  osc.start();
+  await client.publish("microphone", { track: dest.stream.getAudioTracks()[0] });
+}
 window.ready = true;
 </script>"""
 
@@ -108,7 +119,7 @@ RECEIVER_HTML = """<!doctype html><meta charset="utf-8"><title>glass receiver</t
 __COMMON__
 const canvas = document.getElementById("c");
 const ctx = canvas.getContext("2d", { willReadFrequently: true });
-window.samples = []; window.bad = 0; window.frames = 0;
+window.samples = []; window.bad = 0; window.frames = 0; window.shownAt = [];
 function decode() {
   const img = ctx.getImageData(0, 0, W, H).data;
   let bits = 0;
@@ -128,6 +139,7 @@ function watch(video) {
     ctx.drawImage(video, 0, 0, W, H);
     const v = decode();
     window.frames++;
+    window.shownAt.push(performance.timeOrigin + (meta.expectedDisplayTime || now));
     if (v === null) { window.bad++; }
     else {
       const shown = performance.timeOrigin + (meta.expectedDisplayTime || now);
@@ -141,6 +153,7 @@ function watch(video) {
   video.requestVideoFrameCallback(onFrame);
 }
 const client = await join("receiver");
+window.client = client;
 client.on("video.added", ({ userId, video }) => {
   if (userId !== "sender") return;
   video.element.muted = true;
@@ -157,8 +170,11 @@ window.ready = true;
 </script>"""
 
 
-def start_server(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
-    """``ilvb serve --demo`` on an ephemeral port; returns the process and its origin."""
+def start_server(
+    data_dir: Path, env: dict[str, str] | None = None, src: Path = ROOT
+) -> tuple[subprocess.Popen[str], str]:
+    """``ilvb serve --demo`` on an ephemeral port (``env`` adds ``ILVB_…`` settings) from the
+    source tree ``src``; returns the process and its origin."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -178,8 +194,8 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=src,
+        env={**os.environ, "PYTHONPATH": str(src), **(env or {})},
     )
     deadline = time.monotonic() + 60
     assert proc.stdout is not None

@@ -12,6 +12,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.impairment import existing_section, splice  # noqa: E402
 
 # Targets from issue 6.
 TARGET_CPU_RATIO = 2.0
@@ -385,7 +389,10 @@ def write_report(results: dict[str, Any], md_path: Path, png_dir: Path) -> None:
         top = (ROOT / pf).with_suffix(".top.txt")
         if top.exists():
             profile_text = top.read_text()
-    md_path.write_text(render(results, pngs, profile_text))
+    text = render(results, pngs, profile_text)
+    old = md_path.read_text() if md_path.exists() else ""
+    kept = existing_section(old)  # bench/impairment.py's runs are recorded separately
+    md_path.write_text(splice(text, kept) if kept else text)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,16 @@ libwebrtc ``nack_requester.cc``):
   ``RtpMunger.out_to_in`` and re-sends the cached packet with the same rewritten header.
 * :class:`NackGenerator` watches one publisher's incoming stream, notices holes in the sequence
   numbers and decides when to NACK the publisher for them, so the cache has the packet before
-  the subscribers ask.
+  the subscribers ask. It measures the round trip itself (NACK → retransmission: no report
+  block echoes the SFU on a publisher's path) and, when it gives up on a packet, asks for a
+  keyframe at once: the subscribers' decoders cannot continue past the hole anyway.
 """
 
 from __future__ import annotations
 
 import logging
+
+from ilvb.sfu.rtp.rtt import RttEstimator
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +37,8 @@ MAX_TRIES = 10
 MAX_AGE_S = 1.0
 # Retries wait at least one RTT, and never less than this (seconds).
 MIN_RETRY_S = 0.020
+# A retry waits the measured RTT plus this many mean deviations (a jittery path answers late).
+RETRY_DEVIATIONS = 2.0
 
 
 class PacketCache:
@@ -75,13 +81,29 @@ class NackGenerator:
        seq in between becomes *missing* (unless the jump is > ``MAX_GAP``: reset instead).
     2. ``due()`` returns a missing seq right away the first time (the publisher's RTX answers
        within one RTT, well before a jitter buffer gives up on it).
-    3. It returns it again every ``max(rtt, MIN_RETRY_S)`` while it is still missing.
+    3. It returns it again every ``max(srtt + 2·rttvar, MIN_RETRY_S)`` while it is still
+       missing: the RTT measured on this path (below), so a 5 ms path retries every 20 ms and
+       a jittery 800 ms one does not re-ask before an answer could have come.
     4. After ``MAX_TRIES`` NACKs, or ``MAX_AGE_S`` after it went missing, it is given up
-       (counted in ``lost``): the subscribers' own NACKs or a keyframe must fix it.
+       (counted in ``lost``) and ``keyframe_needed`` is set: a decoder cannot pass the hole,
+       so the owner asks the publisher for a keyframe now instead of waiting for the
+       subscribers' own keyframe requests (1-3 s later).
     5. When the packet arrives (late or retransmitted) it is removed (counted in ``recovered``).
+       If it was NACKed exactly once, the time since that NACK is an RTT sample (Karn's rule:
+       after two NACKs the answer could be to either). With RTX the caller says whether the
+       packet is a retransmission; a late original is then no sample.
     """
 
-    __slots__ = ("_hi", "_missing", "nacks_sent", "recovered", "lost", "resets")
+    __slots__ = (
+        "_hi",
+        "_missing",
+        "nacks_sent",
+        "recovered",
+        "lost",
+        "resets",
+        "rtt",
+        "keyframe_needed",
+    )
 
     def __init__(self) -> None:
         # newest seq seen, as an extended (non-wrapping) int; None before the first packet
@@ -92,14 +114,18 @@ class NackGenerator:
         self.recovered = 0
         self.lost = 0
         self.resets = 0
+        self.rtt = RttEstimator()
+        # set when a seq was given up; the owner clears it once it has asked for a keyframe
+        self.keyframe_needed = False
 
     @property
     def missing(self) -> list[int]:
         """The seqs currently missing, oldest first."""
         return [s & _SEQ_MASK for s in sorted(self._missing)]
 
-    def on_packet(self, seq: int, now: float) -> None:
-        """Record the arrival of ``seq`` at ``now``."""
+    def on_packet(self, seq: int, now: float, retransmitted: bool | None = None) -> None:
+        """Record the arrival of ``seq`` at ``now`` (``retransmitted``: it came on RTX; None
+        when the stream has no RTX and the two cannot be told apart)."""
         hi = self._hi
         if hi is None:
             self._hi = seq
@@ -114,8 +140,11 @@ class NackGenerator:
         missing = self._missing
         # 2. older packet: a late original or a retransmission fills its hole
         if d <= 0:
-            if missing.pop(ext, None) is not None:
+            entry = missing.pop(ext, None)
+            if entry is not None:
                 self.recovered += 1
+                if entry[2] == 1 and retransmitted is not False:
+                    self.rtt.update(now - entry[1])  # 5. one NACK out: its round trip
             elif d < -MAX_BACKWARD:
                 self._reset(seq)
             return
@@ -132,20 +161,29 @@ class NackGenerator:
             for s in sorted(missing)[: len(missing) - MAX_MISSING]:
                 del missing[s]
                 self.lost += 1
+            self.keyframe_needed = True
 
     def _reset(self, seq: int) -> None:
         """Forget every missing seq and restart from ``seq``."""
         logger.debug("nack generator reset at seq %d (%d missing dropped)", seq, len(self._missing))
         self.lost += len(self._missing)
+        if self._missing:
+            self.keyframe_needed = True
         self._missing.clear()
         self._hi = seq
         self.resets += 1
 
-    def due(self, now: float, rtt: float) -> list[int]:
-        """The seqs to NACK now (oldest first); call every ~10-20 ms or after a new hole."""
+    def due(self, now: float, rtt: float | None = None) -> list[int]:
+        """The seqs to NACK now (oldest first); call every ~10-20 ms or after a new hole.
+
+        ``rtt`` (seconds) overrides the measured round trip; by default the retry interval is
+        ``srtt + RETRY_DEVIATIONS·rttvar`` of this path.
+        """
         missing = self._missing
         if not missing:
             return []
+        if rtt is None:
+            rtt = self.rtt.srtt + RETRY_DEVIATIONS * self.rtt.rttvar
         retry = max(rtt, MIN_RETRY_S)
         out: list[int] = []
         expired: list[int] = []
@@ -162,7 +200,9 @@ class NackGenerator:
                 out.append(s)
         for s in expired:
             del missing[s]
-        self.lost += len(expired)
+        if expired:
+            self.lost += len(expired)
+            self.keyframe_needed = True
         self.nacks_sent += len(out)
         out.sort()
         return [s & _SEQ_MASK for s in out]

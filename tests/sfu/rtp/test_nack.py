@@ -174,3 +174,56 @@ def test_ten_percent_loss_pattern_with_retransmissions_recovers_everything() -> 
     # the last packet(s) can't be known lost; everything else comes back
     assert len(received) >= len(sent) - 2
     assert g.recovered >= 150 and g.missing == []
+
+
+def test_rtt_is_measured_from_single_nack_round_trips_and_drives_retries() -> None:
+    g = NackGenerator()
+    t = 0.0
+    seq = 0
+    g.on_packet(seq, t)
+    for _ in range(20):  # one hole every 10 packets, answered 8 ms after its NACK
+        seq += 2
+        g.on_packet(seq, t)
+        assert g.due(t) == [seq - 1]
+        g.on_packet(seq - 1, t + 0.008)
+        t += 0.05
+    assert g.rtt.samples == 20 and abs(g.rtt.srtt - 0.008) < 1e-3
+    # a new hole: first NACK at once, the retry after max(srtt + 2 rttvar, MIN_RETRY_S)
+    g.on_packet(seq + 2, t)
+    assert g.due(t) == [seq + 1]
+    assert g.due(t + MIN_RETRY_S - 0.001) == []
+    assert g.due(t + MIN_RETRY_S) == [seq + 1]
+
+
+def test_a_packet_nacked_twice_or_a_late_original_gives_no_rtt_sample() -> None:
+    g = NackGenerator()
+    g.on_packet(0, 0.0)
+    g.on_packet(2, 0.0)
+    g.due(0.0, rtt=0.02)
+    g.due(0.03, rtt=0.02)  # second NACK
+    g.on_packet(1, 0.035)
+    g.on_packet(4, 0.1)
+    g.due(0.1)
+    g.on_packet(3, 0.11, retransmitted=False)  # RTX in use and this is the late original
+    assert g.rtt.samples == 0 and g.recovered == 2
+
+
+def test_giving_up_asks_for_a_keyframe_once_until_cleared() -> None:
+    g = NackGenerator()
+    g.on_packet(0, 0.0)
+    g.on_packet(2, 0.0)
+    assert g.due(0.0, rtt=0.02) == [1] and not g.keyframe_needed
+    g.on_packet(3, 0.5)
+    assert g.due(MAX_AGE_S + 0.01) == [] and g.keyframe_needed
+    g.keyframe_needed = False  # the owner sent its PLI
+    g.on_packet(5, 2.0)
+    g.on_packet(4, 2.01)  # recovered: nothing given up
+    assert g.due(2.1) == [] and not g.keyframe_needed
+
+
+def test_a_reset_with_missing_packets_asks_for_a_keyframe() -> None:
+    g = NackGenerator()
+    g.on_packet(0, 0.0)
+    g.on_packet(3, 0.0)
+    g.on_packet(3 + MAX_GAP + 1, 0.0)
+    assert g.resets == 1 and g.keyframe_needed
