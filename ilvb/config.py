@@ -45,13 +45,16 @@ class ServerSettings(BaseModel):
 
 
 class RoomSettings(BaseModel):
-    """Room and member rules (MISSION §2, §3, §6). Per-app overrides live in the app record."""
+    """Room and member rules: the disconnect window, sender caps, views, room size, fan-out.
 
-    # A member whose connection is gone this long is removed (MISSION §2: 30 s).
+    Per-app overrides (the sender caps) live in the app record.
+    """
+
+    # A member whose connection is gone this long is removed (it may resume until then).
     disconnect_timeout_s: float = Field(30.0, gt=0)
     audio_sender_cap: int = Field(6, ge=1, le=64)
-    # Loudest audio streams forwarded to each listener (MISSION §3: the backend picks 6), whatever
-    # the sender cap; the receive transport has this many audio slots.
+    # Loudest audio streams forwarded to each listener (the SFU picks them), whatever the sender
+    # cap; the receive transport has this many audio slots.
     audio_slots: int = Field(6, ge=1, le=16)
     video_sender_cap: int = Field(4, ge=1, le=64)
     max_views: int = Field(4, ge=1, le=16)

@@ -1,4 +1,4 @@
-"""Login tickets: JWTs (HS256) an app's server signs with the app's secret (MISSION §7).
+"""Login tickets: JWTs (HS256) an app's server signs with the app's secret.
 
 A ticket says "user ``sub`` of app ``iss`` may connect until ``exp``", optionally restricted to
 one business room and carrying a role and a privilege ceiling (may send audio / video / screen).

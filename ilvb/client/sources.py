@@ -9,7 +9,7 @@ Every source is an aiortc ``MediaStreamTrack`` (give it to ``Client.publish_audi
 - :class:`ToneSource`: a sine tone, 48 kHz mono, 20 ms frames, frequency and amplitude settable.
 - :class:`FileSource`: a media file's audio and video through PyAV (``MediaPlayer``).
 - :class:`ExternalAudioSource` / :class:`ExternalVideoSource`: the app pushes PCM (s16le,
-  ~20 ms) or I420 frames from any capture of its own (MISSION §5 "external capture").
+  ~20 ms) or I420 frames from any capture of its own.
 - :class:`GainTrack`: wraps any audio track with a digital volume and a per-frame peak meter.
 """
 
@@ -286,8 +286,8 @@ class GainTrack(MediaStreamTrack):
     """Any audio track with a digital ``volume`` (0–4, 1 = unchanged) and a level meter.
 
     ``peak`` is the last frame's peak (0–1, after the volume), for drawing a level meter;
-    ``on_level(peak)`` is called for every frame (MISSION §5: microphone volume and dynamic
-    volume).
+    ``on_level(peak)`` is called for every frame (a microphone volume that the app may change
+    while sending).
     """
 
     kind = "audio"

@@ -1,4 +1,4 @@
-"""Room-wide event fan-out with enter/exit coalescing (MISSION §2: every member gets every event).
+"""Room-wide event fan-out with enter/exit coalescing: every member gets every event.
 
 Cost model: one flush serializes each event once and queues it on every member's outbox, so a
 batch of k enters/exits in a room of n members costs O(n + k²) string work (the k² only for the

@@ -1,4 +1,4 @@
-"""A room's media limits, from the server settings and the app's overrides (MISSION §3)."""
+"""A room's media limits, from the server settings and the app's overrides."""
 
 from __future__ import annotations
 

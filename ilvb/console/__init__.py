@@ -1,1 +1,0 @@
-"""ilvb.console."""
