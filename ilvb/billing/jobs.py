@@ -31,7 +31,7 @@ from ilvb.billing.metering import month_bounds, month_of, month_usage, previous_
 from ilvb.billing.money import ZERO, parse_amount, to_fen
 from ilvb.billing.plans import DEFAULT_PLAN, PricePlan
 from ilvb.billing.store import Account, BillingStore, Invoice, Notice
-from ilvb.errors import InvalidArgument, NotFound
+from ilvb.errors import InvalidArgument, InvalidState, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class BillingJobs:
         """The invoice of ``month`` (written once; later calls return the stored one)."""
         start, end = month_bounds(month)
         if self.clock() < end:
-            raise InvalidArgument("invalid_state", f"{month} has not ended")
+            raise InvalidState("invalid_state", f"{month} has not ended")
         for existing in await self.store.invoices(account_id):
             if existing.month == month:
                 return existing

@@ -9,7 +9,7 @@ import pytest
 from ilvb.billing.jobs import BillingJobs, BillingSettings
 from ilvb.billing.ledger import balance_of
 from ilvb.billing.store import MemoryBillingStore
-from ilvb.errors import InvalidArgument
+from ilvb.errors import InvalidArgument, InvalidState
 from tests.billing import scenario
 from tests.billing.scenario import Clock, at
 
@@ -69,7 +69,7 @@ async def test_the_invoice_shows_its_inputs() -> None:
 async def test_a_month_cannot_be_closed_before_it_ends() -> None:
     _, jobs, clock, account_id = await _setup()
     clock.t = at("2026-09-30", 23)
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidState):
         await jobs.close_month(account_id, "2026-09")
 
 
