@@ -243,7 +243,9 @@ def parse_publisher_offer(sdp: str, sources: dict[str, str]) -> PublisherOffer:
         tagged = av[0] if av else None
     else:
         bundle = {mid for mid in group if mid in mids}
-        tagged = mids.index(group[0]) if group and group[0] in mids else None
+        if group[:1] != [m for m in group[:1] if m in mids]:
+            raise _invalid("the first mid of the BUNDLE group is not an m-line of the offer")
+        tagged = mids.index(group[0]) if group else None
         if tagged is not None and (desc.media[tagged].port == 0 or checked.bundle_only[tagged]):
             raise _invalid(f"the first mid of the BUNDLE group ({group[0]!r}) has port 0")
     if tagged is None:
@@ -264,9 +266,12 @@ def parse_publisher_offer(sdp: str, sources: dict[str, str]) -> PublisherOffer:
         live = mid in bundle and (media.port != 0 or checked.bundle_only[index])
         if media.kind not in ("audio", "video") or not live:
             if source is not None:
-                why = "is rejected (port 0)" if media.port == 0 else "is not in the BUNDLE group"
                 if media.kind not in ("audio", "video"):
                     why = f"is {media.kind}, not audio or video"
+                elif mid not in bundle and (media.port != 0 or checked.bundle_only[index]):
+                    why = "is not in the BUNDLE group"
+                else:
+                    why = "is rejected (port 0 without a=bundle-only)"
                 raise _invalid(f"mid {mid!r} of source {source!r} {why}")
             lines.append(MLine(mid, media.kind, media.profile, fmt, None))
             continue
