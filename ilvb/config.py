@@ -38,6 +38,20 @@ class ServerSettings(BaseModel):
     # Client heartbeat: the server expects a ping at least every interval.
     heartbeat_interval_s: float = Field(10.0, gt=0)
 
+    # --- HTTP hardening (docs/security.md, "HTTP") ---
+    # Largest HTTP request body, in bytes; larger ones get 413 `body_too_large`, unread.
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    # The request line and headers must arrive within this time of the connection opening
+    # (or of the previous response on a kept-alive connection); a silent connection is closed.
+    http_header_timeout_s: float = Field(10.0, gt=0)
+    # The whole body must arrive within this time of the headers.
+    http_body_timeout_s: float = Field(30.0, gt=0)
+    # An idle kept-alive connection is closed after this long.
+    http_keep_alive_timeout_s: float = Field(5.0, gt=0)
+    # Open connections (HTTP and WebSocket together); one more is answered 503 and closed.
+    # Never more than the process's open-file limit less a reserve for its own files.
+    max_connections: int = Field(10_000, ge=1)
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

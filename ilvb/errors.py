@@ -78,6 +78,20 @@ class LimitExceeded(IlvbError):
     http_status = 429
 
 
+class RequestTimeout(InvalidArgument):
+    """An HTTP request (line, headers or body) did not arrive in time; the connection closes."""
+
+    default_code = "request_timeout"
+    http_status = 408
+
+
+class BodyTooLarge(LimitExceeded):
+    """An HTTP request body over ``server.max_body_bytes``; it is refused unread (413)."""
+
+    default_code = "body_too_large"
+    http_status = 413
+
+
 class Unavailable(IlvbError):
     """The service (or the media plane, or the account) cannot serve the request now."""
 
@@ -95,6 +109,7 @@ CODES: dict[str, type[IlvbError]] = {
     "unknown_type": InvalidArgument,
     "message_too_large": LimitExceeded,
     "unsupported_protocol": InvalidArgument,
+    "request_timeout": RequestTimeout,
     # authentication
     "unauthenticated": Unauthenticated,
     "ticket_malformed": Unauthenticated,
@@ -120,6 +135,7 @@ CODES: dict[str, type[IlvbError]] = {
     "call_full": LimitExceeded,
     "limit_exceeded": LimitExceeded,
     "rate_limited": LimitExceeded,
+    "body_too_large": BodyTooLarge,
     # availability
     "unavailable": Unavailable,
     "timeout": Unavailable,

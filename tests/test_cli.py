@@ -99,6 +99,7 @@ def test_ticket_verifies_with_the_secret_and_carries_its_options(tmp_path: Path)
         (("app", "rotate", "app_missing"), "app_not_found"),
         (("app", "create", "   "), "invalid_argument"),
         (("app", "create", "tab\there"), "invalid_argument"),
+        (("app", "create", "abc\u202edef"), "invalid_argument"),
     ],
 )
 def test_bad_store_commands_exit_1_with_the_error_code(
@@ -144,8 +145,8 @@ def test_usage_errors_exit_2() -> None:
 class Server:
     """``ilvb serve`` in a subprocess; stdout lines collected by a thread."""
 
-    def __init__(self, *args: str) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        env = {**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             [*ILVB, "serve", "--port", "0", "--no-media", "--log-level", "warning", *args],
             stdout=subprocess.PIPE,

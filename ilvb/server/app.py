@@ -3,12 +3,16 @@
 ``create_app(settings)`` is what ``ilvb serve`` runs; tests pass ``store=MemoryAppStore()`` and
 ``media=NullMediaPlane()`` (or a real media plane) instead. Routes: ``/ws`` (signaling),
 ``/v1/apps`` (admin), ``/v1/apps/{app_id}/rooms`` (app server / admin), ``/healthz``, the Web SDK
-under ``/sdk``, the demo pages ``/demo`` and ``/precall``, and ``/openapi.json`` + ``/docs``.
+under ``/sdk``, the demo pages ``/demo`` and ``/precall``, and ``/openapi.json`` + ``/docs``
+(Swagger UI served locally, :mod:`ilvb.server.api_docs`). Every HTTP request passes the
+:class:`~ilvb.server.http_guard.HttpGuard` first: credentials before any body is read, the body
+cap, the security headers.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,17 +20,22 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
+from ilvb.auth.admin import authenticate_admin
 from ilvb.auth.tickets import sign_ticket
 from ilvb.config import Settings
 from ilvb.errors import IlvbError, InvalidArgument, NotFound
 from ilvb.rooms.clock import Clock
 from ilvb.rooms.manager import RoomManager
+from ilvb.server.api_docs import mount_api_docs
+from ilvb.server.http_guard import HttpGuard, inline_script_hashes
 from ilvb.server.rest_apps import router as apps_router
+from ilvb.server.rest_rooms import app_access
 from ilvb.server.rest_rooms import router as rooms_router
 from ilvb.server.signaling import SignalingHub
 from ilvb.server.signaling import router as signaling_router
@@ -96,6 +105,14 @@ def create_app(
         version=_version(),
         summary="Interactive live video broadcasting: control plane REST API",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.add_middleware(
+        HttpGuard,  # type: ignore[arg-type]
+        max_body_bytes=settings.server.max_body_bytes,
+        authenticate=authenticate_before_body,
+        page_scripts=_page_scripts(),
     )
     app.state.settings = settings
     app.state.store = app_store
@@ -116,7 +133,8 @@ def create_app(
         """Liveness: 200 while the server runs."""
         return {"status": "ok"}
 
-    app.mount("/sdk", StaticFiles(directory=STATIC_DIR, check_dir=False), name="sdk")
+    mount_api_docs(app)
+    app.mount("/sdk", SdkFiles(directory=STATIC_DIR, check_dir=False), name="sdk")
 
     @app.get("/demo", include_in_schema=False)
     async def demo_page() -> FileResponse:
@@ -144,6 +162,50 @@ def create_app(
             return DemoTicket(ticket=ticket, app_id=record.app_id)
 
     return app
+
+
+async def authenticate_before_body(request: Request) -> None:
+    """The credential a request with a body needs, checked from its headers alone.
+
+    ``/v1/apps/{app_id}/rooms…`` takes the app's server token or the admin key (as
+    ``app_access``); every other ``/v1`` path the admin key. Other paths (``/demo/ticket``) are
+    open. The route checks the credential again; the admin check is remembered per request.
+    """
+    parts = request.url.path.split("/")
+    if len(parts) < 2 or parts[1] != "v1":
+        return
+    if len(parts) >= 5 and parts[2] == "apps" and parts[4] == "rooms":
+        await app_access(request, parts[3])
+    else:
+        await authenticate_admin(request)
+
+
+def _page_scripts() -> dict[str, list[str]]:
+    """URL path -> hashes of the inline scripts of the HTML page served there (for the CSP)."""
+    pages = {f"/sdk/{p.name}": p for p in STATIC_DIR.glob("*.html")}
+    pages.update({"/demo": STATIC_DIR / "demo.html", "/precall": STATIC_DIR / "precall.html"})
+    return {
+        path: inline_script_hashes(file.read_text("utf-8"))
+        for path, file in pages.items()
+        if file.is_file()
+    }
+
+
+class SdkFiles(StaticFiles):
+    """The Web SDK's files; TypeScript declarations as text (mimetypes has no sane ``.ts``)."""
+
+    def file_response(
+        self,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        """A file response with ``.ts`` files typed ``text/plain``."""
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        if os.fspath(full_path).endswith(".ts"):
+            response.headers["content-type"] = "text/plain; charset=utf-8"
+        return response
 
 
 def _static_file(name: str) -> FileResponse:
@@ -176,7 +238,7 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 _HTTP_CODES = {400: "invalid_argument", 401: "unauthenticated", 403: "permission_denied",
                404: "not_found", 405: "invalid_argument", 409: "invalid_state",
-               413: "message_too_large", 422: "invalid_argument", 429: "limit_exceeded",
+               413: "body_too_large", 422: "invalid_argument", 429: "limit_exceeded",
                503: "unavailable"}  # fmt: skip
 
 

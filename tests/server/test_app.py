@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from starlette.testclient import TestClient
@@ -73,3 +74,83 @@ def test_lifespan_opens_and_closes_the_media_plane(make_app_env: Callable[..., A
         peer.request("media.publish", {"source": "microphone"})
         assert peer.request("room.members")["total"] == 1
     assert events == ["start", "close"]
+
+
+def test_every_reply_carries_the_security_headers(make_app_env: Callable[..., AppEnv]) -> None:
+    env = make_app_env(demo=True)
+    with TestClient(env.app) as client:
+        replies = [
+            client.get("/demo"),
+            client.get("/precall"),
+            client.get("/sdk/ilvb.js"),
+            client.get("/healthz"),
+            client.get("/docs"),
+            client.get("/openapi.json"),
+            client.get("/v1/apps"),  # 401
+            client.get("/no/such/page"),  # 404
+        ]
+        for r in replies:
+            csp = r.headers.get("content-security-policy", "")
+            assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp, r.url
+            assert "unsafe-eval" not in csp
+            assert r.headers.get("x-frame-options") == "DENY", r.url
+            assert r.headers.get("x-content-type-options") == "nosniff", r.url
+            assert r.headers.get("referrer-policy") == "no-referrer", r.url
+
+
+def test_replies_carrying_secrets_are_not_stored(make_app_env: Callable[..., AppEnv]) -> None:
+    env = make_app_env(demo=True)
+    admin = {"X-Admin-Key": env.admin_key}
+    with TestClient(env.app) as client:
+        created = client.post("/v1/apps", json={"name": "n"}, headers=admin)
+        app_id = created.json()["app_id"]
+        for r in (
+            created,
+            client.get(f"/v1/apps/{app_id}", headers=admin),
+            client.post(f"/v1/apps/{app_id}/rotate", headers=admin),
+            client.post("/demo/ticket", json={"user": "a"}),
+        ):
+            assert r.status_code in (200, 201)
+            assert r.headers.get("cache-control") == "no-store", r.url
+
+
+def test_options_lists_every_method_of_the_path(make_app_env: Callable[..., AppEnv]) -> None:
+    env = make_app_env()
+    with TestClient(env.app) as client:
+        r = client.options("/v1/apps")
+        assert r.status_code == 204
+        assert r.headers["allow"] == "GET, OPTIONS, POST"
+        r = client.options(f"/v1/apps/{env.app_id}")
+        assert r.headers["allow"] == "GET, OPTIONS, PATCH"
+        # A wrong method names them all as well (the router named only the first route's).
+        r = client.delete("/v1/apps", headers={"X-Admin-Key": env.admin_key})
+        assert r.status_code == 405
+        assert r.headers["allow"] == "GET, OPTIONS, POST"
+        assert client.options("/no/such/path").status_code == 404
+
+
+def test_typescript_declarations_are_served_as_text(make_app_env: Callable[..., AppEnv]) -> None:
+    env = make_app_env()
+    if not (STATIC_DIR / "ilvb.d.ts").is_file():
+        return
+    with TestClient(env.app) as client:
+        r = client.get("/sdk/ilvb.d.ts")
+        assert r.status_code == 200
+        assert r.headers["content-type"] == "text/plain; charset=utf-8"
+        js = client.get("/sdk/ilvb.js")
+        assert js.headers["content-type"].startswith("text/javascript")
+
+
+def test_api_docs_load_no_third_party_script(make_app_env: Callable[..., AppEnv]) -> None:
+    env = make_app_env()
+    with TestClient(env.app) as client:
+        page = client.get("/docs")
+        assert page.status_code == 200
+        srcs = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert srcs and all(s.startswith("/docs/") for s in srcs), srcs
+        assert "<script>" not in page.text  # no inline script: the CSP allows none
+        for src in srcs:
+            assert client.get(src).status_code == 200, src
+        assert "/openapi.json" in client.get("/docs/init.js").text
+        assert client.get("/redoc").status_code == 404
+        assert client.get("/openapi.json").json()["paths"]

@@ -101,9 +101,13 @@ async def new_page(browser: object) -> AsyncIterator[object]:
     """A factory of pages, each in its own context (own cookies, own devices); closed after."""
     contexts = []
 
-    async def make(url: str | None = None) -> object:
+    async def make(url: str | None = None, enforce_csp: bool = False) -> object:
+        # bypass_csp: the tests' own string predicates (wait_for_function) are evaluated in the
+        # page, which the server's CSP forbids; tests/web/test_csp.py checks the pages under it.
         ctx = await browser.new_context(  # type: ignore[attr-defined]
-            viewport={"width": 1280, "height": 800}, permissions=["microphone", "camera"]
+            viewport={"width": 1280, "height": 800},
+            permissions=["microphone", "camera"],
+            bypass_csp=not enforce_csp,
         )
         contexts.append(ctx)
         page = await ctx.new_page()
