@@ -199,7 +199,9 @@ def _cmd_app_create(args: argparse.Namespace) -> None:
         name = AppCreate(name=args.name).name  # the same rules as POST /v1/apps
     except ValidationError as exc:
         raise InvalidArgument(
-            "invalid_argument", "the app name must be 1-200 printable characters, not all spaces"
+            "invalid_argument",
+            "the app name must be 1-200 printable characters, not all spaces, without "
+            "invisible or direction-changing characters",
         ) from exc
     app = _with_store(args, lambda store: store.create_app(name))
     _print_app(app, args.json)
@@ -301,6 +303,7 @@ def url_host(host: str) -> str:
 
 async def _serve(settings: Settings, args: argparse.Namespace) -> None:
     from ilvb.server.app import create_app
+    from ilvb.server.http_protocol import uvicorn_config
 
     admin_key, demo_app = await _prepare_store(settings, args.demo)
     if admin_key is not None:
@@ -335,21 +338,7 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> None:
             print(f"mint a ticket: {ticket_cmd}")
             print(f"demo page: {base}/demo", flush=True)
 
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=settings.server.port,
-        log_level=settings.log_level.lower(),
-        lifespan="on",
-        proxy_headers=False,
-        # Room events are one identical frame fanned out to every member; compressing it once
-        # per connection was the largest single cost of a join storm (py-spy: 27 % of the
-        # server's CPU in PerMessageDeflate.encode at 3,000 members). Signaling frames are small.
-        ws_per_message_deflate=False,
-        # Liveness is the protocol's own heartbeat (docs/protocol.md); uvicorn's extra
-        # WebSocket pings queue behind a busy member's frames and cut it off after 20 s.
-        ws_ping_interval=None,
-    )
+    config = uvicorn_config(app, settings.server, log_level=settings.log_level.lower())
     await ReadyServer(config, on_ready).serve()
 
 
