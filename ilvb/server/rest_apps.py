@@ -9,6 +9,7 @@ The store is ``request.app.state.store``.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Self
 
@@ -43,9 +44,25 @@ def _integral_float_to_int(value: Any) -> Any:
     return value
 
 
+# Unicode categories refused in names: format characters (Cf: bidi overrides and isolates such
+# as U+202E, zero-width space/joiners U+200B-U+200D, U+2060, U+FEFF) and line/paragraph
+# separators, which make a name display as something else than it is.
+INVISIBLE_CATEGORIES = frozenset({"Cf", "Zl", "Zp"})
+
+
+def _visible_name(value: str) -> str:
+    for char in value:
+        if unicodedata.category(char) in INVISIBLE_CATEGORIES:
+            raise ValueError(
+                f"the name contains the invisible or direction-changing character "
+                f"U+{ord(char):04X}"
+            )
+    return value.strip()
+
+
 AppName = Annotated[
     Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NAME_PATTERN)],
-    AfterValidator(str.strip),
+    AfterValidator(_visible_name),
 ]
 Cap = Annotated[
     Annotated[int, Field(ge=MIN_CAP, le=MAX_CAP)], BeforeValidator(_integral_float_to_int)
@@ -180,10 +197,10 @@ async def rotate_app_secret(app_id: str, request: Request) -> AppDetails:
     return AppDetails.of(await store.rotate_secret(app_id))
 
 
-@router.patch("/{app_id}", response_model=AppDetails, responses=_APP_ERRORS)
-async def update_app(app_id: str, body: AppPatch, request: Request) -> AppDetails:
-    """Rename an app, set its sender caps, enable or disable it."""
+@router.patch("/{app_id}", response_model=AppSummary, responses=_APP_ERRORS)
+async def update_app(app_id: str, body: AppPatch, request: Request) -> AppSummary:
+    """Rename an app, set its sender caps, enable or disable it (the reply has no secret)."""
     store = _store(request)
     await _get(store, app_id)
     changes: AppChanges = body.model_dump(exclude_none=True)  # type: ignore[assignment]
-    return AppDetails.of(await store.update_app(app_id, **changes))
+    return AppSummary.of(await store.update_app(app_id, **changes))

@@ -134,7 +134,7 @@ def test_patch_changes_only_the_given_fields(admin: Admin) -> None:
     assert r.status_code == 200
     body = r.json()
     assert (body["audio_sender_cap"], body["video_sender_cap"], body["enabled"]) == (2, 1, True)
-    assert body["secret"] == admin.secret
+    assert "secret" not in body  # PATCH never changes the secret, so it does not send it
     r = admin.call("PATCH", "/v1/apps/{app_id}", {"name": "renamed"})
     assert (r.json()["name"], r.json()["audio_sender_cap"]) == ("renamed", 2)
     assert admin.call("GET", "/v1/apps/{app_id}").json()["name"] == "renamed"
@@ -173,6 +173,11 @@ def test_patch_unknown_app_is_404(admin: Admin) -> None:
         {"name": None},
         {"name": "x" * 201},
         {"name": "ok", "extra": 1},
+        {"name": "invoice\u202egnp.exe"},  # right-to-left override
+        {"name": "pay\u200bpal"},  # zero-width space
+        {"name": "a\u2066b\u2069"},  # bidi isolate
+        {"name": "\ufeffdemo"},  # zero-width no-break space
+        {"name": "line\u2028break"},
         ["name"],
         "classroom",
     ],
@@ -204,6 +209,7 @@ def test_non_json_body_is_400(admin: Admin) -> None:
         {"audio_sender_cap": 1e300},
         {"enabled": "yes"},
         {"name": ""},
+        {"name": "de\u200dmo"},  # zero-width joiner
         {"secret": "mine"},
         {"app_id": "app_other"},
     ],
