@@ -3,6 +3,8 @@
 Validated once at start-up; each component receives only its own section (``settings.rooms``,
 ``settings.media`` …). No other module reads ``os.environ``. Nested environment variables use a
 double underscore: ``ILVB_ROOMS__DISCONNECT_TIMEOUT_S=5``.
+
+Imports only ``ilvb.errors``; must not import the packages it configures.
 """
 
 from __future__ import annotations

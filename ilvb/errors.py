@@ -7,6 +7,8 @@ a WebSocket close code, so REST replies, signaling error replies and SDK excepti
 Raise the most specific class; pass ``code`` when a class covers several codes::
 
     raise LimitExceeded("audio_sender_limit", "6 members already send audio (limit 6)")
+
+Every package imports it, so it imports no other ilvb module (and must not import any).
 """
 
 from __future__ import annotations

@@ -6,5 +6,5 @@ append-only ledger; every job writes entries under a unique key, so a job run tw
 nodes at once, or again after a crash, never charges twice.
 
 Imports: ``ilvb.errors`` and the standard library only (the SQL side lives in ``ilvb.store``); it
-must not import ``ilvb.server``, ``ilvb.rooms`` or ``ilvb.sfu``.
+must not import ``ilvb.server``, ``ilvb.rooms``, ``ilvb.sfu`` or ``ilvb.store``.
 """

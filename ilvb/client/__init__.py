@@ -1,7 +1,8 @@
 """ilvb.client: the Python client SDK (signaling, rooms, calls, publishing, remote media).
 
-Speaks docs/protocol.md over one WebSocket and sends/receives media with aiortc. Must not import
-``ilvb.server``, ``ilvb.rooms`` or ``ilvb.sfu``: it only knows the wire protocol.
+Speaks docs/protocol.md over one WebSocket and sends/receives media with aiortc. Imports only
+``ilvb.errors`` (the typed errors both ends share). Must not import ``ilvb.server``,
+``ilvb.rooms`` or ``ilvb.sfu``: it only knows the wire protocol.
 """
 
 from ilvb.client.client import Client

@@ -4,6 +4,7 @@ Vocabulary (mediasoup): Worker (a process, its loop and UDP socket), Router (one
 worker), Transport (one ICE-lite + DTLS-SRTP path to a client), Producer (one incoming track),
 Consumer (one producer sent out on one transport, through a receive slot).
 
-Must not import ``ilvb.rooms`` or ``ilvb.server``: the control plane talks to it only through
-``ilvb.sfu.api``.
+Imports only ``ilvb.errors`` and ``ilvb.config``. Must not import ``ilvb.rooms`` or
+``ilvb.server`` (the control plane talks to it only through ``ilvb.sfu.api``), nor the store,
+auth or the SDK.
 """
