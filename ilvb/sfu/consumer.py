@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 from ilvb.sfu.rtp.keyframe import is_keyframe
 from ilvb.sfu.rtp.munger import RtpMunger
 from ilvb.sfu.rtp.packet import RtpView, parse_rtp, rewrite_rtp
-from ilvb.sfu.rtp.rtcp import build_sr, ntp_timestamp
+from ilvb.sfu.rtp.retransmit import RetransmitLimiter, Verdict
+from ilvb.sfu.rtp.rtcp import ReportBlock, build_sr, ntp_timestamp, rtt_from_report
+from ilvb.sfu.rtp.rtt import RttEstimator
 
 if TYPE_CHECKING:
     from ilvb.sfu.producer import Producer
@@ -55,17 +57,31 @@ class ReceiveSlot:
         self.last_send_time = 0.0
         self.retransmits = 0
         self.last_sr = 0.0
+        # loss recovery towards the subscriber: its RTT (from RRs echoing our SRs) and what
+        # was re-sent when (each seq at most once per RTT, ilvb.sfu.rtp.retransmit)
+        self.rtt = RttEstimator()
+        self.limiter = RetransmitLimiter()
+        # the subscriber's last report about this slot: fraction lost (/256) and when
+        self.fraction_lost = 0
+        self.fraction_at = -1e9
 
-    def on_nack(self, seqs: list[int]) -> int:
-        """Resend what the producer's cache still has of these output seqs; returns the count."""
+    def on_nack(self, seqs: list[int], now: float | None = None) -> int:
+        """Resend what the producer's cache still has of these output seqs, each at most once
+        per round trip (``now``: the worker's clock); returns the count."""
         consumer = self.consumer
         if consumer is None:
             return 0
         cache = consumer.producer.cache
         if cache is None:
             return 0
+        if now is None:
+            now = time.monotonic()
+        # until the subscriber's RRs gave an RTT, only the limiter's floor applies
+        interval = self.rtt.upper if self.rtt.samples else 0.0
         sent = 0
         for out_seq in seqs:
+            if self.limiter.check(out_seq, now, interval) is not Verdict.SEND:
+                continue  # an answer is still in flight, or it was re-sent too often
             mapped = self.munger.out_to_in(out_seq)
             if mapped is None or mapped[0] != consumer.generation:
                 continue  # not sent yet, too old, or from an earlier source
@@ -90,6 +106,15 @@ class ReceiveSlot:
                 sent += 1
         self.retransmits += sent
         return sent
+
+    def on_report(self, block: ReportBlock, now: float) -> None:
+        """The subscriber's RR block about this slot: an RTT sample when it echoes one of our
+        SRs (RFC 3550 §6.4.1 LSR/DLSR), and its loss fraction (for the publisher's RR)."""
+        rtt = rtt_from_report(block, ntp_timestamp(time.time()))
+        if rtt is not None:
+            self.rtt.update(rtt)
+        self.fraction_lost = block.fraction_lost
+        self.fraction_at = now
 
     def sender_report(self, now: float) -> bytes | None:
         """An SR for this slot's SSRC, or None before the first packet."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ilvb.sfu import fastpath
@@ -34,6 +35,12 @@ FEEDBACK_SSRC = 0x1F5F5F5F
 # without one Chromium stays near its 300 kbps start rate. We announce a fixed ceiling, once
 # a second, and leave the rest to the publisher's loss-based control.
 REMB_BPS = 3_000_000
+# After the NACK generator gave up on a packet, the subscribers' decoders are stuck until a
+# keyframe: ask at once, but not more often than this (seconds) or twice the RTT — a keyframe
+# is several times a delta frame, and under heavy loss it needs NACKs itself to arrive.
+GIVE_UP_KEYFRAME_INTERVAL_S = 0.3
+# A subscriber's loss report older than this (seconds) no longer counts (RRs come every ~1 s).
+DOWNSTREAM_LOSS_MAX_AGE_S = 5.0
 
 
 class Producer:
@@ -90,6 +97,7 @@ class Producer:
         self.bytes = 0
         self.plis_sent = 0
         self.nacks_sent = 0
+        self.keyframes_after_give_up = 0
 
     # -- hot path ----------------------------------------------------------------------------
 
@@ -138,24 +146,55 @@ class Producer:
             return True
         return False  # not connected yet: the slow timer asks again
 
-    def tick(self, now: float, rtt: float = 0.05) -> None:
-        """Timers: NACK the publisher for packets still missing."""
-        if self.nack is None or self.ssrc is None or self.closed:
+    def tick(self, now: float, rtt: float | None = None) -> None:
+        """Timers: NACK the publisher for packets still missing (retries paced by the RTT the
+        NACK generator measures on this path, unless ``rtt`` is given); when a packet was given
+        up, ask for a keyframe at once (throttled to ``GIVE_UP_KEYFRAME_INTERVAL_S``)."""
+        nack = self.nack
+        if nack is None or self.ssrc is None or self.closed:
             return
-        missing = self.nack.due(now, rtt)
+        missing = nack.due(now, rtt)
         if missing:
             if self.transport.send_rtcp(build_nack(FEEDBACK_SSRC, self.ssrc, missing)):
                 self.nacks_sent += 1
+        if nack.keyframe_needed and self.consumers:
+            interval = max(GIVE_UP_KEYFRAME_INTERVAL_S, 2.0 * nack.rtt.srtt)
+            if now - self._last_keyframe_request >= interval and self.request_keyframe(
+                now, force=True
+            ):
+                nack.keyframe_needed = False
+                self.keyframes_after_give_up += 1
 
     def on_sender_report(self, ntp_time: int, now: float) -> None:
         """The publisher's SR: remembered for the LSR/DLSR of our next report block."""
         self.reception.on_sender_report(ntp_time, now)
 
     def report_block(self, now: float) -> ReportBlock | None:
-        """RFC 3550 §6.4.1 report block on this stream (None before the first packet)."""
+        """RFC 3550 §6.4.1 report block on this stream (None before the first packet).
+
+        For audio the fraction lost is the worst of this leg and of what any subscriber
+        reported in the last ``DOWNSTREAM_LOSS_MAX_AGE_S`` (a subscriber's figure is already
+        end to end: the slot keeps this leg's gaps), so that the publisher's Opus encoder sizes
+        its in-band FEC for the path its packets really take (FEC is recovered at the
+        subscriber). Video reports its own leg: its loss feeds the publisher's bandwidth
+        estimate, which must not back off for one viewer's bad link.
+        """
         if self.ssrc is None:
             return None
-        return self.reception.report_block(self.ssrc, now)
+        block = self.reception.report_block(self.ssrc, now)
+        if block is None or self.is_video or not self.consumers:
+            return block
+        worst = max(
+            (
+                c.slot.fraction_lost
+                for c in self.consumers
+                if now - c.slot.fraction_at <= DOWNSTREAM_LOSS_MAX_AGE_S
+            ),
+            default=0,
+        )
+        if worst <= block.fraction_lost:
+            return block
+        return replace(block, fraction_lost=worst)
 
     def send_remb(self) -> None:
         """Announce :data:`REMB_BPS` to the publisher (slow timer, when goog-remb was agreed)."""

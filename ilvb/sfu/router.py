@@ -29,7 +29,15 @@ from ilvb.sfu.dtls import DtlsCertificate
 from ilvb.sfu.faults import FaultLog
 from ilvb.sfu.producer import FEEDBACK_SSRC, Producer
 from ilvb.sfu.rtp.packet import get_extension, parse_rtp
-from ilvb.sfu.rtp.rtcp import Fir, Nack, Pli, SenderReport, build_rr, parse_rtcp
+from ilvb.sfu.rtp.rtcp import (
+    Fir,
+    Nack,
+    Pli,
+    ReceiverReport,
+    SenderReport,
+    build_rr,
+    parse_rtcp,
+)
 from ilvb.sfu.sdp import AcceptedTrack, SlotSpec
 from ilvb.sfu.selection import AudioSelector
 from ilvb.sfu.transport import Addr, LocalParams, RemoteParams, WebRtcTransport
@@ -378,13 +386,19 @@ class Router:
                     p.on_sender_report(pkt.ntp_ts, now)
 
     def _on_recv_rtcp(self, m: MemberMedia, data: bytes) -> None:
-        """RTCP from a subscriber: NACK → cache, PLI/FIR → producer (throttled)."""
+        """RTCP from a subscriber: NACK → cache, PLI/FIR → producer (throttled), RR → the
+        slot's RTT and loss."""
         now = self._w.now()
         for pkt in parse_rtcp(data):
             if isinstance(pkt, Nack):
                 slot = m.slot_by_ssrc.get(pkt.media_ssrc)
                 if slot is not None:
-                    self.nacks_answered += slot.on_nack(pkt.lost)
+                    self.nacks_answered += slot.on_nack(pkt.lost, now)
+            elif isinstance(pkt, (ReceiverReport, SenderReport)):
+                for block in pkt.reports:
+                    slot = m.slot_by_ssrc.get(block.ssrc)
+                    if slot is not None:
+                        slot.on_report(block, now)
             elif isinstance(pkt, (Pli, Fir)):
                 for ssrc in _media_ssrcs(pkt):
                     slot = m.slot_by_ssrc.get(ssrc)

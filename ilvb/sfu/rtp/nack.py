@@ -39,6 +39,8 @@ MAX_AGE_S = 1.0
 MIN_RETRY_S = 0.020
 # A retry waits the measured RTT plus this many mean deviations (a jittery path answers late).
 RETRY_DEVIATIONS = 2.0
+# Until the first RTT sample, retries wait this long (seconds).
+UNKNOWN_RTT_RETRY_S = 0.050
 
 
 class PacketCache:
@@ -82,8 +84,9 @@ class NackGenerator:
     2. ``due()`` returns a missing seq right away the first time (the publisher's RTX answers
        within one RTT, well before a jitter buffer gives up on it).
     3. It returns it again every ``max(srtt + 2·rttvar, MIN_RETRY_S)`` while it is still
-       missing: the RTT measured on this path (below), so a 5 ms path retries every 20 ms and
-       a jittery 800 ms one does not re-ask before an answer could have come.
+       missing: the RTT measured on this path (below; 50 ms before the first sample), so a
+       5 ms path retries every 20 ms and a jittery 800 ms one does not re-ask before an answer
+       could have come.
     4. After ``MAX_TRIES`` NACKs, or ``MAX_AGE_S`` after it went missing, it is given up
        (counted in ``lost``) and ``keyframe_needed`` is set: a decoder cannot pass the hole,
        so the owner asks the publisher for a keyframe now instead of waiting for the
@@ -183,7 +186,8 @@ class NackGenerator:
         if not missing:
             return []
         if rtt is None:
-            rtt = self.rtt.srtt + RETRY_DEVIATIONS * self.rtt.rttvar
+            est = self.rtt
+            rtt = est.srtt + RETRY_DEVIATIONS * est.rttvar if est.samples else UNKNOWN_RTT_RETRY_S
         retry = max(rtt, MIN_RETRY_S)
         out: list[int] = []
         expired: list[int] = []

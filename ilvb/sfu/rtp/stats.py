@@ -121,17 +121,3 @@ class ReceptionStats:
             lsr=self._lsr,
             dlsr=dlsr,
         )
-
-
-def combined_fraction(up: int, down: int) -> int:
-    """The 8-bit fraction lost end to end (RFC 3550 fixed point, /256) of a stream that
-    crosses a path losing ``up`` and then one losing ``down``: 1 − (1 − up)(1 − down).
-
-    The SFU reports this for an audio stream to its publisher, with ``down`` the worst loss a
-    subscriber reported: Opus in-band FEC is recovered at the subscriber, so the publisher's
-    encoder must size its redundancy for the whole path, not for its own leg alone.
-    """
-    up = max(0, min(255, up))
-    down = max(0, min(255, down))
-    kept = (256 - up) * (256 - down)  # /65536
-    return min(255, (65536 - kept) >> 8)

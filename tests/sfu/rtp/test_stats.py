@@ -75,12 +75,3 @@ def test_lsr_dlsr_from_the_last_sender_report() -> None:
     # round trip through the RR builder / parser
     (rr,) = parse_rtcp(build_rr(0x1F5F5F5F, [block]))
     assert rr.reports == [block]  # type: ignore[union-attr]
-
-
-def test_combined_fraction_is_one_minus_the_product_of_what_each_leg_keeps() -> None:
-    from ilvb.sfu.rtp.stats import combined_fraction
-
-    assert combined_fraction(0, 0) == 0
-    assert combined_fraction(77, 0) == 77 and combined_fraction(0, 77) == 77  # 30 % on one leg
-    assert combined_fraction(77, 77) == 130  # 30 % on both: 51 % end to end
-    assert combined_fraction(255, 255) == 255 and combined_fraction(-5, 300) == 255
