@@ -121,7 +121,7 @@ def check_sdp(sdp: str) -> CheckedSdp:
             continue
         where = f"line {number}"
         if not _LINE.fullmatch(line):
-            raise _invalid(f"{where} is not an SDP line (<letter>=<value>)")
+            raise _invalid(f"{where} is not an SDP line (x=value)")
         if line.startswith("v=") and line != "v=0":
             raise _invalid(f"only SDP version 0 is supported ({where})")
         if line.startswith("c="):
