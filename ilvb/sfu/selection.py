@@ -157,6 +157,7 @@ class AudioSelector:
         """dB of every active member (of ``only`` when given)."""
         members = self._members
         out: dict[str, float] = {}
+        items: Iterable[tuple[str, _Member]]
         if only is None:
             items = members.items()
         else:

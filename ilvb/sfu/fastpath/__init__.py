@@ -30,12 +30,12 @@ IMPORT_ERROR: str | None = None
 _ffi: Any = None
 
 try:
-    from pylibsrtp._binding import ffi as _ffi
-    from pylibsrtp._binding import lib as _lib
+    from pylibsrtp import _binding
 
     from ilvb.sfu.fastpath import _fastpath as _ext
 
-    _ext._bind(int(_ffi.cast("uintptr_t", _ffi.addressof(_lib, "srtp_protect"))))
+    _ffi = _binding.ffi
+    _ext._bind(int(_ffi.cast("uintptr_t", _ffi.addressof(_binding.lib, "srtp_protect"))))
     _c = _ext
 except (ImportError, AttributeError) as exc:  # not built, or a pylibsrtp without cffi lib
     IMPORT_ERROR = f"{type(exc).__name__}: {exc}"

@@ -343,8 +343,8 @@ class RtpMunger:
         while len(gens) > 1 and (gens[1][1] <= limit or len(gens) > MAX_MAPPINGS):
             del gens[0]
 
-    def _drop(self, reason: DropReason) -> None:
-        """Record a drop reason; the caller returns ``None``."""
+    def _drop(self, reason: DropReason) -> tuple[int, int] | None:
+        """Record a drop reason and return ``None`` (``return self._drop(reason)`` drops)."""
         self.last_drop = reason
         self.drops[reason] += 1
         if logger.isEnabledFor(logging.DEBUG):  # drops are rare; the check is all they cost
