@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pair in chromium:chromium janus:janus ip:iproute2 gcc:gcc python3-config:python3-dev; do
+for pair in chromium:chromium janus:janus ip:iproute2 gcc:gcc python3-config:python3-dev \
+    node:nodejs npm:npm; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
@@ -30,6 +31,11 @@ fi
 
 echo "== installing ilvb with test extras"
 python3 -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v -i "warning" || true
+
+# TypeScript (pinned in package.json / package-lock.json) for the Web SDK type check,
+# tests/web/test_types.py: into ./node_modules, nothing global.
+echo "== npm ci (TypeScript for the Web SDK type check)"
+npm ci --no-audit --no-fund --loglevel=error
 
 echo "== ruff"
 python3 -m ruff check .

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Callable
 
@@ -28,6 +29,27 @@ def test_healthz_and_static_pages(make_app_env: Callable[..., AppEnv]) -> None:
             else:
                 assert response.status_code == 404, path
         assert client.get("/sdk/missing.js").status_code == 404
+
+
+def test_every_web_sdk_module_the_entry_point_imports_is_served(
+    make_app_env: Callable[..., AppEnv],
+) -> None:
+    env = make_app_env()
+    with TestClient(env.app) as client:
+        seen: set[str] = set()
+        todo = ["ilvb.js"]
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            response = client.get(f"/sdk/{name}")
+            assert response.status_code == 200, name
+            assert "javascript" in response.headers["content-type"], name
+            base = posixpath.dirname(name)
+            for spec in re.findall(r'from "(\./[^"]+)"', response.text):
+                todo.append(posixpath.normpath(posixpath.join(base, spec)))
+        assert "ilvb/client.js" in seen and len(seen) > 5
 
 
 def test_demo_ticket_only_when_enabled(make_app_env: Callable[..., AppEnv]) -> None:

@@ -45,9 +45,11 @@ CHROMIUM_ARGS = [
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test under tests/web is a browser test (``pytest -m browser`` runs them alone)."""
+    """Every test under tests/web that uses the browser is marked ``browser`` (``pytest -m
+    browser`` runs them alone); the type check (test_types.py) is not."""
     for item in items:
-        if "tests/web/" in str(item.fspath).replace("\\", "/"):
+        in_web = "tests/web/" in str(item.fspath).replace("\\", "/")
+        if in_web and "browser" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
 
 

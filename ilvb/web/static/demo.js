@@ -1,7 +1,7 @@
 // The ilvb demo page: join a room with a demo ticket, publish microphone/camera/screen, see up
 // to 4 remote views, the member list with live sending state, level meters and device pickers.
 // URL parameters prefill the form: ?user=alice&room=demo&mic=1&cam=1&autojoin=1
-import { Client, Devices, IlvbError, SCREEN_MODES } from "/sdk/ilvb.js";
+import { Client, Devices, IlvbError, SCREEN_MODES } from "./ilvb.js";
 
 /** @type {(id: string) => any} an element by id (form controls, media elements) */
 const $ = (id) => document.getElementById(id);
@@ -9,15 +9,17 @@ const params = new URLSearchParams(location.search);
 const devices = new Devices();
 /** @type {Client | null} */
 let client = null;
-/** user_id -> MemberState */
+/** @typedef {import("./ilvb.js").MemberState} MemberState */
+/** @type {Map<string, MemberState>} user_id -> MemberState */
 const members = new Map();
-/** user_id -> time (ms) the page last saw that member's state change */
+/** @type {Map<string, number>} user_id -> time (ms) the page last saw that member's state change */
 const changedAt = new Map();
 const MAX_VIEWS = 4;
 
 // Exposed for tests and for poking around in the console.
 /** @type {any} */ (window).demo = { devices, members, changedAt, get client() { return client; }, errors: [] };
 
+/** @type {Record<string, string>} */
 const MESSAGES = {
   video_sender_limit: "Video limit reached: 4 members already send video in this room.",
   audio_sender_limit: "Audio limit reached: 6 members already send audio in this room.",
@@ -32,6 +34,7 @@ const MESSAGES = {
   media_unavailable: "Media is not available on this server.",
 };
 
+/** @param {any} err */
 function showError(err) {
   const e = err instanceof IlvbError ? err : new IlvbError("internal_error", String(err?.message || err));
   const text = `${MESSAGES[e.code] || e.message} (${e.code})`;
@@ -43,16 +46,26 @@ function showError(err) {
   console.warn("ilvb demo:", e.code, e.message);
 }
 
+/** The client of the room the page is in (the room controls exist only then). */
+function joined() {
+  if (!client) throw new IlvbError("not_in_room", "join a room first");
+  return client;
+}
+
 function clearError() {
   $("error").hidden = true;
   delete $("error").dataset.code;
 }
 
+/** @param {string} text */
 function setStatus(text) {
   $("status").textContent = text;
 }
 
-/** Run an action from a button; typed errors go to the error box. */
+/**
+ * Run an action from a button; typed errors go to the error box.
+ * @param {(ev?: Event) => Promise<unknown>} fn @returns {(ev?: Event) => Promise<void>}
+ */
 function guarded(fn) {
   return async (ev) => {
     ev?.preventDefault?.();
@@ -119,6 +132,7 @@ async function leave() {
   document.body.dataset.state = "left";
 }
 
+/** @param {Client} c */
 function wireClient(c) {
   c.on("members.entered", ({ members: list }) => {
     for (const m of list) upsert(m);
@@ -147,6 +161,7 @@ function wireClient(c) {
   c.on("error", showError);
 }
 
+/** @param {MemberState} m */
 function upsert(m) {
   members.set(m.user_id, m);
   changedAt.set(m.user_id, Date.now());
@@ -154,13 +169,16 @@ function upsert(m) {
 
 async function refreshMembers() {
   members.clear();
-  for (const m of await client.allMembers()) upsert(m);
+  for (const m of await joined().allMembers()) upsert(m);
   renderMembers();
   autoViews();
 }
 
 // --- members and views -------------------------------------------------------------------------
 
+/** @typedef {"audio" | "video" | "screen"} Kind */
+
+/** @param {string} name @param {MemberState} m @param {Kind} key */
 function badge(name, m, key) {
   const span = document.createElement("span");
   span.textContent = name;
@@ -170,6 +188,7 @@ function badge(name, m, key) {
   return span;
 }
 
+/** @param {MemberState} m @param {Kind} key */
 function stateOf(m, key) {
   if (!m.sending?.[key]) return "off";
   return m.muted?.[key] ? "muted" : "sending";
@@ -197,7 +216,8 @@ function renderMembers() {
   $("member-count").textContent = `(${members.size})`;
 }
 
-const viewing = new Map(); // "user|source" -> true
+/** @type {Map<string, boolean>} "user|source" -> true */
+const viewing = new Map();
 let viewsBusy = false;
 let viewsAgain = false;
 
@@ -220,7 +240,9 @@ async function autoViews() {
 }
 
 async function syncViews() {
+  const client = joined();
   const limit = MAX_VIEWS - (client.localTrack("camera") ? 1 : 0);
+  /** @type {[string, string][]} */
   const wanted = [];
   for (const m of members.values()) {
     if (m.user_id === client.userId) continue;
@@ -250,8 +272,8 @@ function renderGrid() {
   for (const v of bound.slice(0, MAX_VIEWS)) {
     const tile = document.createElement("div");
     tile.className = "tile";
-    tile.dataset.user = v.userId;
-    tile.dataset.source = v.source;
+    tile.dataset.user = v.userId || "";
+    tile.dataset.source = v.source || "";
     const label = document.createElement("span");
     label.className = "label";
     label.textContent = `${v.userId} · ${v.source}`;
@@ -270,13 +292,13 @@ function renderGrid() {
 // --- publishing --------------------------------------------------------------------------------
 
 async function publishMic() {
-  await client.publish("microphone", { deviceId: $("mic-select").value || undefined });
+  await joined().publish("microphone", { deviceId: $("mic-select").value || undefined });
   updateButtons();
 }
 
 async function publishCamera() {
-  await client.publish("camera", { deviceId: $("cam-select").value || undefined });
-  $("preview").srcObject = new MediaStream([client.localTrack("camera")]);
+  const { track } = await joined().publish("camera", { deviceId: $("cam-select").value || undefined });
+  $("preview").srcObject = new MediaStream([track]);
   updateButtons();
   autoViews();
 }
@@ -299,11 +321,13 @@ function updateButtons() {
 }
 
 $("mic-btn").onclick = guarded(async () => {
+  const client = joined();
   if (client.localTrack("microphone")) await client.unpublish("microphone");
   else await publishMic();
   updateButtons();
 });
 $("cam-btn").onclick = guarded(async () => {
+  const client = joined();
   if (client.localTrack("camera")) {
     await client.unpublish("camera");
     $("preview").srcObject = null;
@@ -311,18 +335,22 @@ $("cam-btn").onclick = guarded(async () => {
   updateButtons();
 });
 $("mute-mic-btn").onclick = guarded(async () => {
+  const client = joined();
   await client.mute("microphone", !client.me?.muted?.audio);
   client.me = await client.member(client.userId);
   updateButtons();
 });
 $("mute-cam-btn").onclick = guarded(async () => {
+  const client = joined();
   await client.mute("camera", !client.me?.muted?.video);
   client.me = await client.member(client.userId);
   updateButtons();
 });
 $("screen-btn").onclick = guarded(async () => {
+  const client = joined();
   if (client.localTrack("screen")) await client.unpublish("screen");
   else {
+    /** @type {import("./ilvb.js").ScreenModeName} */
     const mode = $("screen-mode").value;
     await client.publish("screen", { mode });
     const m = SCREEN_MODES[mode];
@@ -331,11 +359,12 @@ $("screen-btn").onclick = guarded(async () => {
   updateButtons();
 });
 $("leave-btn").onclick = guarded(leave);
-$("join").onsubmit = (ev) => { ev.preventDefault(); join(); };
+$("join").onsubmit = (/** @type {Event} */ ev) => { ev.preventDefault(); join(); };
 
 // --- devices -----------------------------------------------------------------------------------
 
 async function fillDevicePickers() {
+  /** @param {string} id @param {import("./ilvb.js").DeviceType} type @param {string | null} current */
   const fill = async (id, type, current) => {
     const sel = $(id);
     const list = await devices.list(type);

@@ -1,4 +1,5 @@
 // Type declarations for the ilvb Web SDK (/sdk/ilvb.js). Wire formats: docs/protocol.md.
+// tests/web/types/conformance.ts checks that the modules under ilvb/ implement them (tsc).
 
 export declare const PROTOCOL_VERSION: 1;
 
@@ -18,6 +19,14 @@ export interface ScreenMode {
 /** clear: 1920×1200 @ 10 fps, 2.5 Mbps, "detail"; smooth: 920×720 @ 30 fps, 1.2 Mbps, "motion". */
 export declare const SCREEN_MODES: Readonly<Record<ScreenModeName, ScreenMode>>;
 export declare const CAMERA_DEFAULTS: Readonly<{ width: number; height: number; frameRate: number }>;
+
+/** The codes the Web SDK raises itself (not from the server). */
+export type ClientErrorCode =
+  | "unavailable" | "timeout" | "invalid_argument" | "invalid_state" | "not_in_room"
+  | "permission_denied" | "device_unavailable" | "internal_error";
+
+/** Every code the Web SDK raises itself, with what it means. */
+export declare const CLIENT_ERROR_CODES: Readonly<Record<ClientErrorCode, string>>;
 
 /** Error codes of docs/protocol.md plus the client-side ones. */
 export type ErrorCode =
@@ -126,6 +135,8 @@ export interface DeviceInfo {
 }
 
 export declare class ExternalAudio {
+  /** Made by Devices.openExternalAudio, not by apps. */
+  constructor(ctx: AudioContext, node: AudioWorkletNode, sampleRate: number);
   readonly sampleRate: number;
   readonly closed: boolean;
   /** Queue one mono frame (−1..1) at `sampleRate`, ~20 ms each; frames play back to back. */
@@ -136,6 +147,8 @@ export declare class ExternalAudio {
 
 /** Music or system audio mixed into what is sent, with its own volume and level. */
 export declare class Accompaniment {
+  /** Made by Devices.openAccompaniment, not by apps. */
+  constructor(ctx: AudioContext, source: AudioNode, mixer: AudioNode, onClose: () => void);
   /** 0..2 */
   volume: number;
   level(): number;
@@ -199,6 +212,8 @@ export declare function captureScreen(
 export interface FrameInfo { width: number; height: number; mediaTime: number; frames: number }
 
 export declare class RemoteVideo extends Emitter<{ frame: FrameInfo; [name: string]: unknown }> {
+  /** Made by the Client for each receive video slot, not by apps. */
+  constructor(mid: string, track: MediaStreamTrack);
   readonly mid: string;
   readonly track: MediaStreamTrack;
   userId: string | null;
@@ -223,6 +238,8 @@ export interface PublishOptions {
 export declare class Client extends Emitter<ClientEvents> {
   static connect(url: string, ticket: string, opts?: { devices?: Devices; requestTimeoutMs?: number }): Promise<Client>;
   static wsUrl(url: string): string;
+  /** A client not yet connected (`url` is the signaling URL); Client.connect is the usual way. */
+  constructor(url: string, ticket: string, opts?: { devices?: Devices; requestTimeoutMs?: number });
   readonly userId: string;
   readonly appId: string;
   readonly devices: Devices;
@@ -231,9 +248,9 @@ export declare class Client extends Emitter<ClientEvents> {
   me: MemberState | null;
   audioSlots: number;
   videoSlots: number;
-  sendPc: RTCPeerConnection | null;
-  recvPc: RTCPeerConnection | null;
-  slots: Map<string, { userId: string | null; source: Source | null; kind: string }>;
+  readonly sendPc: RTCPeerConnection | null;
+  readonly recvPc: RTCPeerConnection | null;
+  readonly slots: Map<string, { userId: string | null; source: Source | null; kind: string }>;
 
   request<T = any>(type: string, data?: Record<string, unknown>): Promise<T>;
   enter(room: string | number, opts?: { receive?: boolean }): Promise<EnterResult>;
@@ -266,4 +283,4 @@ export declare class Client extends Emitter<ClientEvents> {
   close(): Promise<void>;
 }
 
-export declare function connect(url: string, ticket: string, opts?: { devices?: Devices }): Promise<Client>;
+export declare function connect(url: string, ticket: string, opts?: { devices?: Devices; requestTimeoutMs?: number }): Promise<Client>;

@@ -1,14 +1,16 @@
-// Pre-call test (MISSION §5): microphone (level moves), speaker (a test tone is played and
+// Pre-call test: microphone (level moves), speaker (a test tone is played and
 // measured), camera (frames arrive and are not black). Each result is shown to the person and
 // kept in window.precall.results for tests.
-import { Devices, IlvbError } from "/sdk/ilvb.js";
+import { Devices, IlvbError } from "./ilvb.js";
 
 /** @type {(id: string) => any} an element by id (form controls, media elements) */
 const $ = (id) => document.getElementById(id);
 const devices = new Devices();
+/** @type {Record<string, {ok: boolean, text: string}>} */
 const results = {};
 /** @type {any} */ (window).precall = { devices, results, testMicrophone, testSpeaker, testCamera };
 
+/** @param {string} name @param {boolean} ok @param {string} text */
 function report(name, ok, text) {
   results[name] = { ok, text };
   const el = $(`${name}-result`);
@@ -16,13 +18,14 @@ function report(name, ok, text) {
   el.textContent = text;
 }
 
+/** @param {unknown} e */
 function showError(e) {
   const err = e instanceof IlvbError ? e : new IlvbError("internal_error", String(e));
   $("error").textContent = `${err.message} (${err.code})`;
   $("error").hidden = false;
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Open the chosen microphone for `ms` and report the loudest peak seen. */
 async function testMicrophone(ms = 1500) {
@@ -72,7 +75,8 @@ async function testCamera(ms = 1500) {
   video.srcObject = new MediaStream([track]);
   await video.play().catch(() => {});
   const canvas = document.createElement("canvas");
-  const g = canvas.getContext("2d", { willReadFrequently: true });
+  const g = /** @type {CanvasRenderingContext2D} a new canvas always has one */ (
+    canvas.getContext("2d", { willReadFrequently: true }));
   let frames = 0;
   let brightest = 0;
   const end = performance.now() + ms;
@@ -102,7 +106,7 @@ async function fill() {
   }
 }
 
-const guard = (fn) => async () => { $("error").hidden = true; try { await fn(); } catch (e) { showError(e); } };
+const guard = (/** @type {() => Promise<unknown>} */ fn) => async () => { $("error").hidden = true; try { await fn(); } catch (e) { showError(e); } };
 $("mic-test").onclick = guard(() => testMicrophone());
 $("speaker-test").onclick = guard(() => testSpeaker());
 $("cam-test").onclick = guard(() => testCamera());

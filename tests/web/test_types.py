@@ -1,0 +1,69 @@
+"""The Web SDK type-checks: ``tsc`` (TypeScript from npm, ``npm ci``) over its JSDoc and ilvb.d.ts.
+
+``tsconfig.json`` checks every script under ``ilvb/web/static`` in strict mode (the pages see the
+SDK through ``ilvb.d.ts``, as an app would) and ``tests/web/types/conformance.ts``, which fails
+when a module's export does not match its declaration. The entry point's export list is compared
+with the declarations here, since TypeScript reads ``ilvb.d.ts`` in place of ``ilvb.js``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STATIC = ROOT / "ilvb" / "web" / "static"
+TSC = ROOT / "node_modules" / ".bin" / "tsc"
+
+
+def _tsc() -> Path:
+    if not TSC.is_file():
+        message = f"{TSC} is missing: run `npm ci` in {ROOT} (scripts/test.sh does)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return TSC
+
+
+def test_tsc_finds_no_type_error_in_the_sdk_its_pages_or_declarations() -> None:
+    tsc = _tsc()
+    done = subprocess.run(
+        [str(tsc), "-p", str(ROOT / "tsconfig.json")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, "tsc found type errors:\n" + done.stdout + done.stderr
+
+
+def _entry_exports() -> set[str]:
+    text = (STATIC / "ilvb.js").read_text()
+    names: set[str] = set()
+    for group in re.findall(r"^export \{([^}]*)\} from \"\./ilvb/[a-z]+\.js\";$", text, re.M):
+        names.update(n.strip() for n in group.split(",") if n.strip())
+    other = [
+        line
+        for line in text.splitlines()
+        if line.startswith("export ") and not re.match(r"^export \{[^}]*\} from ", line)
+    ]
+    assert not other, f"ilvb.js should only re-export from ./ilvb/*.js: {other}"
+    return names
+
+
+def _declared_values() -> set[str]:
+    text = (STATIC / "ilvb.d.ts").read_text()
+    return set(re.findall(r"^export declare (?:const|class|function) (\w+)", text, re.M))
+
+
+def test_the_entry_point_exports_exactly_the_declared_values() -> None:
+    exported, declared = _entry_exports(), _declared_values()
+    assert exported, "no re-exports found in ilvb.js"
+    assert exported == declared, (
+        f"exported but not declared in ilvb.d.ts: {sorted(exported - declared)}; "
+        f"declared but not exported by ilvb.js: {sorted(declared - exported)}"
+    )
