@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from ilvb.errors import CODES
+
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "ilvb" / "web" / "static"
 TSC = ROOT / "node_modules" / ".bin" / "tsc"
@@ -67,3 +69,14 @@ def test_the_entry_point_exports_exactly_the_declared_values() -> None:
         f"exported but not declared in ilvb.d.ts: {sorted(exported - declared)}; "
         f"declared but not exported by ilvb.js: {sorted(declared - exported)}"
     )
+
+
+def test_every_code_of_the_web_sdks_table_is_in_the_error_table() -> None:
+    text = (STATIC / "ilvb" / "errors.js").read_text()
+    table = re.search(
+        r"export const CLIENT_ERROR_CODES = Object\.freeze\(\{(.*?)\n\}\);", text, re.S
+    )
+    assert table, "CLIENT_ERROR_CODES not found in ilvb/errors.js"
+    codes = re.findall(r"^\s+(\w+): \"", table.group(1), re.M)
+    assert len(codes) >= 5, codes
+    assert [code for code in codes if code not in CODES] == []
