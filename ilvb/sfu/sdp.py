@@ -9,6 +9,10 @@ aiortc's codecs): the workers only ever see the plain dataclasses below.
 * A receive transport → :func:`build_receive_offer` (fixed ``sendonly`` slots ``a0..``/``v0..``,
   each with its own SSRC, cname and msid; opus/111, VP8/96, H264/102) → the client's answer →
   :func:`parse_receive_answer` (which payload types the client accepted in each slot).
+
+Input is untrusted: :func:`ilvb.sfu.sdp_lines.check_sdp` range-checks every line we read before
+``aiortc.sdp`` parses it, so every error is ``invalid_sdp`` with a plain message. The m-lines
+taken must be in one BUNDLE group (max-bundle ``a=bundle-only`` lines included).
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ from ilvb.sfu.transport import LocalParams, RemoteParams
 
 Kind = Literal["audio", "video"]
 
-ACCEPTED_EXTENSIONS = (URI_AUDIO_LEVEL, URI_MID)
 ACCEPTED_FEEDBACK = {"nack", "nack pli", "ccm fir", "goog-remb"}
 
 CODEC_CLOCK = {"opus": 48000, "VP8": 90000, "H264": 90000}
