@@ -105,6 +105,31 @@ class MediaSettings(BaseModel):
     fastpath: bool = Field(default_factory=_fastpath_default)
 
 
+class SmtpSettings(BaseModel):
+    """Where billing notices are e-mailed. No ``host``: notices stay site messages only."""
+
+    host: str | None = None
+    port: int = Field(587, ge=1, le=65535)
+    # "starttls" (upgrade a plain connection), "tls" (implicit TLS, usually port 465) or "none".
+    security: str = Field("starttls", pattern="^(starttls|tls|none)$")
+    username: str | None = None
+    password: str | None = Field(None, repr=False)
+    sender: str = "ilvb <billing@localhost>"
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class BillingSection(BaseModel):
+    """The billing calendar and its notices."""
+
+    # Settlement of last month on this day (the 5th to the 8th), suspension from suspend_day.
+    settlement_day: int = Field(5, ge=5, le=8)
+    suspend_day: int = Field(20, ge=9, le=28)
+    # How often the server runs the due billing jobs and delivers notices; 0 = never (tests
+    # and operators then use POST /v1/billing/run).
+    jobs_interval_s: float = Field(60.0, ge=0)
+    smtp: SmtpSettings = SmtpSettings()
+
+
 class Settings(BaseSettings):
     """All settings. Build with :func:`load_settings`."""
 
@@ -113,6 +138,7 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     rooms: RoomSettings = RoomSettings()
     media: MediaSettings = MediaSettings()
+    billing: BillingSection = BillingSection()
     log_level: str = "info"
 
 

@@ -143,12 +143,12 @@ CODES: dict[str, type[IlvbError]] = {
     "timeout": Unavailable,
     "media_unavailable": Unavailable,
     "device_unavailable": Unavailable,
-    # billing (ilvb.billing)
+    # billing (ilvb.billing, /v1/accounts)
     "account_not_found": NotFound,
+    "email_taken": InvalidState,
+    "app_owned": InvalidState,
     "invalid_amount": InvalidArgument,
     "invalid_price_plan": InvalidArgument,
-    "email_taken": InvalidArgument,
-    "app_owned": InvalidArgument,
     # media negotiation (ilvb.sfu.sdp)
     "invalid_sdp": InvalidArgument,
     "unsupported_codec": InvalidArgument,

@@ -9,14 +9,15 @@ when two nodes run it at once on one database.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from ilvb.billing.ledger import LedgerEntry
 from ilvb.billing.metering import AppFigure, Sample
 from ilvb.billing.plans import PricePlan
-from ilvb.errors import InvalidArgument, NotFound
+from ilvb.errors import InvalidState, NotFound
 
 
 @dataclass(frozen=True)
@@ -173,10 +174,20 @@ class BillingStore(Protocol):
         ...
 
 
-class MemoryBillingStore:
-    """:class:`BillingStore` in memory, for tests. ``add_usage`` feeds it samples."""
+class UsageSource(Protocol):
+    """Where usage samples are read from (an ``ilvb.store`` ``AppStore`` is one)."""
 
-    def __init__(self) -> None:
+    async def usage(self, app_id: str, since: float, until: float) -> Sequence[Any]:
+        """Samples with ``app_id``, ``timestamp``, ``participants``, ``call_participants``."""
+        ...
+
+
+class MemoryBillingStore:
+    """:class:`BillingStore` in memory. Usage comes from ``usage_source`` (the app store) when
+    given, else from what :meth:`add_usage` recorded (tests)."""
+
+    def __init__(self, usage_source: UsageSource | None = None) -> None:
+        self._usage_source = usage_source
         self._accounts: dict[str, Account] = {}
         self._app_owner: dict[str, str] = {}
         self._samples: list[Sample] = []
@@ -191,7 +202,7 @@ class MemoryBillingStore:
 
     async def create_account(self, email: str, name: str, now: float) -> Account:
         if any(a.email == email for a in self._accounts.values()):
-            raise InvalidArgument("email_taken", "an account with this e-mail exists")
+            raise InvalidState("email_taken", "an account with this e-mail exists")
         account = Account(new_account_id(), email, name, now)
         self._accounts[account.account_id] = account
         return account
@@ -210,7 +221,7 @@ class MemoryBillingStore:
         self._require(account_id)
         owner = self._app_owner.get(app_id)
         if owner is not None and owner != account_id:
-            raise InvalidArgument("app_owned", "the app belongs to another account")
+            raise InvalidState("app_owned", "the app belongs to another account")
         self._app_owner[app_id] = account_id
 
     async def apps_of(self, account_id: str) -> list[str]:
@@ -220,6 +231,12 @@ class MemoryBillingStore:
         return self._app_owner.get(app_id)
 
     async def usage(self, app_ids: list[str], start: float, end: float) -> list[Sample]:
+        if self._usage_source is not None:
+            return [
+                Sample(r.app_id, r.timestamp, r.participants, r.call_participants)
+                for app_id in app_ids
+                for r in await self._usage_source.usage(app_id, start, end)
+            ]
         wanted = set(app_ids)
         return [s for s in self._samples if s.app_id in wanted and start <= s.t < end]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,6 +29,8 @@ from starlette.types import Scope
 
 from ilvb.auth.admin import authenticate_admin
 from ilvb.auth.tickets import sign_ticket
+from ilvb.billing.service import BillingService
+from ilvb.billing.store import BillingStore, MemoryBillingStore
 from ilvb.config import Settings
 from ilvb.errors import IlvbError, InvalidArgument, NotFound
 from ilvb.rooms.clock import Clock
@@ -35,6 +38,7 @@ from ilvb.rooms.manager import RoomManager
 from ilvb.server.api_docs import mount_api_docs
 from ilvb.server.http_guard import HttpGuard, inline_script_hashes
 from ilvb.server.rest_apps import router as apps_router
+from ilvb.server.rest_billing import router as billing_router
 from ilvb.server.rest_rooms import app_access
 from ilvb.server.rest_rooms import router as rooms_router
 from ilvb.server.signaling import SignalingHub
@@ -89,6 +93,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app_store.open()
+        billing = _billing_service(settings, app_store, clock)
+        app.state.billing = billing
+        billing.start()
         await media_plane.start()
         rooms = RoomManager(settings.rooms, media_plane, clock=clock)
         app.state.rooms = rooms
@@ -96,6 +103,7 @@ def create_app(
         try:
             yield
         finally:
+            await billing.close()
             await rooms.close()
             await media_plane.close()
             await app_store.close()
@@ -127,6 +135,7 @@ def create_app(
     app.include_router(signaling_router)
     app.include_router(apps_router)
     app.include_router(rooms_router)
+    app.include_router(billing_router)
 
     @app.get("/healthz", tags=["server"])
     async def healthz() -> dict[str, str]:
@@ -206,6 +215,23 @@ class SdkFiles(StaticFiles):
         if os.fspath(full_path).endswith(".ts"):
             response.headers["content-type"] = "text/plain; charset=utf-8"
         return response
+
+
+def _billing_service(
+    settings: Settings, app_store: AppStore, clock: Clock | None
+) -> BillingService:
+    """Billing on the app store's database (SQL), or in memory beside a memory app store."""
+    from ilvb.store.sql import SqlAppStore
+
+    store: BillingStore
+    if isinstance(app_store, SqlAppStore):
+        from ilvb.store.billing_sql import SqlBillingStore
+
+        store = SqlBillingStore(app_store)
+    else:
+        store = MemoryBillingStore(usage_source=app_store)
+    now = clock.time if clock is not None else time.time
+    return BillingService(store, now, settings.billing)
 
 
 def _static_file(name: str) -> FileResponse:

@@ -21,7 +21,7 @@ from ilvb.billing.metering import AppFigure, Sample
 from ilvb.billing.money import FEN
 from ilvb.billing.plans import PricePlan, plan_from_dict
 from ilvb.billing.store import Account, Invoice, Notice, new_account_id
-from ilvb.errors import InvalidArgument, NotFound
+from ilvb.errors import InvalidState, NotFound
 from ilvb.store.models import (
     AccountAppRow,
     AccountRow,
@@ -97,7 +97,7 @@ class SqlBillingStore:
             async with self._session() as session, session.begin():
                 session.add(row)
         except IntegrityError:
-            raise InvalidArgument("email_taken", "an account with this e-mail exists") from None
+            raise InvalidState("email_taken", "an account with this e-mail exists") from None
         return _account(row)
 
     async def get_account(self, account_id: str) -> Account | None:
@@ -122,7 +122,7 @@ class SqlBillingStore:
             if row is None:
                 session.add(AccountAppRow(app_id=app_id, account_id=account_id))
             elif row.account_id != account_id:
-                raise InvalidArgument("app_owned", "the app belongs to another account")
+                raise InvalidState("app_owned", "the app belongs to another account")
 
     async def apps_of(self, account_id: str) -> list[str]:
         async with self._session() as session:
