@@ -202,5 +202,5 @@ def ws_close_code(error: IlvbError) -> int:
     """The WebSocket close code for an error that ends a connection."""
     for cls in type(error).__mro__:
         if cls in WS_CLOSE_CODES:
-            return WS_CLOSE_CODES[cls]  # type: ignore[index]
+            return WS_CLOSE_CODES[cls]
     return CLOSE_INTERNAL_ERROR
