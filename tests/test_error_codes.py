@@ -302,3 +302,13 @@ def test_documented_reads_codes_and_close_codes_from_table_rows() -> None:
 def test_error_from_dict_rebuilds_each_code_as_its_class(code: str) -> None:
     error = errors.error_from_dict({"code": code, "message": "m"})
     assert type(error) is errors.CODES[code] and error.code == code
+
+
+def test_each_error_class_default_code_is_in_the_table_with_that_class() -> None:
+    # A construction without a code (InvalidArgument(message=...)) emits the default code.
+    wrong = {
+        name: cls.default_code
+        for name, cls in ERROR_CLASSES.items()
+        if errors.CODES.get(cls.default_code) is not cls
+    }
+    assert wrong == {}

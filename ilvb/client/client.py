@@ -195,7 +195,7 @@ class Client:
     async def publish(self, source: str, track: MediaStreamTrack, codec: str | None = None) -> None:
         """Ask the server for ``source``, then negotiate it on the send transport."""
         if source not in ("microphone", "camera", "screen"):
-            raise InvalidArgument("invalid_argument", f"unknown source {source!r}")
+            raise InvalidArgument(message=f"unknown source {source!r}")
         await self._request("media.publish", {"source": source})
         await self.media.publish(source, track, codec)
 
@@ -247,7 +247,7 @@ class Client:
     def on_frame(self, kind: str, callback: FrameCallback) -> Callable[[], None]:
         """Call ``callback(user_id, frame)`` for each decoded remote ``audio``/``video`` frame."""
         if kind not in ("audio", "video"):
-            raise InvalidArgument("invalid_argument", "kind must be audio or video")
+            raise InvalidArgument(message="kind must be audio or video")
         return self.remote.on_frame(kind, callback)  # type: ignore[arg-type]
 
     def remote_video(self, user_ids: Iterable[str] | None = None) -> FrameStream:

@@ -63,9 +63,7 @@ class MediaSession:
         """
         kind = "audio" if source == "microphone" else "video"
         if track.kind != kind:
-            raise InvalidArgument(
-                "invalid_argument", f"{source} needs a {kind} track, not {track.kind}"
-            )
+            raise InvalidArgument(message=f"{source} needs a {kind} track, not {track.kind}")
         async with self._lock:
             switch = self.switches.get(source)
             if switch is not None:
@@ -88,9 +86,9 @@ class MediaSession:
         """Send ``track`` instead of the current one for ``source``; no renegotiation."""
         switch = self.switches.get(source)
         if switch is None or switch.source is None:
-            raise InvalidState("invalid_state", f"{source} is not being sent")
+            raise InvalidState(message=f"{source} is not being sent")
         if track.kind != switch.kind:
-            raise InvalidArgument("invalid_argument", f"{source} needs a {switch.kind} track")
+            raise InvalidArgument(message=f"{source} needs a {switch.kind} track")
         switch.set(track)
 
     async def unpublish(self, source: str) -> None:
@@ -180,7 +178,7 @@ class MediaSession:
     def receiver_stats_pc(self) -> RTCPeerConnection:
         """The receive peer connection (for ``getStats()`` in tests)."""
         if self.recv_pc is None:
-            raise InvalidState("invalid_state", "the receive transport is not open")
+            raise InvalidState(message="the receive transport is not open")
         return self.recv_pc
 
     async def close(self) -> None:
@@ -203,7 +201,7 @@ def codec_preferences(kind: str, codec: str) -> list[RTCRtpCodecCapability]:
     wanted = f"{kind}/{codec}".lower()
     found = [c for c in RTCRtpSender.getCapabilities(kind).codecs if c.mimeType.lower() == wanted]
     if not found:
-        raise InvalidArgument("invalid_argument", f"no {kind} codec {codec!r} here")
+        raise InvalidArgument(message=f"no {kind} codec {codec!r} here")
     return found
 
 

@@ -70,7 +70,7 @@ def tagged_frame(
     """
     if width % (2 * TAG_COLS) or height % (2 * TAG_ROWS):
         raise InvalidArgument(
-            "invalid_argument", f"frame size must be a multiple of {2 * TAG_COLS}×{2 * TAG_ROWS}"
+            message=f"frame size must be a multiple of {2 * TAG_COLS}×{2 * TAG_ROWS}"
         )
     bw, bh = width // TAG_COLS, height // TAG_ROWS
     bits = np.array(tag_bits(index, marker), dtype=np.uint8).reshape(TAG_ROWS, TAG_COLS)
@@ -175,9 +175,7 @@ class FileSource:
         try:
             self._player = MediaPlayer(path, loop=loop, options=options or {})
         except Exception as exc:  # PyAV raises many error types for unreadable files
-            raise InvalidArgument(
-                "invalid_argument", f"cannot open media file {path}: {exc}"
-            ) from exc
+            raise InvalidArgument(message=f"cannot open media file {path}: {exc}") from exc
         self.audio: MediaStreamTrack | None = self._player.audio
         self.video: MediaStreamTrack | None = self._player.video
 
@@ -199,9 +197,9 @@ class ExternalAudioSource(MediaStreamTrack):
     def __init__(self, sample_rate: int = AUDIO_RATE, channels: int = 1, max_queued: int = 50):
         super().__init__()
         if sample_rate not in (8000, 16000, 24000, 32000, 44100, 48000):
-            raise InvalidArgument("invalid_argument", f"unsupported sample rate {sample_rate}")
+            raise InvalidArgument(message=f"unsupported sample rate {sample_rate}")
         if channels not in (1, 2):
-            raise InvalidArgument("invalid_argument", "channels must be 1 or 2")
+            raise InvalidArgument(message="channels must be 1 or 2")
         self.sample_rate = sample_rate
         self.channels = channels
         self._queue: asyncio.Queue[bytes] = asyncio.Queue(max_queued)
@@ -212,12 +210,10 @@ class ExternalAudioSource(MediaStreamTrack):
         """Queue one frame of interleaved s16le PCM (10–60 ms worth of samples)."""
         frame_bytes = 2 * self.channels
         if not isinstance(pcm, bytes | bytearray | memoryview) or len(pcm) % frame_bytes:
-            raise InvalidArgument("invalid_argument", "pcm must be whole s16le sample frames")
+            raise InvalidArgument(message="pcm must be whole s16le sample frames")
         ms = 1000 * len(pcm) / frame_bytes / self.sample_rate
         if not 10 <= ms <= 60:
-            raise InvalidArgument(
-                "invalid_argument", f"a pushed frame must hold 10–60 ms, not {ms:.1f}"
-            )
+            raise InvalidArgument(message=f"a pushed frame must hold 10–60 ms, not {ms:.1f}")
         if self._queue.full():
             self._queue.get_nowait()
             self.frames_dropped += 1
@@ -257,11 +253,10 @@ class ExternalVideoSource(MediaStreamTrack):
     def push(self, i420: bytes, width: int, height: int) -> None:
         """Queue one I420 frame (Y plane, then U, then V; ``width*height*3/2`` bytes)."""
         if width <= 0 or height <= 0 or width % 2 or height % 2:
-            raise InvalidArgument("invalid_argument", f"bad frame size {width}×{height}")
+            raise InvalidArgument(message=f"bad frame size {width}×{height}")
         if len(i420) != width * height * 3 // 2:
             raise InvalidArgument(
-                "invalid_argument",
-                f"an I420 {width}×{height} frame has {width * height * 3 // 2} bytes",
+                message=f"an I420 {width}×{height} frame has {width * height * 3 // 2} bytes",
             )
         array = np.frombuffer(i420, dtype=np.uint8).reshape(height * 3 // 2, width)
         frame = VideoFrame.from_ndarray(array, format="yuv420p")
@@ -295,7 +290,7 @@ class GainTrack(MediaStreamTrack):
     def __init__(self, source: MediaStreamTrack, volume: float = 1.0) -> None:
         super().__init__()
         if source.kind != "audio":
-            raise InvalidArgument("invalid_argument", "GainTrack needs an audio track")
+            raise InvalidArgument(message="GainTrack needs an audio track")
         self.source = source
         self.volume = volume
         self.peak = 0.0
@@ -309,14 +304,14 @@ class GainTrack(MediaStreamTrack):
     @volume.setter
     def volume(self, value: float) -> None:
         if not 0.0 <= value <= 4.0:
-            raise InvalidArgument("invalid_argument", f"volume must be within 0–4, not {value}")
+            raise InvalidArgument(message=f"volume must be within 0–4, not {value}")
         self._volume = value
 
     async def recv(self) -> AudioFrame:
         """The source's next frame, scaled (s16, clipped)."""
         frame = await self.source.recv()
         if not isinstance(frame, AudioFrame) or frame.format.name != "s16":
-            raise InvalidArgument("invalid_argument", "GainTrack needs s16 audio frames")
+            raise InvalidArgument(message="GainTrack needs s16 audio frames")
         samples = frame.to_ndarray().astype(np.float64) * self._volume
         np.clip(samples, -32768, 32767, out=samples)
         out = AudioFrame.from_ndarray(

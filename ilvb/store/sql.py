@@ -45,7 +45,7 @@ def normalize_url(url: str) -> str:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise InvalidArgument("invalid_argument", f"bad database URL: {exc}") from exc
+        raise InvalidArgument(message=f"bad database URL: {exc}") from exc
     driver = _ASYNC_DRIVERS.get(parsed.drivername)
     if driver is not None:
         parsed = parsed.set(drivername=driver)
@@ -102,7 +102,7 @@ class SqlAppStore:
     def engine(self) -> AsyncEngine:
         """The open engine; raises InvalidState before :meth:`open`."""
         if self._engine is None:
-            raise InvalidState("invalid_state", "the store is not open")
+            raise InvalidState(message="the store is not open")
         return self._engine
 
     async def open(self) -> None:
@@ -118,12 +118,11 @@ class SqlAppStore:
             engine = create_async_engine(self.url)
         except ImportError as exc:
             raise Unavailable(
-                "unavailable",
-                f"no database driver for {where} ({exc}); "
+                message=f"no database driver for {where} ({exc}); "
                 "for PostgreSQL: pip install 'ilvb[postgres]'",
             ) from exc
         except (OSError, ArgumentError) as exc:
-            raise Unavailable("unavailable", f"cannot use the database {where}: {exc}") from exc
+            raise Unavailable(message=f"cannot use the database {where}: {exc}") from exc
         if is_sqlite:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         try:
@@ -131,7 +130,7 @@ class SqlAppStore:
                 await conn.run_sync(_upgrade_to_head)
         except (OSError, DBAPIError) as exc:
             await engine.dispose()
-            raise Unavailable("unavailable", f"cannot open the database {where}: {exc}") from exc
+            raise Unavailable(message=f"cannot open the database {where}: {exc}") from exc
         except BaseException:
             await engine.dispose()
             raise
@@ -147,7 +146,7 @@ class SqlAppStore:
 
     def _session(self) -> Any:
         if self._sessions is None:
-            raise InvalidState("invalid_state", "the store is not open")
+            raise InvalidState(message="the store is not open")
         return self._sessions()
 
     async def create_app(self, name: str) -> AppRecord:
