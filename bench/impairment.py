@@ -81,12 +81,15 @@ DEFAULT = "clean,loss10,loss30,jitter200,jitter800,loss30_jitter800"
 
 STATS_JS = """async () => {
   // the busiest inbound video and audio streams (the viewed slot and the heard one)
-  const out = {video: null, audio: null};
+  const out = {video: null, audio: null, audioCodec: null};
   const size = (r) => (r.kind === "video" ? r.framesReceived : r.totalSamplesReceived) || 0;
-  for (const r of (await window.client.stats()).recv) {
+  const reports = (await window.client.stats()).recv;
+  for (const r of reports) {
     if (r.type !== "inbound-rtp" || !(r.kind in out)) continue;
     if (!out[r.kind] || size(r) > size(out[r.kind])) out[r.kind] = r;
   }
+  const codec = out.audio && reports.find((r) => r.id === out.audio.codecId);
+  out.audioCodec = codec ? codec.mimeType : null;
   return out;
 }"""
 
@@ -149,6 +152,7 @@ def summarize(
         "video_plis_sent": int(_delta(v0, v1, "pliCount")),
         "video_packets_lost": int(_delta(v0, v1, "packetsLost")),
         "audio_fec_packets": int(_delta(a0, a1, "fecPacketsReceived")),
+        "audio_codec": after.get("audioCodec"),
         "jitter_buffer_ms": (
             1000.0
             * _delta(v0, v1, "jitterBufferDelay")

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ilvb.sfu.rtp.keyframe import is_keyframe
 from ilvb.sfu.rtp.munger import RtpMunger
 from ilvb.sfu.rtp.packet import RtpView, parse_rtp, rewrite_rtp
+from ilvb.sfu.rtp.red import parse_red, primary, relabel
 from ilvb.sfu.rtp.retransmit import RetransmitLimiter, Verdict
 from ilvb.sfu.rtp.rtcp import ReportBlock, build_sr, ntp_timestamp, rtt_from_report
 from ilvb.sfu.rtp.rtt import RttEstimator
@@ -140,16 +141,25 @@ class Consumer:
         "slot",
         "generation",
         "payload_type",
+        "red_payload_type",
         "codec",
         "waiting_keyframe",
         "closed",
         "packets",
     )
 
-    def __init__(self, producer: Producer, slot: ReceiveSlot, payload_type: int) -> None:
+    def __init__(
+        self,
+        producer: Producer,
+        slot: ReceiveSlot,
+        payload_type: int,
+        red_payload_type: int | None = None,
+    ) -> None:
         self.producer = producer
         self.slot = slot
         self.payload_type = payload_type
+        # the subscriber's RED payload type when it takes RED (RFC 2198), else None
+        self.red_payload_type = red_payload_type
         self.codec = producer.codec
         self.generation = slot.munger.switch_source()
         self.waiting_keyframe = producer.kind == "video"
@@ -175,6 +185,14 @@ class Consumer:
         slot = self.slot
         if view.payload_end == view.header_len and slot.munger.skip(view.seq):
             return  # padding-only (a bandwidth probe): not forwarded, and no seq hole left
+        pt = self.payload_type
+        if view.payload_type != self.producer.payload_type:  # RED from the publisher
+            adapted = self._adapt_red(data, view)
+            if adapted is None:
+                return  # malformed RED: dropped (counted by the munger as a seq hole)
+            if adapted[0] is not data:
+                batch = None  # a new payload: the per-consumer path
+            data, view, pt = adapted
         if batch is not None:
             t = slot.transport
             tx = t.fast_tx  # set once DTLS is up, i.e. once remote_addr is known
@@ -182,7 +200,7 @@ class Consumer:
                 mapped = slot.munger.rewrite(view.seq, view.timestamp, now)
                 if mapped is not None:
                     seq, ts = mapped
-                    batch.append((tx, t.remote_addr, self.payload_type, seq, ts, slot.ssrc))
+                    batch.append((tx, t.remote_addr, pt, seq, ts, slot.ssrc))
                     t.rtp_out += 1
                     self.packets += 1
                     slot.packets += 1
@@ -190,7 +208,7 @@ class Consumer:
                     slot.last_send_time = now
                 return
         # munger + header rewrite in one call (seq/ts into the slot's space, slot SSRC, our PT)
-        packet = slot.munger.forward(data, view, self.payload_type, now)
+        packet = slot.munger.forward(data, view, pt, now)
         if packet is None:
             return  # duplicate, too old or before the switch (munger.last_drop says which)
         if slot.transport.send_rtp(packet):
@@ -198,6 +216,31 @@ class Consumer:
             slot.packets += 1
             slot.octets += view.payload_end - view.header_len
             slot.last_send_time = now
+
+    def _adapt_red(self, data: bytes, view: RtpView) -> tuple[bytes, RtpView, int] | None:
+        """A RED packet for this subscriber: as is (block PTs re-labelled if it numbers Opus
+        differently) when it takes RED, else its primary block as a plain Opus packet; None
+        when the RED payload is malformed."""
+        payload = data[view.header_len : view.payload_end]
+        red_pt = self.red_payload_type
+        if red_pt is not None:
+            if self.payload_type == self.producer.payload_type:
+                return (data, view, red_pt) if parse_red(payload) is not None else None
+            relabelled = relabel(payload, {self.producer.payload_type: self.payload_type})
+            if relabelled is None:
+                return None
+            out = data[: view.header_len] + relabelled + data[view.payload_end :]
+        else:
+            block = primary(payload)
+            if block is None:
+                return None
+            head = bytearray(data[: view.header_len])
+            head[0] &= ~0x20  # no RTP padding: it went with the RED payload
+            out = bytes(head) + block[1]
+        new_view = parse_rtp(out)
+        if new_view is None:
+            return None
+        return out, new_view, red_pt if red_pt is not None else self.payload_type
 
     def close(self) -> None:
         """Stop forwarding: leave the producer's fan-out list and free the slot. Idempotent."""

@@ -65,6 +65,7 @@ class Producer:
         on_level: Callable[[str, int, float], None] | None = None,
         remb: bool = False,
         fast_fd: int | None = None,
+        red_payload_type: int | None = None,
     ) -> None:
         self.member_id = member_id
         self.source = source
@@ -76,6 +77,8 @@ class Producer:
         self.mid = mid
         self.transport = transport
         self.audio_level_ext = audio_level_ext
+        # RFC 2198 RED wrapping this Opus, when negotiated: packets come with either PT
+        self.red_payload_type = red_payload_type
         self.mid_ext = mid_ext
         self.enabled = True
         self.closed = False

@@ -161,6 +161,7 @@ class Router:
                     on_level=self.selector.update,
                     remb="goog-remb" in t.feedback,
                     fast_fd=getattr(self._w, "fast_fd", None),
+                    red_payload_type=t.red_payload_type,
                 )
                 m.producers[t.source] = p
                 if t.ssrc is not None:
@@ -350,7 +351,7 @@ class Router:
             if p is None:
                 self.rtp_in_unknown += 1
                 return
-        if view.payload_type != p.payload_type:
+        if view.payload_type != p.payload_type and view.payload_type != p.red_payload_type:
             return  # RTX or an unnegotiated codec
         p.on_rtp(data, view, self._w.now())
 
@@ -469,7 +470,7 @@ class Router:
             current.close()
         if producer is not None:
             assert pt is not None
-            Consumer(producer, slot, pt)
+            Consumer(producer, slot, pt, slot.payload_types.get("red"))
             self.slot_switches += 1
             if producer.kind == "video":
                 producer.request_keyframe(now, force=True)

@@ -31,13 +31,14 @@ Kind = Literal["audio", "video"]
 
 ACCEPTED_FEEDBACK = {"nack", "nack pli", "ccm fir", "goog-remb"}
 
-CODEC_CLOCK = {"opus": 48000, "VP8": 90000, "H264": 90000}
+CODEC_CLOCK = {"opus": 48000, "red": 48000, "VP8": 90000, "H264": 90000}
 # RFC 5761 §4: with rtcp-mux, RTP payload types 64..95 collide with RTCP packet types 192..223
 # (marker bit set); the SFU's demultiplexer would take such RTP for RTCP.
 RTCP_CONFLICT_PTS = range(64, 96)
 # Payload types of the SFU's own offers (what Chromium uses for the same codecs).
 OFFER_CODECS: dict[Kind, tuple[tuple[str, int, str], ...]] = {
-    "audio": (("opus", 111, "minptime=10;useinbandfec=1"),),
+    # RED (RFC 2198) after Opus: a client that takes it gets the publisher's redundancy as is
+    "audio": (("opus", 111, "minptime=10;useinbandfec=1"), ("red", 63, "111/111")),
     "video": (
         ("VP8", 96, ""),
         ("H264", 102, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"),
@@ -67,6 +68,9 @@ class AcceptedTrack:
     ssrc: int | None
     audio_level_ext: int | None
     mid_ext: int | None
+    # RFC 2198 RED wrapping this Opus (``red/48000/2``, fmtp ``PT/PT``), when the client
+    # offered it: the answer puts it first, so Chromium sends its Opus frames with redundancy
+    red_payload_type: int | None = None
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,7 @@ def _parse(sdp: str) -> tuple[Any, CheckedSdp]:
 
 def _codec_name(mime: str) -> str:
     sub = mime.split("/", 1)[-1]
-    return "opus" if sub.lower() == "opus" else sub.upper()
+    return sub.lower() if sub.lower() in ("opus", "red") else sub.upper()
 
 
 def _fmtp(params: dict[str, Any]) -> str:
@@ -184,7 +188,8 @@ def _codec_ok(codec: Any, name: str) -> bool:
     """The numbers the SFU forwards with are sane: clock rate, channels, payload type."""
     if codec.payloadType in RTCP_CONFLICT_PTS or codec.clockRate != CODEC_CLOCK[name]:
         return False
-    return name != "opus" or codec.channels == 2  # RFC 7587 §7: always opus/48000/2
+    # RFC 7587 §7: always opus/48000/2 (and RED carrying it)
+    return name not in ("opus", "red") or codec.channels == 2
 
 
 def _choose_codec(media: Any) -> Any | None:
@@ -198,6 +203,20 @@ def _choose_codec(media: Any) -> Any | None:
             name == "VP8" or (name == "H264" and _h264_ok(codec.parameters))
         ):
             return codec
+    return None
+
+
+def _red_for(media: Any, opus_pt: int) -> int | None:
+    """The payload type of a ``red/48000/2`` whose every block is ``opus_pt`` (fmtp
+    ``111/111``: one redundant frame; longer chains allowed), or None."""
+    want = str(opus_pt)
+    for codec in media.rtp.codecs:
+        if _codec_name(codec.mimeType) != "red" or not _codec_ok(codec, "red"):
+            continue
+        blocks = [str(k) for k, v in codec.parameters.items() if v is None]
+        chain = blocks[0].split("/") if len(blocks) == 1 else []
+        if 2 <= len(chain) <= 9 and all(b == want for b in chain):
+            return int(codec.payloadType)
     return None
 
 
@@ -310,6 +329,7 @@ def parse_publisher_offer(sdp: str, sources: dict[str, str]) -> PublisherOffer:
             ssrc=_primary_ssrc(media),
             audio_level_ext=exts.get(URI_AUDIO_LEVEL),
             mid_ext=exts.get(URI_MID),
+            red_payload_type=_red_for(media, codec.payloadType) if media.kind == "audio" else None,
         )
         lines.append(MLine(mid, media.kind, media.profile, fmt, track))
     return PublisherOffer(remote, tuple(lines), bundled=group is not None)
@@ -355,7 +375,9 @@ def build_publisher_answer(offer: PublisherOffer, local: LocalParams) -> str:
             out += [f"m={m.kind} 0 {m.proto} {' '.join(m.fmt)}", f"a=mid:{m.mid}", "a=inactive"]
             continue
         pt = m.track.payload_type if m.track is not None else m.inactive_pt
-        out.append(f"m={m.kind} {local.port} UDP/TLS/RTP/SAVPF {pt}")
+        red = m.track.red_payload_type if m.track is not None else None
+        pts = f"{red} {pt}" if red is not None else str(pt)  # RED first: Chromium then sends it
+        out.append(f"m={m.kind} {local.port} UDP/TLS/RTP/SAVPF {pts}")
         out += _transport_lines(local, setup)
         out.append(f"a=mid:{m.mid}")
         t = m.track
@@ -373,6 +395,9 @@ def build_publisher_answer(offer: PublisherOffer, local: LocalParams) -> str:
             out.append(f"a=rtcp-fb:{t.payload_type} {fb}")
         if t.fmtp:
             out.append(f"a=fmtp:{t.payload_type} {t.fmtp}")
+        if t.red_payload_type is not None:
+            out.append(f"a=rtpmap:{t.red_payload_type} red/{t.clock_rate}/2")
+            out.append(f"a=fmtp:{t.red_payload_type} {t.payload_type}/{t.payload_type}")
     return "\r\n".join(out) + "\r\n"
 
 
@@ -387,7 +412,7 @@ def build_receive_offer(local: LocalParams, slots: list[SlotSpec]) -> str:
         out += _transport_lines(local, "actpass")
         out += [f"a=mid:{slot.mid}", "a=sendonly", f"a=msid:ilvb-{slot.mid} {slot.mid}"]
         for name, pt, fmtp in codecs:
-            channels = "/2" if name == "opus" else ""
+            channels = "/2" if name in ("opus", "red") else ""
             out.append(f"a=rtpmap:{pt} {name}/{CODEC_CLOCK[name]}{channels}")
             for fb in OFFER_FEEDBACK[slot.kind]:
                 out.append(f"a=rtcp-fb:{pt} {fb}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from ilvb.sfu.api import Subscription
 from ilvb.sfu.rtp.nack import MAX_AGE_S
 from ilvb.sfu.rtp.rtcp import (
     Pli,
@@ -18,11 +19,14 @@ from ilvb.sfu.rtp.rtcp import (
     ntp_timestamp,
 )
 from tests.sfu.test_router import (
+    REMOTE,
     VP8_DELTA,
     VP8_KEY,
     Room,
     addr,
     audio_track,
+    connect,
+    level_ext,
     rtp,
     video_track,
 )
@@ -122,3 +126,47 @@ def test_a_packet_given_up_upstream_asks_the_publisher_for_a_keyframe_at_once() 
     p = room.router.members["alice"].producers["camera"]
     assert p.nack is not None and p.nack.lost == 1
     assert plis == 1 and p.keyframes_after_give_up == 1
+
+
+def _red_room() -> tuple[Room, object]:
+    from dataclasses import replace
+
+    room = Room()
+    pub = room.publish("alice", replace(audio_track(2000), red_payload_type=63))
+    return room, pub
+
+
+def test_red_is_forwarded_as_red_to_a_subscriber_that_takes_it_and_as_opus_otherwise() -> None:
+    from ilvb.sfu.rtp.red import build_red, parse_red
+
+    room, pub = _red_room()
+    # bob takes RED (63) with Opus numbered like the publisher; carol only Opus, as 100;
+    # dave takes RED but numbers Opus 101: block PTs are re-labelled
+    for name, pts in (("bob", {"opus": 109, "red": 63}), ("carol", {"opus": 100})):
+        room.router.offer_receive(name, 1, 0)
+        room.router.accept_receive_answer(name, REMOTE, {"a0": pts})
+        connect(room.router.members[name].recv, addr(name))
+        room.router.set_subscription(name, Subscription(audio_from=("alice",)))
+    room.router.offer_receive("dave", 1, 0)
+    room.router.accept_receive_answer("dave", REMOTE, {"a0": {"opus": 101, "red": 62}})
+    connect(room.router.members["dave"].recv, addr("dave"))
+    room.router.set_subscription("dave", Subscription(audio_from=("alice",)))
+    for seq in range(1, 30):  # alice speaks (RFC 6464 level 10): she gets the slots
+        room.svc.t += 0.02
+        pub.handle_srtp(rtp(109, seq, 960 * seq, 2000, b"o", level_ext(1, 10)))  # type: ignore[attr-defined]
+        room.router.slow_tick(room.svc.t, send_reports=False)
+    for name in ("bob", "carol", "dave"):
+        room.svc.take(addr(name))
+    red = build_red(109, b"frame-2", ((109, 960, b"frame-1"),))
+    pub.handle_srtp(rtp(63, 30, 1920, 2000, red))  # type: ignore[attr-defined]
+    pub.handle_srtp(rtp(109, 31, 2880, 2000, b"plain"))  # type: ignore[attr-defined]
+    pub.handle_srtp(rtp(63, 32, 3840, 2000, b"\x80\x00"))  # type: ignore[attr-defined]  malformed
+    got = {n: room.svc.take(addr(n))[0] for n in ("bob", "carol", "dave")}
+    bob = [(v.payload_type, d[v.header_len : v.payload_end]) for v, d in got["bob"]]
+    assert bob == [(63, red), (109, b"plain")]
+    carol = [(v.payload_type, d[v.header_len : v.payload_end]) for v, d in got["carol"]]
+    assert carol == [(100, b"frame-2"), (100, b"plain")]
+    (v, d), (v2, _) = got["dave"]
+    blocks = parse_red(d[v.header_len : v.payload_end])
+    assert v.payload_type == 62 and v2.payload_type == 101
+    assert blocks is not None and [b.payload_type for b in blocks] == [101, 101]

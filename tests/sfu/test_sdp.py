@@ -110,13 +110,16 @@ def test_chromium_offer_keeps_client_numbers_drops_rtx_and_unsupported() -> None
     audio, video = offer.tracks
     assert (audio.codec, audio.payload_type, audio.ssrc) == ("opus", 111, 1111)
     assert audio.audio_level_ext == 1 and audio.mid_ext == 4
+    assert audio.red_payload_type == 63 and video.red_payload_type is None
     # the high-profile H264 (640c1f) is skipped, the constrained-baseline one kept with its PT
     assert (video.codec, video.payload_type, video.ssrc) == ("H264", 102, 2222)
     assert set(video.feedback) == {"nack", "nack pli", "ccm fir", "goog-remb"}
     assert offer.remote.dtls_role == "server" and offer.remote.ice_ufrag == "EsAw"
     answer = build_publisher_answer(offer, LOCAL)
     assert "a=group:BUNDLE 0 1\r\n" in answer
-    assert "m=audio 40000 UDP/TLS/RTP/SAVPF 111\r\n" in answer
+    # RED (RFC 2198) before Opus, so that Chromium sends Opus with redundancy
+    assert "m=audio 40000 UDP/TLS/RTP/SAVPF 63 111\r\n" in answer
+    assert "a=rtpmap:63 red/48000/2\r\na=fmtp:63 111/111\r\n" in answer
     assert "m=video 40000 UDP/TLS/RTP/SAVPF 102\r\n" in answer
     assert "m=application 0 UDP/DTLS/SCTP webrtc-datachannel" in answer
     assert "rtx" not in answer and "apt=" not in answer and "transport-cc" not in answer
@@ -132,6 +135,21 @@ def test_chromium_offer_keeps_client_numbers_drops_rtx_and_unsupported() -> None
         "a=candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host",
     ):
         assert line in answer
+
+
+@pytest.mark.parametrize(
+    "fmtp", ["a=fmtp:63 111/0", "a=fmtp:63 111", "", "a=fmtp:63 " + "/".join(["111"] * 12)]
+)
+def test_red_is_taken_only_when_every_block_is_the_accepted_opus(fmtp: str) -> None:
+    sdp = (
+        CHROME_OFFER.replace("a=fmtp:63 111/111", fmtp)
+        if fmtp
+        else CHROME_OFFER.replace("a=fmtp:63 111/111\r\n", "")
+    )
+    audio = parse_publisher_offer(sdp, {"0": "microphone"}).tracks[0]
+    assert audio.red_payload_type is None
+    answer = build_publisher_answer(parse_publisher_offer(sdp, {"0": "microphone"}), LOCAL)
+    assert "m=audio 40000 UDP/TLS/RTP/SAVPF 111\r\n" in answer and "red" not in answer
 
 
 def test_unmapped_mline_is_inactive_and_not_a_producer() -> None:
@@ -201,6 +219,16 @@ async def test_receive_offer_is_answered_by_aiortc_with_our_payload_types() -> N
     assert answer.payload_types["v0"] == {"VP8": 96, "H264": 102}
     assert answer.remote.dtls_role == "server"  # aiortc answers a=setup:active
     assert not answer.rejected
+
+
+def test_receive_offer_offers_red_after_opus_and_a_client_may_take_it() -> None:
+    slots = [SlotSpec("a0", "audio", 1001, "cn")]
+    offer = build_receive_offer(LOCAL, slots)
+    assert "m=audio 40000 UDP/TLS/RTP/SAVPF 111 63\r\n" in offer
+    assert "a=rtpmap:63 red/48000/2\r\n" in offer and "a=fmtp:63 111/111\r\n" in offer
+    # an answer echoing both codecs (as Chromium does) takes RED
+    answer = offer.replace("a=sendonly", "a=recvonly").replace("a=setup:actpass", "a=setup:active")
+    assert parse_receive_answer(answer, slots).payload_types["a0"] == {"opus": 111, "red": 63}
 
 
 def test_receive_answer_with_an_unknown_mid_is_rejected() -> None:
