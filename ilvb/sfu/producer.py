@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ilvb.sfu import fastpath
+from ilvb.sfu.faults import FaultLog
 from ilvb.sfu.rtp.audiolevel import audio_level
 from ilvb.sfu.rtp.nack import NackGenerator, PacketCache
 from ilvb.sfu.rtp.packet import RtpView
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from ilvb.sfu.transport import WebRtcTransport
 
 logger = logging.getLogger(__name__)
+# per packet: a failing fast path is counted (fast_send_failed) and logged once, not per packet
+_faults = FaultLog(logger)
 
 # The SSRC the SFU uses as "sender SSRC" in the RTCP feedback it originates (RFC 4585 §6.1).
 FEEDBACK_SSRC = 0x1F5F5F5F
@@ -131,9 +134,9 @@ class Producer:
         if items:
             try:
                 self.fast_send_failed += fastpath.forward(fd, data, view.header_len, items)[1]
-            except fastpath.Error:
+            except fastpath.Error as exc:
                 self.fast_send_failed += len(items)
-                logger.exception("fast path forward failed")
+                _faults.failed("producer.fast_forward", exc, f"{self.member_id}/{self.source}")
 
     # -- feedback to the publisher -------------------------------------------------------------
 

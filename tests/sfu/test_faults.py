@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
+from typing import Any
 
 import pytest
 
@@ -85,3 +87,36 @@ async def test_a_failing_router_does_not_stop_the_ticks_of_the_routers_after_it(
         assert counts["router.tick"] >= 3 and counts["router.slow_tick"] >= 3
     finally:
         await worker.close()
+
+
+class ItemConsumer:
+    """A consumer that hands the C fast path one item per packet."""
+
+    def send(self, data: bytes, view: Any, now: float, items: list[Any] | None = None) -> None:
+        assert items is not None
+        items.append(("ctx", ("127.0.0.1", 9), 96, 1, 1, 1))
+
+
+def test_a_failing_fast_path_is_counted_per_packet_but_logged_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from ilvb.sfu import fastpath, producer
+    from ilvb.sfu.rtp.packet import parse_rtp
+
+    def broken(*args: Any) -> tuple[int, int]:
+        raise fastpath.Error("bad packet")
+
+    monkeypatch.setattr(fastpath, "forward", broken)
+    monkeypatch.setattr(producer, "_faults", FaultLog(logging.getLogger("ilvb.sfu.producer")))
+    p = producer.Producer(
+        "alice", "microphone", "audio", "opus", 111, 48000, 7, "0", None, fast_fd=3
+    )  # type: ignore[arg-type]
+    p.consumers.append(ItemConsumer())  # type: ignore[arg-type]
+    packet = struct.pack("!BBHII", 0x80, 111, 1, 960, 7) + b"\xfc" * 40
+    view = parse_rtp(packet)
+    assert view is not None
+    with caplog.at_level(logging.INFO, logger="ilvb.sfu"):
+        for i in range(500):
+            p.on_rtp(packet, view, float(i))
+    assert p.fast_send_failed == 500
+    assert len(caplog.records) == 1 and caplog.records[0].exc_info
