@@ -121,6 +121,31 @@ async def test_external_audio_is_sent_through_the_microphone_chain(new_page, sta
     assert await page.evaluate("devices.microphoneTrack.readyState") == "live"
 
 
+async def test_external_audio_works_under_the_servers_content_security_policy(
+    new_page, ilvb_origin
+):
+    # The audio worklet is a module like any script: a blob: URL would be refused by
+    # script-src 'self', so the SDK loads it from /sdk/.
+    page = await new_page(f"{ilvb_origin}/precall", enforce_csp=True)
+    refused: list[str] = []
+    page.on("console", lambda m: "Content Security Policy" in m.text and refused.append(m.text))
+    await page.wait_for_function("window.precall !== undefined")
+    peak = await page.evaluate("""async () => {
+      const devices = window.precall.devices;
+      const ext = await devices.openExternalAudio({sampleRate: 48000});
+      let peak = 0;
+      for (let f = 0; f < 50; f++) {
+        const frame = new Float32Array(960).fill(0.5);
+        ext.push(frame);
+        if (ext.queuedSeconds > 0.1) await new Promise(r => setTimeout(r, 15));
+        peak = Math.max(peak, devices.microphoneLevel());
+      }
+      return peak;
+    }""")
+    assert refused == []
+    assert 0.4 < peak <= 0.55, peak
+
+
 async def test_precall_page_checks_microphone_speaker_and_camera(new_page, static_origin):
     page = await new_page(f"{static_origin}/precall")
     await page.wait_for_function("document.getElementById('mic-select').options.length > 0")

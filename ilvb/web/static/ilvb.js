@@ -17,6 +17,7 @@
 //   screen.js      SCREEN_MODES, captureScreen: desktop sharing
 //   send.js        the send transport; receive.js the receive transport (ilvb.client.media)
 //   remote.js      RemoteVideo: one received video slot (ilvb.client.remote)
+//   feed-worklet.js  the audio worklet behind ExternalAudio
 //   peer.js, tracks.js  small helpers shared by the others
 //
 // Types: ilvb.d.ts beside this file; `tsc` checks the modules' JSDoc against it (scripts/test.sh).

@@ -2,7 +2,7 @@
 
 import { IlvbError } from "./errors.js";
 import { Emitter } from "./events.js";
-import { Accompaniment, EXTERNAL_AUDIO_WORKLET, ExternalAudio } from "./sources.js";
+import { Accompaniment, ExternalAudio } from "./sources.js";
 import { peakOf, stopTrack } from "./tracks.js";
 
 /** @typedef {import("../ilvb.js").DeviceInfo} DeviceInfo */
@@ -243,8 +243,8 @@ export class Devices extends Emitter {
   async openExternalAudio(opts = {}) {
     const ctx = this.audioContext;
     if (!this._workletLoaded) {
-      const url = URL.createObjectURL(new Blob([EXTERNAL_AUDIO_WORKLET], { type: "text/javascript" }));
-      this._workletLoaded = ctx.audioWorklet.addModule(url);
+      // A file beside this module (a blob: URL would be refused by a script-src 'self' policy).
+      this._workletLoaded = ctx.audioWorklet.addModule(new URL("./feed-worklet.js", import.meta.url).href);
     }
     await this._workletLoaded;
     this.closeMicrophone();

@@ -4,32 +4,6 @@
 import { IlvbError } from "./errors.js";
 import { peakOf } from "./tracks.js";
 
-// The AudioWorklet that plays pushed samples back to back (a FIFO of Float32 chunks).
-export const EXTERNAL_AUDIO_WORKLET = `
-class IlvbFeed extends AudioWorkletProcessor {
-  constructor() {
-    super();
-    this.queue = []; this.head = 0; this.consumed = 0; this.ticks = 0;
-    this.port.onmessage = (e) => this.queue.push(e.data);
-  }
-  process(_inputs, outputs) {
-    const out = outputs[0][0];
-    let i = 0;
-    while (i < out.length && this.queue.length) {
-      const chunk = this.queue[0];
-      const n = Math.min(out.length - i, chunk.length - this.head);
-      out.set(chunk.subarray(this.head, this.head + n), i);
-      i += n; this.head += n; this.consumed += n;
-      if (this.head >= chunk.length) { this.queue.shift(); this.head = 0; }
-    }
-    out.fill(0, i);
-    if (++this.ticks % 8 === 0) this.port.postMessage(this.consumed);
-    return true;
-  }
-}
-registerProcessor("ilvb-feed", IlvbFeed);
-`;
-
 /**
  * App-fed audio ("external audio capture"): push Float32 PCM frames (~20 ms each)
  * and they play, back to back, into the microphone chain (volume, level, sent track) instead of
