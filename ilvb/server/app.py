@@ -33,7 +33,7 @@ from ilvb.billing.service import BillingService
 from ilvb.billing.store import BillingStore, MemoryBillingStore
 from ilvb.config import Settings
 from ilvb.errors import IlvbError, InvalidArgument, NotFound
-from ilvb.rooms.clock import Clock
+from ilvb.rooms.clock import Clock, LoopClock
 from ilvb.rooms.manager import RoomManager
 from ilvb.server.api_docs import mount_api_docs
 from ilvb.server.http_guard import HttpGuard, inline_script_hashes
@@ -43,6 +43,7 @@ from ilvb.server.rest_rooms import app_access
 from ilvb.server.rest_rooms import router as rooms_router
 from ilvb.server.signaling import SignalingHub
 from ilvb.server.signaling import router as signaling_router
+from ilvb.server.usage import UsageRecorder
 from ilvb.sfu.api import MediaPlane
 from ilvb.store.interfaces import AppStore
 
@@ -99,12 +100,14 @@ def create_app(
         await media_plane.start()
         rooms = RoomManager(settings.rooms, media_plane, clock=clock)
         app.state.rooms = rooms
+        app.state.usage = UsageRecorder(rooms, app_store, clock or LoopClock())
         app.state.signaling = SignalingHub(rooms)
         try:
             yield
         finally:
             await billing.close()
             await rooms.close()
+            await app.state.usage.close()
             await media_plane.close()
             await app_store.close()
 

@@ -175,3 +175,35 @@ def test_billing_needs_the_admin_key(billed: Any, method: str, path: str) -> Non
     r = op.client.request(method, path, json={"amount": "1.00", "key": "k"})
     assert r.status_code == 401
     assert r.json()["error"]["code"] == "admin_key_required"
+
+
+def test_live_rooms_are_metered_and_billed(billed: Any) -> None:
+    """Three members in a room and a two-person call in September → peak 3 + 2/2 = 4 → 168.00."""
+    from contextlib import ExitStack
+
+    from tests.server.peer import Peer
+
+    env, op, clock, _ = billed
+    aid = op.call("POST", "/v1/accounts", {"email": "m@school.test", "name": "School"}, 201)
+    aid = aid["account_id"]
+    op.call("POST", f"/v1/accounts/{aid}/apps", {"app_id": env.record.app_id})
+    clock.now = at("2026-09-10") + 40
+    with ExitStack() as stack:
+
+        def peer(user: str) -> Peer:
+            p = Peer(stack.enter_context(op.client.websocket_connect("/ws")), user)
+            p.hello(env.ticket(user))
+            return p
+
+        for user in ("t", "s1", "s2"):
+            peer(user).request("room.enter", {"room": "class"})
+        created = peer("caller").request("room.enter", {"room": 0, "kind": "call"})
+        token = created["call_token"]
+        peer("callee").request("room.enter", {"room": created["room"], "kind": "call",
+                                               "token": token})
+        clock.advance(60)  # the minute ends: its peak is written
+        clock.now = at("2026-10-05")
+        op.call("POST", "/v1/billing/run")
+    (invoice,) = op.call("GET", f"/v1/accounts/{aid}/invoices")["invoices"]
+    assert (invoice["month"], invoice["peak"], invoice["fee"]) == ("2026-09", "4.0", "168.00")
+    assert invoice["apps"] == [{"app_id": env.record.app_id, "at_peak": "4.0", "own_peak": "4.0"}]
