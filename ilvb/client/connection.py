@@ -204,7 +204,12 @@ class Connection:
         if kind == "event":
             name = msg.get("event")
             data = msg.get("data")
-            if isinstance(name, str):
+            if name == "members.state" and isinstance(data, dict):
+                # Batched member.state (large rooms): one event per member, as if unbatched.
+                for state in data.get("members") or []:
+                    if isinstance(state, dict):
+                        self.events.emit(Event("member.state", state))
+            elif isinstance(name, str):
                 self.events.emit(Event(name, data if isinstance(data, dict) else {}))
             return
         future = self._pending.get(msg.get("id"))  # type: ignore[arg-type]

@@ -1,12 +1,14 @@
-"""Room-wide event fan-out with enter/exit coalescing: every member gets every event.
+"""Room-wide event fan-out with enter/exit/connection coalescing (every member gets every event).
 
 Cost model: one flush serializes each event once and queues it on every member's outbox, so a
 batch of k enters/exits in a room of n members costs O(n + k²) string work (the k² only for the
 members who entered inside the batch, whose event lists start later), never O(n·k) JSON encoding
-and never O(n²) per join storm.
+and never O(n²) per join storm. Connection changes (a member entering or leaving its disconnect
+window) are batched the same way, so a mass disconnect costs a few ``members.state`` frames per
+member instead of one ``member.state`` frame per disconnected member per member.
 
-Exactly-once rule: an enter/exit op with room sequence ``s`` goes to each member present at flush
-time whose own entry sequence is below ``s`` (it was in the room when the op happened). A member
+Exactly-once rule: an op with room sequence ``s`` goes to each member present at flush time
+whose own entry sequence is below ``s`` (it was in the room when the op happened). A member
 learns about the members before it from ``room.members``; it never sees its own entry.
 """
 
@@ -19,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ilvb.rooms.member import Member
-from ilvb.rooms.wire import dumps
+from ilvb.rooms.wire import batch_frame_parts, state_frame
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +36,18 @@ SLICE_MEMBERS = 512
 
 @dataclass(frozen=True)
 class MembershipOp:
-    """One pending enter or exit: ``item`` is the MemberState (enter) or user id (exit), as JSON."""
+    """One pending enter, exit or state change: ``item`` is the MemberState (enter, state) or the
+    user id (exit), as JSON."""
 
     seq: int
-    kind: str  # "entered" | "exited"
+    kind: str  # "entered" | "exited" | "state"
     reason: str | None
     item: str
 
 
 class MembershipBatcher:
-    """Coalesces ``members.entered`` / ``members.exited`` events and flushes them to the room.
+    """Coalesces ``members.entered`` / ``members.exited`` / ``members.state`` events and flushes
+    them to the room.
 
     Small rooms (below ``min_members``) flush at once; larger ones wait ``window_s`` (or 0.1 ms
     per member when that is longer, at most 5 s) so a join storm becomes a few large frames per
@@ -194,12 +198,14 @@ class _BatchFrames:
 
     Consecutive ops of the same kind (and reason) form a run, sent as one event. Each run's
     items are joined once; a suffix starting inside a run is a string slice at a known offset,
-    so the members who entered inside the batch cost one memcpy each, not a re-encode.
+    so the members who entered inside the batch cost one memcpy each, not a re-encode. A state
+    run of one item is sent as the plain ``member.state`` event.
     """
 
     def __init__(self, ops: list[MembershipOp]) -> None:
         # Runs: (first op index, end index, head, joined items, item offsets, tail).
         self._runs: list[tuple[int, int, str, str, list[int], str]] = []
+        self._single_state: list[str | None] = []  # per op: its member.state frame, for state ops
         self._run_of: list[int] = []
         i = 0
         while i < len(ops):
@@ -213,12 +219,10 @@ class _BatchFrames:
                 offsets.append(pos)
                 pos += len(op.item) + 1
             joined = ",".join(op.item for op in ops[i:j])
-            if kind == "entered":
-                head = '{"type":"event","event":"members.entered","data":{"members":['
-                tail = "]}}"
-            else:
-                head = '{"type":"event","event":"members.exited","data":{"user_ids":['
-                tail = '],"reason":' + dumps(reason) + "}}"
+            head, tail = batch_frame_parts(kind, reason)
+            self._single_state.extend(
+                state_frame(op.item) if kind == "state" else None for op in ops[i:j]
+            )
             self._run_of.extend([len(self._runs)] * (j - i))
             self._runs.append((i, j, head, joined, offsets, tail))
             i = j
@@ -227,12 +231,14 @@ class _BatchFrames:
     def frames_from(self, start: int) -> list[str]:
         """The frames for a member that should see ops ``start`` … end."""
         run = self._run_of[start]
-        first, _end, head, joined, offsets, tail = self._runs[run]
-        frames = [head + joined[offsets[start - first] :] + tail]
+        first, end, head, joined, offsets, tail = self._runs[run]
+        single = self._single_state[start] if end - start == 1 else None
+        frames = [single or head + joined[offsets[start - first] :] + tail]
         for later in range(run + 1, len(self._runs)):
             full = self._full[later]
             if full is None:
-                _f, _e, h, js, _o, t = self._runs[later]
-                full = self._full[later] = h + js + t
+                f, e, h, js, _o, t = self._runs[later]
+                single = self._single_state[f] if e - f == 1 else None
+                full = self._full[later] = single or h + js + t
             frames.append(full)
         return frames

@@ -168,10 +168,17 @@ class Room:
             self.observer.emit(MemberExited(self, member, reason))
 
     def set_connected(self, member: Member, connected: bool) -> None:
-        """The member's connection went away (disconnect window) or came back."""
+        """The member's connection went away (disconnect window) or came back.
+
+        Its ``member.state`` goes through the enter/exit batcher: when many members lose their
+        connection at once (a network cut), a large room gets a few ``members.state`` frames
+        per member instead of one frame per disconnected member per member.
+        """
         if member.room is self and member.connected != connected:
             member.connected = connected
-            self.broadcast_state(member)
+            self.batcher.add(MembershipOp(self.next_seq(), "state", None, dumps(member.state())))
+            if self.observer:
+                self.observer.emit(MemberStateChanged(self, member))
 
     def close(self) -> None:
         """The room is gone: drop pending events, close the router link. Idempotent."""

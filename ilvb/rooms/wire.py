@@ -29,6 +29,25 @@ def event_frame(name: str, data: dict[str, Any]) -> str:
     return dumps({"type": "event", "event": name, "data": data})
 
 
+def batch_frame_parts(kind: str, reason: str | None) -> tuple[str, str]:
+    """Head and tail of a batched ``members.entered`` / ``members.exited`` / ``members.state``
+    frame, around its comma-joined pre-encoded items (MemberStates, or user ids for exits)."""
+    if kind == "entered":
+        return '{"type":"event","event":"members.entered","data":{"members":[', "]}}"
+    if kind == "exited":
+        return '{"type":"event","event":"members.exited","data":{"user_ids":[', (
+            '],"reason":' + dumps(reason) + "}}"
+        )
+    if kind == "state":
+        return '{"type":"event","event":"members.state","data":{"members":[', "]}}"
+    raise ValueError(f"no batched event for {kind!r}")
+
+
+def state_frame(state_json: str) -> str:
+    """The ``member.state`` frame around one pre-encoded MemberState."""
+    return '{"type":"event","event":"member.state","data":' + state_json + "}"
+
+
 def member_state(member: Member) -> dict[str, Any]:
     """The MemberState wire object; ``sending``/``muted`` use the permission flag names."""
     sending, muted = member.sending, member.muted

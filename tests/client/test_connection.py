@@ -110,6 +110,21 @@ async def test_events_reach_callbacks_and_iterators_in_order() -> None:
         assert rest == ["connection.closed"]
 
 
+async def test_a_batched_members_state_reaches_the_app_as_one_member_state_each() -> None:
+    async with FakeServer() as server:
+        hub = EventHub()
+        stream = hub.iterate()
+        conn = await Connection.open(server.url, "good", hub)
+        states = [{"user_id": f"u{i}", "connected": False} for i in range(3)]
+        await server.event("members.state", {"members": states})
+        await server.event("member.state", {"user_id": "u0", "connected": True})
+        got = [await stream.next(5) for _ in range(4)]
+        assert [e.name for e in got] == ["member.state"] * 4
+        assert [e.data for e in got] == states + [{"user_id": "u0", "connected": True}]
+        await conn.close()
+        hub.close()
+
+
 async def test_failing_callback_does_not_stop_others() -> None:
     async with FakeServer() as server:
         hub = EventHub()

@@ -166,3 +166,45 @@ async def test_a_large_batch_is_handed_out_in_slices_and_stays_ordered(
             assert names[-1] == "member.state"
             assert names.index("members.entered") < names.index("member.state")
     await wait_flushed(manager)
+
+
+async def test_a_mass_disconnect_costs_one_frame_per_remaining_member_not_one_per_loss() -> None:
+    manager, _, _ = make_manager(event_batch_ms=20, event_batch_min_members=50)
+    boxes = [RecordingOutbox() for _ in range(100)]
+    members = [
+        manager.enter(APP, claims(f"u{i:03}"), "big", "room", box) for i, box in enumerate(boxes)
+    ]
+    await wait_flushed(manager)
+    for box in boxes:
+        box.frames.clear()
+    lost = members[::2]  # a network cut drops half the room at once
+    for member in lost:
+        manager.disconnect(member)
+    await wait_flushed(manager)
+    total = sum(len(box.frames) for box in boxes)
+    # Unbatched: one member.state per loss to every member still connected, 99+98+…+50 = 3725.
+    assert total == 50
+    for box in boxes[1::2]:
+        (batch,) = box.events("members.state")
+        assert [s["user_id"] for s in batch["members"]] == [m.user_id for m in lost]
+        assert all(s["connected"] is False for s in batch["members"])
+    for member in lost[:3]:
+        manager.reconnect(member, boxes[members.index(member)])
+    await wait_flushed(manager)
+    back = boxes[1].events("members.state")[-1]["members"]
+    assert [(s["user_id"], s["connected"]) for s in back] == [
+        (m.user_id, True) for m in lost[:3]
+    ]
+    await manager.close()
+
+
+async def test_a_connection_change_in_a_small_room_is_one_plain_member_state() -> None:
+    manager, _, _ = make_manager(event_batch_ms=20, event_batch_min_members=50)
+    alice_box, bob_box = RecordingOutbox(), RecordingOutbox()
+    manager.enter(APP, claims("alice"), "r", "room", alice_box)
+    bob = manager.enter(APP, claims("bob"), "r", "room", bob_box)
+    manager.disconnect(bob)  # below 50 members: flushed at once, as member.state
+    assert alice_box.names()[-1] == "member.state"
+    assert alice_box.events("member.state")[-1]["connected"] is False
+    assert alice_box.events("members.state") == []
+    await manager.close()

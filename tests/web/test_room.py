@@ -3,6 +3,7 @@ seen by another page within a second, typed errors, and the video sender limit s
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -191,3 +192,40 @@ async def test_a_bad_ticket_is_shown_in_the_join_form(new_page, ilvb_origin):
     assert await error.get_attribute("data-code") == "ticket_malformed"
     assert "not a login ticket" in await error.inner_text()
     assert await page.is_visible("#join") and await page.is_hidden("#room-view")
+
+
+@pytest.fixture(scope="module")
+def batching_origin():
+    """A server that batches connection changes in every room for 1 s."""
+    from tests.web.conftest import ServerProcess
+
+    server = ServerProcess(
+        {"ILVB_ROOMS__EVENT_BATCH_MIN_MEMBERS": "1", "ILVB_ROOMS__EVENT_BATCH_MS": "1000"}
+    )
+    yield server.origin
+    server.close()
+
+
+async def test_batched_connection_changes_reach_the_app_as_member_state_events(
+    new_page, batching_origin
+):
+    room = room_name()
+    pages = [await new_page(f"{batching_origin}/demo") for _ in range(3)]
+    for page, user in zip(pages, ("wes", "ana", "ben"), strict=True):
+        await join(page, user, room, receive=False)
+    watcher = pages[0]
+    await watcher.wait_for_function("c.members().then(p => p.total === 3)", timeout=10000)
+    await watcher.evaluate(
+        "window.wire = []; c._signaling.on('event', ({name}) => wire.push(name));"
+        " window.states = []; c.on('member.state', m => states.push([m.user_id, m.connected]));"
+        " c.on('members.state', () => states.push('batch seen by the app')); 0"
+    )
+    # Two members lose their sockets at once (both resume on their own).
+    await asyncio.gather(*(p.evaluate("c._signaling._ws.close(); 0") for p in pages[1:]))
+    await watcher.wait_for_function("states.length >= 4", timeout=15000)
+    states = await watcher.evaluate("states")
+    assert sorted(states[:2]) == [["ana", False], ["ben", False]]
+    assert sorted(states[2:4]) == [["ana", True], ["ben", True]]
+    assert "members.state" in await watcher.evaluate("wire")  # batched on the wire
+    for page in pages[1:]:
+        await page.wait_for_function("c.me && c.me.connected === true", timeout=10000)

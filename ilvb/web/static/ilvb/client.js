@@ -113,6 +113,11 @@ export class Client extends Emitter {
 
   /** @param {string} name @param {any} data */
   _onEvent(name, data) {
+    if (name === "members.state") {
+      // Batched member.state (large rooms): one event per member, as if unbatched.
+      for (const m of data.members || []) this._onEvent("member.state", m);
+      return;
+    }
     if (name === "slot") this._recv.onSlot(data);
     if (name === "room.exited") this._leftRoom();
     if (name === "member.state" && data.user_id === this.userId) {
