@@ -130,6 +130,47 @@ class BillingSection(BaseModel):
     smtp: SmtpSettings = SmtpSettings()
 
 
+class SignalingSettings(BaseModel):
+    """Per-connection and per-user limits of the signaling WebSocket (docs/security.md)."""
+
+    # Bytes of replies and events queued for one connection before it is cut (close 4429).
+    max_queued_bytes: int = Field(8 * 1024 * 1024, ge=64 * 1024)
+    # Frames queued for one connection before it is cut (close 4429), whatever their size.
+    max_queued_frames: int = Field(20_000, ge=10)
+    # Above this many queued bytes the server stops reading the connection's requests until the
+    # client has read its replies; still above it after pushback_timeout_s, the connection is
+    # cut (close 4429).
+    pushback_bytes: int = Field(1024 * 1024, ge=1024)
+    pushback_timeout_s: float = Field(10.0, gt=0)
+    # Token buckets (sustained requests per second, burst). Every request counts against its
+    # connection's and its user's bucket (a user's connections share one, per app); room.enter
+    # also counts against the stricter enter buckets. A refused request gets `rate_limited`.
+    connection_requests_per_s: float = Field(50.0, gt=0)
+    connection_request_burst: int = Field(100, ge=1)
+    user_requests_per_s: float = Field(100.0, gt=0)
+    user_request_burst: int = Field(200, ge=1)
+    connection_enters_per_s: float = Field(2.0, gt=0)
+    connection_enter_burst: int = Field(10, ge=1)
+    user_enters_per_s: float = Field(4.0, gt=0)
+    user_enter_burst: int = Field(20, ge=1)
+    # A connection whose requests were refused this many times in a row is cut (close 4429).
+    max_refused_in_a_row: int = Field(200, ge=1)
+
+
+class AuthSettings(BaseModel):
+    """Ticket and server-token lifetimes, clock skew, revocation (docs/security.md)."""
+
+    # Longest lifetime accepted for a login ticket (exp - iat, and exp - now).
+    max_ticket_ttl_s: float = Field(24 * 3600.0, gt=0)
+    # Longest lifetime accepted for an app server's REST bearer token.
+    max_server_token_ttl_s: float = Field(3600.0, gt=0)
+    # How far in the future `iat` may be (clocks of the app server and ilvb disagree a little).
+    clock_skew_s: float = Field(60.0, ge=0)
+    # Live sessions of an app whose secret was rotated keep running this long (time to move
+    # to tickets signed with the new secret via session.refresh); 0 ends them at once.
+    rotate_grace_s: float = Field(0.0, ge=0)
+
+
 class Settings(BaseSettings):
     """All settings. Build with :func:`load_settings`."""
 
@@ -139,6 +180,8 @@ class Settings(BaseSettings):
     rooms: RoomSettings = RoomSettings()
     media: MediaSettings = MediaSettings()
     billing: BillingSection = BillingSection()
+    signaling: SignalingSettings = SignalingSettings()
+    auth: AuthSettings = AuthSettings()
     log_level: str = "info"
 
 

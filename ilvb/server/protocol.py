@@ -11,7 +11,12 @@ from ilvb.errors import InvalidArgument
 
 PROTOCOL_VERSION = 1
 
-RequestId = StrictInt | Annotated[StrictStr, Field(max_length=64)]
+# Integer ids must be exact in JavaScript (|id| < 2^53); a frame with another id is refused.
+MAX_INT_ID = 2**53 - 1
+RequestId = (
+    Annotated[StrictInt, Field(ge=-MAX_INT_ID, le=MAX_INT_ID)]
+    | Annotated[StrictStr, Field(max_length=64)]
+)
 SourceName = Literal["microphone", "camera", "screen"]
 UserId = Annotated[StrictStr, Field(min_length=1, max_length=256)]
 UserIds = Annotated[list[UserId], Field(max_length=64)]
@@ -40,7 +45,8 @@ class Hello(_Data):
     """``hello``: protocol version, login ticket, optional resume token."""
 
     protocol: StrictInt
-    ticket: Annotated[StrictStr, Field(max_length=8192)]
+    # Its length (at most 8192) is checked with the ticket: an over-long one is ticket_malformed.
+    ticket: StrictStr
     resume: Annotated[StrictStr, Field(max_length=128)] | None = None
 
 

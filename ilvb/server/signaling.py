@@ -25,6 +25,7 @@ from ilvb.auth.tickets import TicketClaims
 from ilvb.config import Settings
 from ilvb.errors import (
     CLOSE_HEARTBEAT_TIMEOUT,
+    CLOSE_LIMIT_EXCEEDED,
     CLOSE_REPLACED,
     IlvbError,
     InvalidArgument,
@@ -39,6 +40,7 @@ from ilvb.rooms.room import Room
 from ilvb.rooms.wire import dumps, event_frame
 from ilvb.server import protocol as p
 from ilvb.server.connection import Connection
+from ilvb.server.ratelimit import ConnectionLimits, UserLimits, take
 from ilvb.store.interfaces import AppRecord, AppStore
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,8 @@ class SignalingHub:
     def __init__(self, rooms: RoomManager) -> None:
         self.rooms = rooms
         self.sessions: dict[str, SessionRecord] = {}
+        # Request budgets shared by a user's connections (per app).
+        self.user_limits = UserLimits()
         rooms.on_member_removed = self._member_removed
 
     def open(self, app: AppRecord, claims: TicketClaims, conn: Connection) -> SessionRecord:
@@ -129,7 +133,15 @@ class SignalingSession:
         self.store = store
         self.rooms = rooms
         self.hub = hub
-        self.conn = Connection(ws, on_overflow=self._slow_consumer)
+        self.limits_cfg = settings.signaling
+        self.conn = Connection(
+            ws,
+            on_overflow=self._slow_consumer,
+            max_frames=self.limits_cfg.max_queued_frames,
+            max_bytes=self.limits_cfg.max_queued_bytes,
+        )
+        self.limits = ConnectionLimits.for_connection(self.limits_cfg, time.monotonic())
+        self._refused_in_a_row = 0
         self._task: asyncio.Task[None] | None = None
         self._dropped = False
         self._last_rx = 0.0
@@ -151,7 +163,14 @@ class SignalingSession:
         silence_s = self.heartbeat_s * HEARTBEAT_MISSES
         self._watchdog = loop.call_later(silence_s, self._check_silence)
         try:
+            cfg = self.limits_cfg
             while not self.conn.closed:
+                if self.conn.queued_bytes() > cfg.pushback_bytes:
+                    # Push back: read no more requests until the client has read its replies.
+                    if not await self.conn.drained(cfg.pushback_bytes, cfg.pushback_timeout_s):
+                        log.warning("client reads no replies: disconnecting (slow consumer)")
+                        self.conn.overflow()  # closes 4429 and drops this session
+                    continue
                 message = await self.ws.receive()
                 self._last_rx = loop.time()
                 if message["type"] == "websocket.disconnect":
@@ -220,10 +239,18 @@ class SignalingSession:
                 raise InvalidArgument("invalid_json", "the frame is not valid JSON") from exc
             request_id = _readable_id(obj)
             envelope = p.parse_envelope(obj)
-            data = p.parse_data(envelope.type, envelope.data)
+            self._charge(envelope.type)
             if envelope.type == "hello":
-                await self._hello(request_id, data)  # type: ignore[arg-type]
+                try:
+                    hello = p.parse_data("hello", envelope.data)
+                except IlvbError as exc:
+                    if self.record is not None:
+                        raise  # a bad second hello is only answered
+                    self._refuse_hello(request_id, exc)
+                    return
+                await self._hello(request_id, hello)  # type: ignore[arg-type]
                 return
+            data = p.parse_data(envelope.type, envelope.data)
             if self.record is None:
                 raise Unauthenticated("unauthenticated", "send hello first")
             handler = HANDLERS[envelope.type]
@@ -231,12 +258,35 @@ class SignalingSession:
             self._reply(request_id, result)
         except IlvbError as exc:
             self._error(request_id, exc)
+            if self._refused_in_a_row >= self.limits_cfg.max_refused_in_a_row:
+                log.warning("client ignores rate limiting: disconnecting")
+                self.conn.close(CLOSE_LIMIT_EXCEEDED, "rate limited")
+                self._drop()
         except Exception:
             log_id = secrets.token_hex(4)
             log.exception("internal error (log id %s) handling a signaling frame", log_id)
             self._error(
                 request_id, IlvbError("internal_error", f"internal error (log id {log_id})")
             )
+
+    def _charge(self, kind: str) -> None:
+        """Count a request against the connection's and the user's budgets (``rate_limited``)."""
+        now = time.monotonic()
+        buckets = self.limits.buckets(kind)
+        if self.record is not None:
+            key = (self.record.app.app_id, self.record.claims.user_id)
+            buckets += self.hub.user_limits.get(key, self.limits_cfg, now).buckets(kind)
+        try:
+            take(buckets, now, "room.enter requests" if kind == "room.enter" else "requests")
+        except LimitExceeded:
+            self._refused_in_a_row += 1
+            raise
+        self._refused_in_a_row = 0
+
+    def _refuse_hello(self, request_id: int | str | None, exc: IlvbError) -> None:
+        """A failed ``hello`` closes the connection (4401 ticket errors, 4400 others)."""
+        self._error(request_id, exc)
+        self.conn.close(ws_close_code(exc), exc.code)
 
     def _reply(self, request_id: int | str | None, data: dict[str, Any]) -> None:
         self.conn.send(dumps({"id": request_id, "type": "response", "data": data}))
@@ -264,8 +314,7 @@ class SignalingSession:
                 )
             app, claims = await authenticate_ticket(self.store, data.ticket)
         except IlvbError as exc:
-            self._error(request_id, exc)
-            self.conn.close(ws_close_code(exc), exc.code)
+            self._refuse_hello(request_id, exc)
             return
         resumed = False
         record = self.hub.resumable(data.resume, app, claims) if data.resume else None
@@ -410,13 +459,13 @@ class SignalingSession:
 
 
 def _readable_id(obj: object) -> int | str | None:
-    """The request id when it is valid (int, or string ≤ 64 chars), else None."""
+    """The request id when it is valid (``protocol.RequestId``), else None."""
     if not isinstance(obj, dict):
         return None
     value = obj.get("id")
     if isinstance(value, bool):
         return None
-    if isinstance(value, int) and abs(value) < 2**63:
+    if isinstance(value, int) and abs(value) <= p.MAX_INT_ID:
         return value
     if isinstance(value, str) and len(value) <= 64:
         return value

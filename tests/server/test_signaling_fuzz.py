@@ -126,7 +126,10 @@ def check_invariants(rooms: RoomManager) -> None:
 
 
 def test_random_frames_never_crash_or_corrupt(make_app_env: Callable[..., AppEnv]) -> None:
-    env = make_app_env()
+    # Request budgets out of the way: this test is about frame contents, not rates.
+    unlimited = {f"{who}_{what}": 10**6 for who in ("connection", "user") for what in (
+        "requests_per_s", "request_burst", "enters_per_s", "enter_burst")}  # fmt: skip
+    env = make_app_env(signaling=unlimited)
     rooms_state: dict[str, Any] = {}
     with (
         TestClient(env.app) as client,

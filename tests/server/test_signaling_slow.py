@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-import pytest
-
 from ilvb.auth.tickets import sign_ticket
 from ilvb.config import load_settings
 from ilvb.errors import CLOSE_LIMIT_EXCEEDED
-from ilvb.server import connection
 from ilvb.server.connection import Connection
 from ilvb.server.signaling import SignalingHub, SignalingSession
 from ilvb.store.memory import MemoryAppStore
@@ -114,15 +111,12 @@ class ScriptedSocket:
         self.closed_with = (code, reason)
 
 
-async def test_session_of_a_stuck_client_ends_and_its_member_enters_the_window(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(connection, "MAX_QUEUED_FRAMES", 30)
+async def test_session_of_a_stuck_client_ends_and_its_member_enters_the_window() -> None:
     store = MemoryAppStore()
     app = await store.create_app("a")
     manager, _, _ = make_manager()
     hub = SignalingHub(manager)
-    settings = load_settings()
+    settings = load_settings(signaling={"max_queued_frames": 30})
     sock = ScriptedSocket()
     session = SignalingSession(sock, settings, store, manager, hub)  # type: ignore[arg-type]
     task = asyncio.create_task(session.run())
