@@ -2,10 +2,11 @@
 
 Room fan-out calls :meth:`Connection.send` for every member and must never wait on a slow
 client, so frames are queued; a client that falls ``max_bytes`` (8 MiB) or ``max_frames``
-(20,000 frames) behind is disconnected (close code 4429, ``CLOSE_LIMIT_EXCEEDED``: "slow consumer") and enters the
-disconnect window like any lost connection. The signaling session also stops reading a client's
-requests while more than ``signaling.pushback_bytes`` of replies wait for it
-(:meth:`Connection.drained`), so a client that sends without reading is held, then cut.
+(20,000 frames) behind is disconnected (close code 4429, ``CLOSE_LIMIT_EXCEEDED``: "slow
+consumer") and enters the disconnect window like any lost connection. The signaling session
+also stops reading a client's requests while more than ``signaling.pushback_bytes`` of replies
+wait for it (:meth:`Connection.drained`), so a client that sends without reading is held, then
+cut.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from ilvb.config import SignalingSettings
+from ilvb.errors import LimitExceeded
 from ilvb.server.ratelimit import TokenBucket, take
 from tests.conftest import AppEnv
 from tests.server.peer import Peer
@@ -46,7 +47,8 @@ def test_the_call_number_probe_is_rate_limited_after_the_documented_budget(
 
 
 def test_a_users_connections_share_one_budget(make_app_env: Callable[..., AppEnv]) -> None:
-    env = make_app_env()
+    # Slow refills keep the counts exact on a loaded machine.
+    env = make_app_env(signaling={"user_enters_per_s": 0.01, "connection_enters_per_s": 0.01})
     per_conn = DEFAULTS.connection_enter_burst
     with TestClient(env.app) as client:
         codes: list[str] = []
@@ -91,13 +93,13 @@ def test_a_request_flood_is_refused_then_cut_with_4429(make_app_env: Callable[..
 def test_token_bucket_refills_at_its_rate_and_refuses_without_charging() -> None:
     a, b = TokenBucket(2.0, 3, now=0.0), TokenBucket(100.0, 1, now=0.0)
     take([a, b], 0.0, "x")
-    with pytest.raises(Exception) as info:
+    with pytest.raises(LimitExceeded) as info:
         take([a, b], 0.0, "x")  # b is empty: a is not charged
-    assert getattr(info.value, "code", None) == "rate_limited"
+    assert info.value.code == "rate_limited"
     assert a.tokens == 2.0
     take([a, b], 0.01, "x")
     take([a], 0.01, "x")
-    with pytest.raises(Exception):
+    with pytest.raises(LimitExceeded):
         take([a], 0.01, "x")
     take([a], 0.52, "x")  # 2 per second: one more after half a second
 
