@@ -332,7 +332,29 @@ def parse_publisher_offer(sdp: str, sources: dict[str, str]) -> PublisherOffer:
             red_payload_type=_red_for(media, codec.payloadType) if media.kind == "audio" else None,
         )
         lines.append(MLine(mid, media.kind, media.profile, fmt, track))
+    _check_bundle_consistency(desc, [m.mid in bundle for m in lines])
     return PublisherOffer(remote, tuple(lines), bundled=group is not None)
+
+
+def _check_bundle_consistency(desc: Any, bundled: list[bool]) -> None:
+    """RFC 8843 §9.1/§10.1: on one transport an SSRC names one m-line, and an extension id one
+    URI. The router demultiplexes by SSRC and reads one sdes:mid id per member."""
+    owner: dict[int, int] = {}
+    ext_uri: dict[int, str] = {}
+    ext_id: dict[str, int] = {}
+    for index, media in enumerate(desc.media):
+        if not bundled[index]:
+            continue
+        ssrcs = {int(s.ssrc) for s in media.ssrc}
+        ssrcs |= {int(i) for g in media.ssrc_group for i in g.items}
+        for ssrc in ssrcs:
+            if owner.setdefault(ssrc, index) != index:
+                raise _invalid(f"SSRC {ssrc} is used by two m-lines of the BUNDLE group")
+        for ext in media.rtp.headerExtensions:
+            if ext_uri.setdefault(ext.id, ext.uri) != ext.uri:
+                raise _invalid(f"extension id {ext.id} names two URIs in the BUNDLE group")
+            if ext_id.setdefault(ext.uri, ext.id) != ext.id:
+                raise _invalid(f"{ext.uri} has two extension ids in the BUNDLE group")
 
 
 def _ip_version(ip: str) -> str:

@@ -151,3 +151,21 @@ def test_answer_still_echoes_the_validated_numbers() -> None:
     offer = parse_publisher_offer(CHROME_OFFER, SOURCES)
     answer = build_publisher_answer(offer, LOCAL)
     assert "a=rtpmap:111 opus/48000/2" in answer and "a=rtpmap:102 H264/90000" in answer
+
+
+def test_bundled_lines_share_no_ssrc_and_agree_on_extension_ids() -> None:
+    # one transport: an SSRC names one m-line, an extension id one URI (RFC 8843)
+    shared = CHROME_OFFER.replace("a=ssrc:2222 cname", "a=ssrc:1111 cname").replace(
+        "FID 2222 3333", "FID 1111 3333"
+    )
+    assert "SSRC 1111 is used by two m-lines" in refused(shared)
+    moved = CHROME_OFFER.replace(
+        "a=mid:1\r\na=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid",
+        "a=mid:1\r\na=extmap:5 urn:ietf:params:rtp-hdrext:sdes:mid",
+    )
+    assert "two extension ids" in refused(moved)
+    clash = CHROME_OFFER.replace(
+        "a=mid:1\r\na=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid",
+        "a=mid:1\r\na=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid",
+    )
+    assert "names two URIs" in refused(clash)
