@@ -29,7 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "client": {"errors"},
     "store": {"errors", "billing"},
     "auth": {"errors", "store"},
-    "billing": {"errors"},
+    "billing": {"errors", "config"},
     "rooms": {"errors", "config", "auth", "store", "sfu"},
     "server": {"errors", "config", "auth", "store", "rooms", "sfu", "billing"},
     "web": set(),

@@ -5,6 +5,7 @@ counts half. Money is :class:`decimal.Decimal` in yuan, exact to the fen. The ba
 append-only ledger; every job writes entries under a unique key, so a job run twice, or by two
 nodes at once, or again after a crash, never charges twice.
 
-Imports: ``ilvb.errors`` and the standard library only (the SQL side lives in ``ilvb.store``); it
-must not import ``ilvb.server``, ``ilvb.rooms``, ``ilvb.sfu`` or ``ilvb.store``.
+Imports: ``ilvb.errors``, ``ilvb.config`` (its settings section) and the standard library only
+(the SQL side lives in ``ilvb.store``); it must not import ``ilvb.server``, ``ilvb.rooms``,
+``ilvb.sfu`` or ``ilvb.store``.
 """
