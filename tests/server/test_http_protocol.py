@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import websockets
 
-from tests.server.serve_process import Served, env_with, serve
+from tests.server.serve_process import MiB, PeakRss, Served, env_with, serve
 
 HEADER_S, BODY_S, KEEP_ALIVE_S = 1.0, 2.0, 1.0
 SLACK_S = 1.5  # scheduling slack on a loaded 2-core machine
@@ -148,3 +148,37 @@ def test_past_the_connection_cap_a_new_connection_gets_503(tmp_path: Path) -> No
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             _elapsed, reply = _closed_after(sock, 5.0)
         assert reply.startswith(b"HTTP/1.1 200 ")
+
+
+@pytest.mark.parametrize("size", [1 * MiB, 12 * MiB], ids=["1 MiB", "12 MiB"])
+def test_an_oversized_websocket_frame_closes_the_connection_unbuffered(
+    served: Served, size: int
+) -> None:
+    # The signaling limit is 64 KiB; uvicorn used to buffer frames up to 16 MiB before that
+    # check. Now a frame over 2 x the limit is refused from its header (close 1009).
+    async def run() -> int | None:
+        async with websockets.connect(
+            f"ws://127.0.0.1:{served.port}/ws", max_size=None, write_limit=2**26
+        ) as ws:
+            try:
+                await ws.send("x" * size)
+                await asyncio.wait_for(ws.recv(), 10)
+            except websockets.ConnectionClosed as closed:
+                return closed.rcvd.code if closed.rcvd else None
+            return None
+
+    with PeakRss(served.pid) as rss:
+        code = asyncio.run(run())
+    assert code == 1009
+    assert rss.growth < 4 * MiB, f"server RSS grew by {rss.growth / MiB:.1f} MiB"
+
+
+def test_a_frame_just_over_the_signaling_limit_still_gets_the_protocol_error(
+    served: Served,
+) -> None:
+    async def run() -> dict:
+        async with websockets.connect(f"ws://127.0.0.1:{served.port}/ws") as ws:
+            await ws.send("x" * (64 * 1024 + 10))
+            return json.loads(await asyncio.wait_for(ws.recv(), 5))
+
+    assert asyncio.run(run())["error"]["code"] == "message_too_large"
