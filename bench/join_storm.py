@@ -66,7 +66,8 @@ from ilvb.auth.tickets import sign_ticket  # noqa: E402
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 LISTENING = re.compile(r"^ilvb listening on (http://\S+)$")
-ADMIN_KEY = re.compile(r"^admin key: (\S+)$")
+# `ilvb serve` writes a new admin key to a 0600 file and prints the file's path.
+ADMIN_KEY_FILE = re.compile(r"^admin key file: (\S+)$")
 ROOM = "join-storm"
 PROGRESS_EVERY = 500
 START_TIMEOUT_S = 120.0
@@ -113,8 +114,8 @@ class ServerProcess:
             for line in proc.stdout:
                 line = line.rstrip("\n")
                 lines.append(line)
-                if m := ADMIN_KEY.match(line):
-                    found["key"] = m.group(1)
+                if m := ADMIN_KEY_FILE.match(line):
+                    found["key"] = Path(m.group(1)).read_text().strip()
                 if m := LISTENING.match(line):
                     found["url"] = m.group(1)
                     ready.set()

@@ -3,8 +3,10 @@
 Output that scripts rely on (docs/architecture.md, README):
 
 - ``ilvb serve`` prints ``ilvb listening on http://H:P`` once the socket is bound and the app's
-  lifespan has started (with ``--port 0`` the real port); on the first start it prints
-  ``admin key: <key>`` once before that line (only the key's hash is stored).
+  lifespan has started (with ``--port 0`` the real port); on the first start it writes the new
+  admin key to ``DATA_DIR/admin-key`` (mode 0600) and prints ``admin key file: <path>`` before
+  that line: the key itself never goes to stdout (only its hash is stored).
+- ``ilvb admin-key reset`` does the same with a new key.
 - ``ilvb app create NAME --json`` prints ``{"app_id": ..., "secret": ..., ...}``.
 - ``ilvb ticket ...`` prints the ticket alone on one line.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shlex
 import socket
 import sys
@@ -34,7 +37,9 @@ from ilvb.store.interfaces import AppRecord
 DEMO_APP_NAME = "demo"
 LISTENING_PREFIX = "ilvb listening on "
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
-ADMIN_KEY_PREFIX = "admin key: "
+ADMIN_KEY_FILE_PREFIX = "admin key file: "
+# Where `ilvb ticket` reads the app secret when neither --secret nor --secret-file is given.
+SECRET_ENV = "ILVB_APP_SECRET"
 T = TypeVar("T")
 
 
@@ -96,14 +101,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     admin = sub.add_parser("admin-key", help="admin key maintenance")
     admin_sub = admin.add_subparsers(metavar="ACTION")
-    reset = admin_sub.add_parser("reset", help="replace the admin key and print the new one")
+    reset = admin_sub.add_parser(
+        "reset", help="replace the admin key; the new one goes to DATA_DIR/admin-key (0600)"
+    )
     _store_options(reset)
     reset.set_defaults(func=_cmd_admin_reset)
     admin.set_defaults(func=lambda _a: _usage(admin))
 
-    ticket = sub.add_parser("ticket", help="sign a login ticket (what an app's server does)")
+    ticket = sub.add_parser(
+        "ticket",
+        help="sign a login ticket (what an app's server does)",
+        description=f"The app secret comes from --secret-file, --secret=S or ${SECRET_ENV} "
+        "(--secret puts it in the process list: prefer the file or the variable).",
+    )
     ticket.add_argument("--app-id", required=True)
-    ticket.add_argument("--secret", required=True)
+    secret = ticket.add_mutually_exclusive_group()
+    secret.add_argument("--secret", help="the app secret (write --secret=S)")
+    secret.add_argument(
+        "--secret-file", type=Path, help="read the app secret from this file ('-': stdin)"
+    )
     ticket.add_argument("--user", required=True, help="the user id inside the app")
     ticket.add_argument("--ttl", type=float, default=None, help="validity, seconds (3600)")
     ticket.add_argument("--room", help="restrict the ticket to this business room id")
@@ -156,7 +172,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def _open_store(settings: Settings) -> Any:
+    from ilvb.store.files import secure_dir
     from ilvb.store.sql import SqlAppStore
+
+    if settings.server.database_url is None:
+        secure_dir(settings.server.data_dir)  # the SQLite file with the app secrets lives here
 
     return SqlAppStore(settings.server.resolved_database_url())
 
@@ -231,10 +251,37 @@ def _cmd_app_rotate(args: argparse.Namespace) -> None:
 
 
 def _cmd_admin_reset(args: argparse.Namespace) -> None:
-    from ilvb.auth.admin import reset_admin_key
+    from ilvb.auth.admin import reset_admin_key, save_admin_key
 
     key = _with_store(args, reset_admin_key)
-    print(f"{ADMIN_KEY_PREFIX}{key}")
+    _report_admin_key(save_admin_key(settings_from_args(args).server.data_dir, key))
+
+
+def _report_admin_key(path: Path) -> None:
+    print(f"{ADMIN_KEY_FILE_PREFIX}{path}")
+    print("  (the new admin key, readable by this user only: only its hash is stored;")
+    print("   keep it, then delete the file; `ilvb admin-key reset` makes a new one)")
+
+
+def _ticket_secret(args: argparse.Namespace) -> str:
+    """The app secret: --secret, else --secret-file (one line; '-' = stdin), else the env."""
+    if args.secret is not None:
+        secret: str = args.secret
+    elif args.secret_file is not None:
+        try:
+            raw = sys.stdin.read() if str(args.secret_file) == "-" else args.secret_file.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidArgument(message=f"cannot read --secret-file: {exc}") from exc
+        secret = raw.strip()
+    else:
+        secret = os.environ.get(SECRET_ENV, "").strip()  # the CLI's input, not a setting
+        if not secret:
+            raise InvalidArgument(
+                message=f"give the app secret with --secret-file, ${SECRET_ENV} or --secret=S"
+            )
+    if not secret:
+        raise InvalidArgument(message="the app secret must not be empty")
+    return secret
 
 
 def _cmd_ticket(args: argparse.Namespace) -> None:
@@ -243,14 +290,13 @@ def _cmd_ticket(args: argparse.Namespace) -> None:
     for flag, value in (("--app-id", args.app_id), ("--user", args.user), ("--role", args.role)):
         if not value or len(value) > MAX_CLAIM_CHARS:
             raise InvalidArgument(message=f"{flag} must be 1-{MAX_CLAIM_CHARS} characters")
-    if not args.secret:
-        raise InvalidArgument(message="--secret must not be empty")
+    secret = _ticket_secret(args)
     ttl = DEFAULT_TTL_S if args.ttl is None else args.ttl
     if not ttl > 0:
         raise InvalidArgument(message="--ttl must be a positive number of seconds")
     ticket = sign_ticket(
         args.app_id,
-        args.secret,
+        secret,
         args.user,
         ttl_s=ttl,
         room=args.room,
@@ -277,21 +323,27 @@ def _cmd_serve(args: argparse.Namespace) -> None:
         uvloop.run(_serve(settings, args))
 
 
-async def _prepare_store(settings: Settings, demo: bool) -> tuple[str | None, AppRecord | None]:
-    """First-start work on the store: the admin key and, with ``--demo``, the demo app."""
-    from ilvb.auth.admin import ensure_admin_key
+async def _prepare_store(
+    settings: Settings, demo: bool
+) -> tuple[Path | None, AppRecord | None]:
+    """First-start work: the data directory (0700), the admin key (written to its file) and,
+    with ``--demo``, the demo app. Returns the new admin key's file, if one was made."""
+    from ilvb.auth.admin import ensure_admin_key, save_admin_key
+    from ilvb.store.files import secure_dir
 
+    secure_dir(settings.server.data_dir)
     store = _open_store(settings)
     await store.open()
     try:
-        key = await ensure_admin_key(store)
+        new_key = await ensure_admin_key(store)
+        key_file = None if new_key is None else save_admin_key(settings.server.data_dir, new_key)
         demo_app = None
         if demo:
             apps = [a for a in await store.list_apps() if a.name == DEMO_APP_NAME]
             demo_app = apps[0] if apps else await store.create_app(DEMO_APP_NAME)
             if not demo_app.enabled:
                 demo_app = await store.update_app(demo_app.app_id, enabled=True)
-        return key, demo_app
+        return key_file, demo_app
     finally:
         await store.close()
 
@@ -305,10 +357,9 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> None:
     from ilvb.server.app import create_app
     from ilvb.server.http_protocol import uvicorn_config
 
-    admin_key, demo_app = await _prepare_store(settings, args.demo)
-    if admin_key is not None:
-        print(f"{ADMIN_KEY_PREFIX}{admin_key}")
-        print("  (shown once: only its hash is stored; `ilvb admin-key reset` makes a new one)")
+    key_file, demo_app = await _prepare_store(settings, args.demo)
+    if key_file is not None:
+        _report_admin_key(key_file)
     media = None
     if args.no_media:
         from ilvb.sfu.api import NullMediaPlane
@@ -327,8 +378,7 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> None:
                     "ticket",
                     "--app-id",
                     demo_app.app_id,
-                    "--secret",
-                    demo_app.secret,
+                    f"--secret={demo_app.secret}",  # `=`: a secret may start with "-"
                     "--user",
                     "alice",
                 ]

@@ -6,7 +6,9 @@ import json
 import os
 import queue
 import re
+import shlex
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -199,16 +201,35 @@ def servers() -> Iterator[list[Server]]:
         s.stop()
 
 
-def test_serve_prints_admin_key_once_then_listening_line_and_answers(
+ADMIN_KEY_FILE = re.compile(r"^admin key file: (/\S+)$")
+
+
+def admin_key_from(server: Server) -> str:
+    """The admin key from the file whose path ``ilvb serve`` printed (exactly one such line)."""
+    paths = [m.group(1) for line in server.seen if (m := ADMIN_KEY_FILE.match(line))]
+    assert len(paths) == 1, server.seen
+    return Path(paths[0]).read_text().strip()
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_serve_writes_the_admin_key_to_a_private_file_once_then_answers(
     tmp_path: Path, servers: list[Server]
 ) -> None:
-    d = str(tmp_path / "data")
-    first = Server("--data-dir", d)
+    d = tmp_path / "data"
+    first = Server("--data-dir", str(d))
     servers.append(first)
     port = int(first.wait_for(LISTENING).group(1))
     assert port > 0
-    keys = [line.split(": ", 1)[1] for line in first.seen if line.startswith("admin key: ")]
-    assert len(keys) == 1
+    key = admin_key_from(first)
+    assert len(key) >= 40
+    assert not any(key in line for line in first.seen), "the key itself is not printed"
+    # The data directory and every file in it are private to the server's user.
+    assert mode(d) == 0o700
+    assert mode(d / "admin-key") == 0o600
+    keys = [key]
     base = f"http://127.0.0.1:{port}"
     assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
     assert httpx.get(f"{base}/v1/apps", timeout=10).status_code == 401
@@ -218,14 +239,17 @@ def test_serve_prints_admin_key_once_then_listening_line_and_answers(
     assert first.proc.returncode is not None
 
     # Second start on the same data dir: no new admin key; --demo creates the demo app.
-    second = Server("--data-dir", d, "--demo")
+    second = Server("--data-dir", str(d), "--demo")
     servers.append(second)
     port = int(second.wait_for(LISTENING).group(1))
     app_id = second.wait_for(re.compile(r"^demo app id: (app_\w+)$")).group(1)
     secret = second.wait_for(re.compile(r"^demo app secret: (\S+)$")).group(1)
-    second.wait_for(re.compile(r"^mint a ticket: ilvb ticket --app-id \S+ --secret \S+ --user"))
+    command = second.wait_for(re.compile(r"^mint a ticket: (ilvb ticket --app-id \S+ --secret=.+)"))
     second.wait_for(re.compile(rf"^demo page: http://127\.0\.0\.1:{port}/demo$"))
     assert not [line for line in second.seen if line.startswith("admin key")]
+    # The printed command works as printed.
+    printed = run(*shlex.split(command.group(1))[1:]).stdout.strip()
+    assert verify_ticket(printed, secret, app_id=app_id).user_id == "alice"
     # The old key still works (it was not regenerated) and the demo app is in the store.
     r = httpx.get(
         f"http://127.0.0.1:{port}/v1/apps/{app_id}",
@@ -235,10 +259,56 @@ def test_serve_prints_admin_key_once_then_listening_line_and_answers(
     assert r.status_code == 200
     assert (r.json()["name"], r.json()["secret"]) == ("demo", secret)
     # `ilvb app create` writes the same store while the server runs; the server sees it at once.
-    created = run_json("app", "create", "while-serving", "--data-dir", d)
+    created = run_json("app", "create", "while-serving", "--data-dir", str(d))
     r = httpx.get(
         f"http://127.0.0.1:{port}/v1/apps/{created['app_id']}",
         headers={"X-Admin-Key": keys[0]},
         timeout=10,
     )
     assert (r.status_code, r.json()["secret"]) == (200, created["secret"])
+    # The database (app secrets) and SQLite's WAL files are private too.
+    for name in ("ilvb.db", "ilvb.db-wal", "ilvb.db-shm"):
+        assert mode(d / name) == 0o600, name
+    assert mode(d) == 0o700
+
+
+def test_admin_key_reset_writes_the_new_key_to_the_private_file(tmp_path: Path) -> None:
+    d = tmp_path / "data"
+    proc = run("admin-key", "reset", "--data-dir", str(d))
+    path = Path(proc.stdout.splitlines()[0].removeprefix("admin key file: "))
+    assert path == (d / "admin-key").resolve() and mode(path) == 0o600
+    key = path.read_text().strip()
+    assert len(key) >= 40 and key not in proc.stdout
+
+
+def test_ticket_takes_the_secret_from_a_file_stdin_or_the_environment(tmp_path: Path) -> None:
+    secret = "-starts-with-a-dash-" + "x" * 30  # argparse would read "--secret -s…" as an option
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(secret + "\n")
+    base = ("ticket", "--app-id", "app_x", "--user", "alice")
+
+    def verified(proc: subprocess.CompletedProcess[str]) -> str:
+        assert proc.returncode == 0, proc.stderr
+        return verify_ticket(proc.stdout.strip(), secret, app_id="app_x").user_id
+
+    assert verified(run(*base, "--secret-file", str(secret_file))) == "alice"
+    assert verified(run(*base, f"--secret={secret}")) == "alice"
+    from_env = subprocess.run(
+        [*ILVB, *base], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "ILVB_APP_SECRET": secret},
+    )  # fmt: skip
+    assert verified(from_env) == "alice"
+    from_stdin = subprocess.run(
+        [*ILVB, *base, "--secret-file", "-"], input=secret + "\n", capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    assert verified(from_stdin) == "alice"
+    # None given (and no variable): a clear error naming the three ways.
+    env = {k: v for k, v in os.environ.items() if k != "ILVB_APP_SECRET"}
+    none = subprocess.run([*ILVB, *base], capture_output=True, text=True, timeout=60, env=env)
+    assert none.returncode == 1
+    assert "--secret-file" in none.stderr and "ILVB_APP_SECRET" in none.stderr
+    missing = run(*base, "--secret-file", str(tmp_path / "nope"), check=False)
+    assert missing.returncode == 1 and "error: invalid_argument:" in missing.stderr
+    both = run(*base, "--secret=s", "--secret-file", str(secret_file), check=False)
+    assert both.returncode == 2

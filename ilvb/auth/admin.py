@@ -1,7 +1,9 @@
 """The admin key: one server-wide credential for the management endpoints (apps, rooms).
 
-Generated on the server's first start (:func:`ensure_admin_key`), printed once by the CLI and
-never stored: only ``sha256:<hex>`` of it is kept in the store. The key has 256 bits of entropy,
+Generated on the server's first start (:func:`ensure_admin_key`) and written once to the file
+``admin-key`` in the data directory (mode 0600, :func:`save_admin_key`; the CLI prints the
+file's path, never the key, so it stays out of service logs). The store keeps only
+``sha256:<hex>`` of it. The key has 256 bits of entropy,
 so a plain SHA-256 is enough (no password stretching needed); checks use a constant-time compare.
 
 Clients send it as ``Authorization: Bearer <key>`` or ``X-Admin-Key: <key>``; without a valid one
@@ -13,15 +15,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from ilvb.errors import Unauthenticated
+from ilvb.store.files import secure_dir, write_private_file
 from ilvb.store.interfaces import AppStore
 
 HASH_PREFIX = "sha256:"
+ADMIN_KEY_FILE = "admin-key"
 ADMIN_HEADER = "X-Admin-Key"
 # Longest credential looked at; anything longer cannot be a key we issued.
 MAX_KEY_CHARS = 256
@@ -62,6 +67,11 @@ async def reset_admin_key(store: AppStore) -> str:
     key = new_admin_key()
     await store.set_admin_key_hash(hash_admin_key(key))
     return key
+
+
+def save_admin_key(data_dir: Path, key: str) -> Path:
+    """Write ``key`` to ``data_dir/admin-key`` (directory 0700, file 0600); returns the path."""
+    return write_private_file(secure_dir(data_dir) / ADMIN_KEY_FILE, key + "\n").resolve()
 
 
 def presented_admin_key(request: Request) -> str | None:

@@ -11,5 +11,11 @@ def new_app_id() -> str:
 
 
 def new_secret() -> str:
-    """A 256-bit signing secret, URL-safe."""
-    return secrets.token_urlsafe(32)
+    """A 256-bit signing secret, URL-safe, never starting with ``-``.
+
+    (A leading ``-`` made ``ilvb ticket --secret S`` read the secret as an option.)
+    """
+    while True:
+        secret = secrets.token_urlsafe(32)
+        if not secret.startswith("-"):
+            return secret

@@ -24,6 +24,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from ilvb.errors import InvalidArgument, InvalidState, NotFound, Unavailable
+from ilvb.store.files import secure_sqlite_file
 from ilvb.store.ids import new_secret
 from ilvb.store.interfaces import AppChanges, AppRecord, UsageSample, check_usage_counts
 from ilvb.store.models import ADMIN_KEY_HASH, AppRow, SettingRow, UsageRow
@@ -114,7 +115,7 @@ class SqlAppStore:
         is_sqlite = parsed.get_backend_name() == "sqlite"
         try:
             if is_sqlite and parsed.database and parsed.database != ":memory:":
-                _make_parent_dir(parsed.database)
+                secure_sqlite_file(Path(parsed.database))
             engine = create_async_engine(self.url)
         except ImportError as exc:
             raise Unavailable(
@@ -239,10 +240,6 @@ class SqlAppStore:
             for key, value in changes.items():
                 setattr(row, key, value)
         return _to_record(row)
-
-
-def _make_parent_dir(path: str) -> None:
-    Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

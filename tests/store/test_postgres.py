@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from ilvb.store.models import Base
 from ilvb.store.sql import SqlAppStore, current_revision, head_revision
 from tests.store.conftest import reset_postgres, why_no_postgres
-from tests.test_cli import LISTENING, Server, run_json
+from tests.test_cli import LISTENING, Server, admin_key_from, run_json
 
 
 @pytest.mark.skipif(
@@ -104,8 +104,7 @@ async def test_serve_and_app_create_share_a_postgresql_database(
     server = Server("--database-url", url, "--data-dir", str(tmp_path / "data"))
     try:
         port = int(server.wait_for(LISTENING).group(1))
-        keys = [ln.split(": ", 1)[1] for ln in server.seen if ln.startswith("admin key: ")]
-        assert len(keys) == 1
+        keys = [admin_key_from(server)]
         created = run_json("app", "create", "on-postgres", "--database-url", url)
         assert created["app_id"].startswith("app_")
         async with httpx.AsyncClient(timeout=10) as http:
