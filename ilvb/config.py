@@ -43,6 +43,8 @@ class ServerSettings(BaseModel):
     # --- HTTP hardening (docs/security.md, "HTTP") ---
     # Largest HTTP request body, in bytes; larger ones get 413 `body_too_large`, unread.
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    # Largest request line + headers, in bytes; larger get 431 `headers_too_large`, closed.
+    max_header_bytes: int = Field(64 * 1024, ge=1024)
     # The request line and headers must arrive within this time of the connection opening
     # (or of the previous response on a kept-alive connection); a silent connection is closed.
     http_header_timeout_s: float = Field(10.0, gt=0)

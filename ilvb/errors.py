@@ -94,6 +94,13 @@ class BodyTooLarge(LimitExceeded):
     http_status = 413
 
 
+class HeadersTooLarge(LimitExceeded):
+    """An HTTP request line + headers over ``server.max_header_bytes`` (431; connection closed)."""
+
+    default_code = "headers_too_large"
+    http_status = 431
+
+
 class Unavailable(IlvbError):
     """The service (or the media plane, or the account) cannot serve the request now."""
 
@@ -138,6 +145,7 @@ CODES: dict[str, type[IlvbError]] = {
     "limit_exceeded": LimitExceeded,
     "rate_limited": LimitExceeded,
     "body_too_large": BodyTooLarge,
+    "headers_too_large": HeadersTooLarge,
     # availability
     "unavailable": Unavailable,
     "timeout": Unavailable,

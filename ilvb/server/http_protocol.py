@@ -9,6 +9,8 @@ protocol adds (docs/security.md, "HTTP"):
   ``header_timeout_s`` of the connection opening, or of the first byte of a later request on a
   kept-alive connection (a slow trickle does not reset it);
 - a **body time-out**: the whole body must arrive within ``body_timeout_s`` of the headers;
+- a **header size cap**: a request line + headers over ``max_header_bytes`` is answered
+  ``431`` and closed (httptools/llhttp sets no limit: 50 MiB of headers were all kept);
 - a **connection cap**: past ``max_connections`` open connections (HTTP and WebSocket), a new
   one is answered ``503`` and closed at once.
 
@@ -30,7 +32,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ilvb.config import ServerSettings
-from ilvb.errors import IlvbError, RequestTimeout, Unavailable
+from ilvb.errors import HeadersTooLarge, IlvbError, RequestTimeout, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,9 @@ def _error_reply(error: IlvbError) -> bytes:
 TOO_MANY_CONNECTIONS = _error_reply(
     Unavailable("unavailable", "too many open connections, try again later")
 )
+HEADERS_TOO_LARGE = _error_reply(
+    HeadersTooLarge("headers_too_large", "the request line and headers are too large")
+)
 REQUEST_TIMEOUT = _error_reply(
     RequestTimeout("request_timeout", "the request was not received in time")
 )
@@ -67,6 +72,7 @@ class HttpLimits:
     header_timeout_s: float
     body_timeout_s: float
     max_connections: int
+    max_header_bytes: int = 64 * 1024
 
     @classmethod
     def of(cls, server: ServerSettings) -> HttpLimits:
@@ -75,6 +81,7 @@ class HttpLimits:
             header_timeout_s=server.http_header_timeout_s,
             body_timeout_s=server.http_body_timeout_s,
             max_connections=effective_max_connections(server.max_connections),
+            max_header_bytes=server.max_header_bytes,
         )
 
 
@@ -104,6 +111,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
+        # Bytes received for the current request's line + headers (counted while in the head).
+        self._in_head = True
+        self._head_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Refuse past the cap; otherwise the first request's headers must come in time."""
@@ -120,6 +130,22 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._disarm()
         super().connection_lost(exc)
 
+    def data_received(self, data: bytes) -> None:
+        """Parse (uvicorn), then refuse a head that grew past the cap.
+
+        Checked after the parser ran, so a chunk that ends the head and carries body bytes is
+        not counted against it; a head is held at most to the cap plus one read.
+        """
+        counting = self._in_head
+        if counting:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        if counting and self._in_head and self._head_bytes > self.limits.max_header_bytes:
+            if not self.transport.is_closing():
+                self._disarm()
+                self.transport.write(HEADERS_TOO_LARGE)
+                self.transport.close()
+
     def on_message_begin(self) -> None:
         """A request starts: its headers must arrive within the header time-out."""
         super().on_message_begin()
@@ -128,12 +154,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         """Headers in: now the body must arrive within the body time-out."""
+        self._in_head = False
         self._arm(self.limits.body_timeout_s)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         """The whole request is in: no time-out until the next one starts."""
         self._disarm()
+        self._in_head, self._head_bytes = True, 0
         super().on_message_complete()
 
     def handle_websocket_upgrade(self) -> None:

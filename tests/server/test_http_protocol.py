@@ -182,3 +182,29 @@ def test_a_frame_just_over_the_signaling_limit_still_gets_the_protocol_error(
             return json.loads(await asyncio.wait_for(ws.recv(), 5))
 
     assert asyncio.run(run())["error"]["code"] == "message_too_large"
+
+
+def test_an_endless_header_block_is_refused_at_the_cap(served: Served) -> None:
+    with PeakRss(served.pid) as rss, _connect(served) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        sent = 0
+        try:
+            while sent < 50 * MiB:
+                sock.sendall(b"X-Pad: " + b"a" * 1000 + b"\r\n")
+                sent += 1009
+        except OSError:
+            pass  # closed by the server
+        sock.settimeout(5)
+        reply = sock.recv(4096)
+    assert sent < 10 * MiB, "the server stopped reading long before 50 MiB"
+    assert reply.startswith(b"HTTP/1.1 431 ")
+    assert json.loads(reply.partition(b"\r\n\r\n")[2])["error"]["code"] == "headers_too_large"
+    assert rss.growth < 4 * MiB, f"server RSS grew by {rss.growth / MiB:.1f} MiB"
+
+
+def test_headers_under_the_cap_are_served(served: Served) -> None:
+    with _connect(served) as sock:
+        pad = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"a" * 1000) for i in range(50))  # ~50 KiB
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + pad + b"Connection: close\r\n\r\n")
+        _elapsed, reply = _closed_after(sock, 5.0)
+    assert reply.startswith(b"HTTP/1.1 200 ")
