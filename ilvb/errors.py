@@ -123,6 +123,7 @@ CODES: dict[str, type[IlvbError]] = {
     "unauthenticated": Unauthenticated,
     "ticket_malformed": Unauthenticated,
     "ticket_expired": Unauthenticated,
+    "ticket_lifetime_exceeded": Unauthenticated,
     "ticket_bad_signature": Unauthenticated,
     "ticket_wrong_app": Unauthenticated,
     "ticket_wrong_room": PermissionDenied,

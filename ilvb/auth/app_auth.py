@@ -9,22 +9,38 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from ilvb.auth.tickets import TicketClaims, ticket_app_id, verify_ticket
+from ilvb.auth.tickets import CLOCK_SKEW_S, TicketClaims, ticket_app_id, verify_ticket
 from ilvb.errors import IlvbError, Unauthenticated
 from ilvb.store.interfaces import AppRecord, AppStore
 
 
 async def authenticate_ticket(
-    store: AppStore, token: object, *, now: float | None = None, scope: str = "client"
+    store: AppStore,
+    token: object,
+    *,
+    now: float | None = None,
+    scope: str = "client",
+    max_ttl_s: float | None = None,
+    clock_skew_s: float = CLOCK_SKEW_S,
 ) -> tuple[AppRecord, TicketClaims]:
-    """Find the ticket's app and verify the ticket with its secret."""
+    """Find the ticket's app and verify the ticket with its secret (lifetime capped at
+    ``max_ttl_s``, the scope's default when None)."""
     if not isinstance(token, str):
         raise Unauthenticated("ticket_malformed", "the ticket must be a string")
     app_id = ticket_app_id(token)
     app = await store.get_app(app_id)
     if app is None or not app.enabled:
         raise Unauthenticated("ticket_wrong_app", "the ticket names an unknown or disabled app")
-    return app, verify_ticket(token, app.secret, app_id=app.app_id, now=now, scope=scope)
+    claims = verify_ticket(
+        token,
+        app.secret,
+        app_id=app.app_id,
+        now=now,
+        scope=scope,
+        max_ttl_s=max_ttl_s,
+        clock_skew_s=clock_skew_s,
+    )
+    return app, claims
 
 
 def bearer_token(request: Request) -> str | None:
@@ -46,7 +62,14 @@ async def app_from_request(request: Request) -> AppRecord | None:
         return None
     store: AppStore = request.app.state.store
     try:
-        app, _claims = await authenticate_ticket(store, token, scope="server")
+        auth = request.app.state.settings.auth  # ilvb.config.AuthSettings
+        app, _claims = await authenticate_ticket(
+            store,
+            token,
+            scope="server",
+            max_ttl_s=auth.max_server_token_ttl_s,
+            clock_skew_s=auth.clock_skew_s,
+        )
     except IlvbError as exc:
         raise Unauthenticated(
             "app_signature_required", f"the app credential does not verify ({exc.code})"

@@ -4,10 +4,13 @@ A ticket says "user ``sub`` of app ``iss`` may connect until ``exp``", optionall
 one business room and carrying a role and a privilege ceiling (may send audio / video / screen).
 The server checks one on every signaling connection. Failures have distinct codes:
 
-- ``ticket_malformed``: not a JWT, or a claim is missing / of the wrong type;
+- ``ticket_malformed``: not a JWT, a claim is missing / of the wrong type, a time is not a
+  finite number (``NaN``, ``Infinity``), or ``iat`` is in the future (beyond the clock skew);
 - ``ticket_wrong_app``: ``iss`` names no (enabled) app;
 - ``ticket_bad_signature``: the signature does not verify with the app's secret;
 - ``ticket_expired``: ``exp`` is past;
+- ``ticket_lifetime_exceeded``: ``exp`` lies further ahead (of now, or of ``iat``) than the
+  server accepts (``auth.max_ticket_ttl_s``, 24 h; ``auth.max_server_token_ttl_s``, 1 h);
 - ``ticket_wrong_room``: the ticket is restricted to another room (checked at ``room.enter``).
 
 The same format with ``scope: "server"`` authenticates an app's server on the REST API
@@ -16,6 +19,7 @@ The same format with ``scope: "server"`` authenticates an app's server on the RE
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +33,10 @@ DEFAULT_TTL_S = 3600
 # Roles with a meaning of their own; any other role string is kept as a label.
 AUDIENCE_ROLE = "audience"
 MAX_CLAIM_CHARS = 256
+# Defaults of auth.max_ticket_ttl_s, auth.max_server_token_ttl_s and auth.clock_skew_s.
+MAX_TICKET_TTL_S = 24 * 3600.0
+MAX_SERVER_TOKEN_TTL_S = 3600.0
+CLOCK_SKEW_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -130,11 +138,14 @@ def verify_ticket(
     app_id: str | None = None,
     now: float | None = None,
     scope: str = "client",
+    max_ttl_s: float | None = None,
+    clock_skew_s: float = CLOCK_SKEW_S,
 ) -> TicketClaims:
-    """Verify a ticket's signature, expiry and claims; return them.
+    """Verify a ticket's signature, expiry, lifetime and claims; return them.
 
     ``app_id``, when given, must equal ``iss`` (``ticket_wrong_app`` otherwise). ``scope`` is
-    ``"client"`` for login tickets and ``"server"`` for REST bearer tokens.
+    ``"client"`` for login tickets and ``"server"`` for REST bearer tokens. ``max_ttl_s`` caps
+    the lifetime (default: 24 h for tickets, 1 h for server tokens).
     """
     iss = ticket_app_id(token)
     if app_id is not None and iss != app_id:
@@ -158,6 +169,19 @@ def verify_ticket(
     current = time.time() if now is None else now
     if parsed.expires_at <= current:
         raise Unauthenticated("ticket_expired", "the ticket has expired")
+    if max_ttl_s is None:
+        max_ttl_s = MAX_SERVER_TOKEN_TTL_S if scope == "server" else MAX_TICKET_TTL_S
+    if "iat" in claims:
+        if parsed.issued_at > current + clock_skew_s:
+            raise Unauthenticated("ticket_malformed", "the ticket's 'iat' is in the future")
+        lifetime = parsed.expires_at - parsed.issued_at
+    else:
+        lifetime = parsed.expires_at - current
+    if lifetime > max_ttl_s or parsed.expires_at - current > max_ttl_s + clock_skew_s:
+        raise Unauthenticated(
+            "ticket_lifetime_exceeded",
+            f"the ticket is valid for longer than the server accepts ({max_ttl_s:g} s)",
+        )
     if parsed.scope != scope:
         raise Unauthenticated("ticket_malformed", f"the token's scope must be {scope!r}")
     return parsed
@@ -182,7 +206,13 @@ def _parse_claims(claims: dict[str, Any]) -> TicketClaims:
         value = claims.get(name, default)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise Unauthenticated("ticket_malformed", f"claim {name!r} must be a number")
-        return float(value)
+        try:
+            result = float(value)
+        except OverflowError:  # an integer beyond any float
+            result = math.inf
+        if not math.isfinite(result):
+            raise Unauthenticated("ticket_malformed", f"claim {name!r} must be a finite number")
+        return result
 
     priv_raw = claims.get("priv", {})
     if not isinstance(priv_raw, dict) or not all(

@@ -312,7 +312,7 @@ class SignalingSession:
                     f"protocol {data.protocol} is not supported (this server speaks "
                     f"{p.PROTOCOL_VERSION})",
                 )
-            app, claims = await authenticate_ticket(self.store, data.ticket)
+            app, claims = await self._authenticate(data.ticket)
         except IlvbError as exc:
             self._refuse_hello(request_id, exc)
             return
@@ -344,6 +344,15 @@ class SignalingSession:
         self._reply(request_id, body)
         if resumed and record.member is not None:
             self.rooms.flush_media_notice(record.member)  # a transport lost while away
+
+    async def _authenticate(self, ticket: str) -> tuple[AppRecord, TicketClaims]:
+        auth = self.settings.auth
+        return await authenticate_ticket(
+            self.store,
+            ticket,
+            max_ttl_s=auth.max_ticket_ttl_s,
+            clock_skew_s=auth.clock_skew_s,
+        )
 
     # requests ----------------------------------------------------------------------------
 

@@ -126,3 +126,74 @@ async def test_authenticate_against_the_store() -> None:
         await authenticate_ticket(store, sign_ticket(other.app_id, other.secret, "u"))
     assert info.value.code == "ticket_bad_signature"
     await authenticate_ticket(store, sign_ticket(other.app_id, rotated.secret, "u"))
+
+
+def _raw(claims: dict[str, object]) -> str:
+    """A ticket with exactly these claims, numbers written as JSON allows Python to."""
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = b64(json.dumps(claims).encode())  # allow_nan: writes NaN / Infinity
+    sig = hmac.new(SECRET.encode(), f"{header}.{body}".encode(), hashlib.sha256).digest()
+    return f"{header}.{body}.{b64(sig)}"
+
+
+@pytest.mark.parametrize(
+    ("exp", "code"),
+    [
+        (253402300799, "ticket_lifetime_exceeded"),  # year 9999
+        (1e308, "ticket_lifetime_exceeded"),
+        (10**400, "ticket_malformed"),  # beyond any float
+        (float("inf"), "ticket_malformed"),
+        (float("nan"), "ticket_malformed"),  # NaN compares false: it never expired before
+    ],
+)
+def test_absurd_expiry_is_refused(exp: float, code: str) -> None:
+    now = time.time()
+    token = _raw({"iss": APP_ID, "sub": "u", "iat": int(now), "exp": exp})
+    with pytest.raises(IlvbError) as info:
+        verify_ticket(token, SECRET, now=now)
+    assert info.value.code == code
+
+
+def test_iat_in_the_future_is_refused_beyond_the_clock_skew() -> None:
+    now = time.time()
+    ahead = sign_ticket(APP_ID, SECRET, "u", now=now + 3600, ttl_s=60)
+    with pytest.raises(IlvbError) as info:
+        verify_ticket(ahead, SECRET, now=now)
+    assert info.value.code == "ticket_malformed" and "future" in info.value.message
+    slightly = sign_ticket(APP_ID, SECRET, "u", now=now + 30, ttl_s=60)
+    assert verify_ticket(slightly, SECRET, now=now).user_id == "u"  # within 60 s of skew
+    nan_iat = _raw({"iss": APP_ID, "sub": "u", "iat": float("nan"), "exp": int(now) + 60})
+    with pytest.raises(IlvbError) as info:
+        verify_ticket(nan_iat, SECRET, now=now)
+    assert info.value.code == "ticket_malformed"
+
+
+def test_ticket_and_server_token_lifetimes_are_capped() -> None:
+    now = time.time()
+    day = sign_ticket(APP_ID, SECRET, "u", now=now, ttl_s=24 * 3600)
+    assert verify_ticket(day, SECRET, now=now).user_id == "u"
+    for ticket in (
+        sign_ticket(APP_ID, SECRET, "u", now=now, ttl_s=24 * 3600 + 1),
+        _raw({"iss": APP_ID, "sub": "u", "exp": int(now) + 3 * 24 * 3600}),  # no iat
+    ):
+        with pytest.raises(IlvbError) as info:
+            verify_ticket(ticket, SECRET, now=now)
+        assert info.value.code == "ticket_lifetime_exceeded"
+    years_31 = sign_server_token(APP_ID, SECRET, ttl_s=31 * 365 * 24 * 3600, now=now)
+    with pytest.raises(IlvbError) as info:
+        verify_ticket(years_31, SECRET, now=now, scope="server")
+    assert info.value.code == "ticket_lifetime_exceeded"
+    hour = sign_server_token(APP_ID, SECRET, ttl_s=3600, now=now)
+    assert verify_ticket(hour, SECRET, now=now, scope="server").scope == "server"
+    two = sign_server_token(APP_ID, SECRET, ttl_s=7200, now=now)
+    with pytest.raises(IlvbError):
+        verify_ticket(two, SECRET, now=now, scope="server")
+    assert verify_ticket(two, SECRET, now=now, scope="server", max_ttl_s=7200).scope == "server"
