@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ilvb.rooms import wire
 from ilvb.rooms.permissions import Permissions
-from ilvb.sfu.api import SOURCES, Source
+from ilvb.sfu.api import Source
 
 if TYPE_CHECKING:
     from ilvb.rooms.clock import TimerHandle
@@ -63,6 +63,3 @@ class Member:
     def state(self) -> dict[str, Any]:
         """The MemberState wire object (docs/protocol.md)."""
         return wire.member_state(self)
-
-
-__all__ = ["Member", "Outbox", "SOURCES"]

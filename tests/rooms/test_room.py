@@ -241,3 +241,33 @@ async def test_a_member_that_left_gets_not_in_room_from_its_old_room() -> None:
     assert code_of(room.publish, alice, "microphone") == "not_in_room"
     assert code_of(room.request_views, alice, ["bob"]) == "not_in_room"
     assert code_of(room.set_permissions, alice, {"audio": False}, "self") == "not_in_room"
+
+
+async def test_leaving_clears_every_index_and_the_viewers_lose_their_views() -> None:
+    manager, media, _ = make_manager()
+    star, _ = enter(manager, "star")
+    fan, fan_box = enter(manager, "fan")
+    picky, _ = enter(manager, "picky")
+    room = room_of(star)
+    room.publish(star, "microphone")
+    room.publish(star, "camera")
+    room.publish(fan, "microphone")
+    room.request_views(fan, ["star"])
+    room.request_views(fan, ["star"], "screen")
+    room.request_views(picky, ["star", "fan"])
+    room.stop_listening(picky, ["fan"])
+    await manager.idle()
+    (router,) = media.routers.values()
+    assert router.subscriptions["picky"].audio_from == frozenset({"star"})
+    manager.exit(star)
+    assert set(room.audio_senders) == {"fan"} and set(room.video_senders) == set()
+    assert fan.views == [] and picky.views == [("fan", "camera")]
+    assert fan_box.events("members.exited") == [{"user_ids": ["star"], "reason": "left"}]
+    await manager.idle()
+    assert router.removed == ["star"]
+    assert router.subscriptions["fan"].views == ()
+    assert router.subscriptions["picky"] == Subscription(frozenset(), (("fan", "camera"),))
+    # The views left after the exit are cancelled as usual.
+    assert room.cancel_views(picky) == []
+    await manager.idle()
+    assert router.subscriptions["picky"].views == ()
