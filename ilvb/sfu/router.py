@@ -131,13 +131,13 @@ class Router:
         wanted = {t.source: t for t in tracks}
         for source in list(m.producers):
             t = wanted.get(source)
-            p = m.producers[source]
+            old_p = m.producers[source]
             if (
                 t is None
-                or t.codec != p.codec
-                or t.payload_type != p.payload_type
-                or t.mid != p.mid
-                or (t.ssrc is not None and t.ssrc != p.ssrc)  # a new track on the m-line
+                or t.codec != old_p.codec
+                or t.payload_type != old_p.payload_type
+                or t.mid != old_p.mid
+                or (t.ssrc is not None and t.ssrc != old_p.ssrc)  # a new track on the m-line
             ):
                 self._close_producer(m, source, notify=False)
         infos: list[ProducerInfo] = []
