@@ -12,7 +12,9 @@
 //   connection.js  Signaling: the WebSocket, requests, heartbeats, resume (ilvb.client.connection)
 //   errors.js      IlvbError and CLIENT_ERROR_CODES, every code the SDK raises itself
 //   events.js      Emitter (ilvb.client.events)
-//   devices.js     Devices: microphones, cameras, speakers, the sent-audio chain
+//   devices.js     Devices: lists, opens and closes microphones, cameras and speakers, with
+//   microphone.js  what is sent as "microphone" (device or app-fed audio, volume, input mixer)
+//   speaker.js     what is played (volume, output device, level)
 //   sources.js     ExternalAudio, Accompaniment: app-fed audio (ilvb.client.sources)
 //   screen.js      SCREEN_MODES, captureScreen: desktop sharing
 //   send.js        the send transport; receive.js the receive transport (ilvb.client.media)

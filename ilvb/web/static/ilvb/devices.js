@@ -1,20 +1,16 @@
-// The device manager of the Web SDK: microphones, cameras, speakers, the sent-audio chain.
+// The device manager of the Web SDK: lists microphones, cameras and speakers, opens them, and
+// owns what is sent as "microphone" and "camera" and what is played.
 
 import { IlvbError } from "./errors.js";
 import { Emitter } from "./events.js";
-import { Accompaniment, ExternalAudio } from "./sources.js";
-import { peakOf, stopTrack } from "./tracks.js";
+import { Microphone } from "./microphone.js";
+import { Speaker } from "./speaker.js";
+import { stopTrack } from "./tracks.js";
 
 /** @typedef {import("../ilvb.js").DeviceInfo} DeviceInfo */
 /** @typedef {import("../ilvb.js").DeviceType} DeviceType */
-
-/**
- * The sent-audio chain: microphone (or external audio) → `gain` (digital volume) → `analyser`
- * (its level), then `mixer` (plus any accompaniment) → `sent` (level of everything sent) and
- * `dest` (the track that is published).
- * @typedef {{gain: GainNode, analyser: AnalyserNode, mixer: GainNode, sent: AnalyserNode,
- *   dest: MediaStreamAudioDestinationNode}} MicChain
- */
+/** @typedef {import("./sources.js").Accompaniment} Accompaniment */
+/** @typedef {import("./sources.js").ExternalAudio} ExternalAudio */
 
 /** Camera defaults: 640×480 at 15 fps. */
 export const CAMERA_DEFAULTS = Object.freeze({ width: 640, height: 480, frameRate: 15 });
@@ -22,8 +18,8 @@ export const CAMERA_DEFAULTS = Object.freeze({ width: 640, height: 480, frameRat
 /**
  * The device manager: lists and counts microphones, cameras and speakers, opens and closes
  * them, and runs the microphone through a GainNode (digital volume) and an AnalyserNode (level)
- * before anything is sent. Remote audio is played through elements whose volume is the speaker
- * volume, and measured for the speaker level.
+ * before anything is sent (microphone.js). Remote audio is played through elements whose volume
+ * is the speaker volume, and measured for the speaker level (speaker.js).
  *
  * Events: `devicechange` ({added, removed, devices}), `track` ({source, track}) when the
  * microphone or camera track that would be published changes.
@@ -33,34 +29,15 @@ export class Devices extends Emitter {
     super();
     /** @type {AudioContext | null} */
     this._ctx = null;
-    /** @type {MediaStream | null} */
-    this._micStream = null;
-    /** @type {string | null} */
-    this._micDeviceId = null;
-    /** @type {MediaStreamAudioSourceNode | null} */
-    this._micSource = null;
-    /** @type {ExternalAudio | null} */
-    this._external = null;
-    /** @type {Promise<void> | null} the external-audio worklet, loaded once */
-    this._workletLoaded = null;
-    /** @type {Accompaniment | null} */
-    this._accompaniment = null;
-    /** @type {MicChain | null} */
-    this._chain = null;
-    this._micVolume = 1;
+    const context = () => this.audioContext;
+    this._mic = new Microphone(context);
+    this._speaker = new Speaker(context);
     /** @type {MediaStreamTrack | null} */
     this._cameraTrack = null;
     /** @type {string | null} */
     this._cameraDeviceId = null;
     /** @type {HTMLCanvasElement | null} */
     this._externalVideo = null;
-    this._speakerVolume = 1;
-    this._speakerDeviceId = "default";
-    /** @type {AnalyserNode | null} */
-    this._speakerAnalyser = null;
-    /** @type {Map<HTMLMediaElement, GainNode>} element playing -> its gain for the level meter */
-    this._playing = new Map();
-    this._buf = new Float32Array(2048);
     /** @type {DeviceInfo[]} */
     this._known = [];
     this._onDeviceChange = () => this._deviceChange();
@@ -98,9 +75,9 @@ export class Devices extends Emitter {
 
   /** @param {DeviceType} type @param {string} id */
   _isOpen(type, id) {
-    if (type === "microphone") return !!this._micStream && this._micDeviceId === id;
+    if (type === "microphone") return this._mic.deviceId === id;
     if (type === "camera") return !!this._cameraTrack && this._cameraDeviceId === id;
-    return this._speakerDeviceId === id;
+    return this._speaker.deviceId === id;
   }
 
   /** Number of devices of a type. @param {"microphone"|"camera"|"speaker"} type */
@@ -120,67 +97,25 @@ export class Devices extends Emitter {
 
   // --- microphone ------------------------------------------------------------------------------
 
-  /** The sent-audio chain, built on first use. @returns {MicChain} */
-  _ensureMicChain() {
-    if (this._chain) return this._chain;
-    const ctx = this.audioContext;
-    const gain = ctx.createGain();
-    gain.gain.value = this._micVolume;
-    const analyser = ctx.createAnalyser();
-    analyser.fftSize = 1024;
-    // The input mixer: microphone (or external audio) after its volume, plus accompaniment.
-    const mixer = ctx.createGain();
-    const sent = ctx.createAnalyser();
-    sent.fftSize = 1024;
-    const dest = ctx.createMediaStreamDestination();
-    gain.connect(analyser);
-    gain.connect(mixer);
-    mixer.connect(sent);
-    mixer.connect(dest);
-    this._chain = { gain, analyser, mixer, sent, dest };
-    return this._chain;
-  }
-
   /**
    * Open a microphone (default device when no id); closes external audio (mutually exclusive).
    * Returns the processed track (after the digital volume) that `publish("microphone")` sends.
    * @param {string} [deviceId] @param {{echoCancellation?: boolean, noiseSuppression?: boolean, autoGainControl?: boolean}} [opts]
    */
   async openMicrophone(deviceId, opts = {}) {
-    /** @type {MediaTrackConstraints} */
-    const audio = { echoCancellation: opts.echoCancellation ?? true,
-      noiseSuppression: opts.noiseSuppression ?? true, autoGainControl: opts.autoGainControl ?? true };
-    if (deviceId) audio.deviceId = { exact: deviceId };
-    let stream;
-    try {
-      stream = await navigator.mediaDevices.getUserMedia({ audio });
-    } catch (e) { throw IlvbError.fromMediaError(e, "microphone"); }
-    this.closeMicrophone();
-    this._closeExternalAudio();
-    const chain = this._ensureMicChain();
-    this._micStream = stream;
-    const track = stream.getAudioTracks()[0];
-    this._micDeviceId = track.getSettings().deviceId || deviceId || "default";
-    this._micSource = this.audioContext.createMediaStreamSource(stream);
-    this._micSource.connect(chain.gain);
-    const out = chain.dest.stream.getAudioTracks()[0];
+    const out = await this._mic.openDevice(deviceId, opts);
     this.emit("track", { source: "microphone", track: out });
     return out;
   }
 
   /** Close the microphone (the sent track goes silent; it is not stopped). */
   closeMicrophone() {
-    if (!this._micStream) return;
-    try { this._micSource?.disconnect(); } catch { /* ignore */ }
-    this._micStream.getTracks().forEach(stopTrack);
-    this._micStream = null;
-    this._micSource = null;
-    this._micDeviceId = null;
+    this._mic.closeDevice();
   }
 
   /** True while a microphone or external audio feeds the sent audio. */
   get microphoneOpen() {
-    return !!this._micStream || !!this._external;
+    return this._mic.open;
   }
 
   /**
@@ -188,14 +123,12 @@ export class Devices extends Emitter {
    * audio after its volume, plus any accompaniment), or null when nothing feeds it.
    */
   get microphoneTrack() {
-    if ((!this.microphoneOpen && !this._accompaniment) || !this._chain) return null;
-    return this._chain.dest.stream.getAudioTracks()[0];
+    return this._mic.track;
   }
 
   /** Peak level (0..1) of the latest frame of everything sent (microphone + accompaniment). */
   sentLevel() {
-    if (!this._chain || !this.microphoneTrack) return 0;
-    return peakOf(this._chain.sent, this._buf);
+    return this._mic.sentLevel();
   }
 
   /**
@@ -205,35 +138,19 @@ export class Devices extends Emitter {
    * @returns {Accompaniment}
    */
   openAccompaniment(source) {
-    const ctx = this.audioContext;
-    let node;
-    if (source instanceof MediaStreamTrack) {
-      if (source.kind !== "audio") throw new IlvbError("invalid_argument", "accompaniment needs an audio track");
-      node = ctx.createMediaStreamSource(new MediaStream([source]));
-    } else if (source instanceof HTMLMediaElement) {
-      node = ctx.createMediaElementSource(source);
-    } else {
-      throw new IlvbError("invalid_argument", "accompaniment needs a media element or an audio track");
-    }
-    this.closeAccompaniment();
-    const { mixer } = this._ensureMicChain();
-    const acc = new Accompaniment(ctx, node, mixer, () => {
-      if (this._accompaniment === acc) this._accompaniment = null;
-    });
-    this._accompaniment = acc;
+    const acc = this._mic.openAccompaniment(source);
     this.emit("track", { source: "microphone", track: this.microphoneTrack });
     return acc;
   }
 
   /** Stop mixing the accompaniment. */
   closeAccompaniment() {
-    this._accompaniment?.close();
-    this._accompaniment = null;
+    this._mic.closeAccompaniment();
   }
 
   /** The open accompaniment, or null. */
   get accompaniment() {
-    return this._accompaniment || null;
+    return this._mic.accompaniment;
   }
 
   /**
@@ -241,50 +158,28 @@ export class Devices extends Emitter {
    * @param {{sampleRate?: number}} [opts] @returns {Promise<ExternalAudio>}
    */
   async openExternalAudio(opts = {}) {
-    const ctx = this.audioContext;
-    if (!this._workletLoaded) {
-      // A file beside this module (a blob: URL would be refused by a script-src 'self' policy).
-      this._workletLoaded = ctx.audioWorklet.addModule(new URL("./feed-worklet.js", import.meta.url).href);
-    }
-    await this._workletLoaded;
-    this.closeMicrophone();
-    this._closeExternalAudio();
-    const chain = this._ensureMicChain();
-    const node = new AudioWorkletNode(ctx, "ilvb-feed", { numberOfInputs: 0, outputChannelCount: [1] });
-    node.connect(chain.gain);
-    this._external = new ExternalAudio(ctx, node, opts.sampleRate || 48000);
+    const external = await this._mic.openExternal(opts);
     this.emit("track", { source: "microphone", track: this.microphoneTrack });
-    return this._external;
-  }
-
-  _closeExternalAudio() {
-    this._external?.close();
-    this._external = null;
+    return external;
   }
 
   /** Close external audio. */
   closeExternalAudio() {
-    this._closeExternalAudio();
+    this._mic.closeExternal();
   }
 
   /** Microphone digital volume, 0..2 (1 = unchanged). */
   get microphoneVolume() {
-    return this._micVolume;
+    return this._mic.volume;
   }
 
   set microphoneVolume(v) {
-    const value = Number(v);
-    if (!Number.isFinite(value) || value < 0 || value > 2) {
-      throw new IlvbError("invalid_argument", `microphone volume must be 0..2, got ${v}`);
-    }
-    this._micVolume = value;
-    if (this._chain) this._chain.gain.gain.setValueAtTime(value, this.audioContext.currentTime);
+    this._mic.volume = v;
   }
 
   /** Peak level (0..1) of the latest frame of what is sent (after the volume). */
   microphoneLevel() {
-    if (!this._chain || !this.microphoneOpen) return 0;
-    return peakOf(this._chain.analyser, this._buf);
+    return this._mic.level();
   }
 
   // --- camera / external video -----------------------------------------------------------------
@@ -354,63 +249,27 @@ export class Devices extends Emitter {
 
   // --- speaker ---------------------------------------------------------------------------------
 
-  /** The analyser every played track feeds (the speaker level), made on first use. */
-  _ensureSpeakerAnalyser() {
-    if (this._speakerAnalyser) return this._speakerAnalyser;
-    this._speakerAnalyser = this.audioContext.createAnalyser();
-    this._speakerAnalyser.fftSize = 1024;
-    return this._speakerAnalyser;
-  }
-
   /**
    * Play a received audio track on the speaker (volume and device applied) and measure it.
    * Returns a function that stops playing it.
    * @param {MediaStreamTrack} track
    */
   play(track) {
-    const el = document.createElement("audio");
-    el.autoplay = true;
-    const stream = new MediaStream([track]);
-    el.srcObject = stream;
-    el.volume = Math.min(1, this._speakerVolume);
-    if (this._speakerDeviceId !== "default" && el.setSinkId) {
-      el.setSinkId(this._speakerDeviceId).catch(() => {});
-    }
-    el.play().catch(() => {});
-    const analyser = this._ensureSpeakerAnalyser();
-    const gain = this.audioContext.createGain();
-    gain.gain.value = this._speakerVolume;
-    const src = this.audioContext.createMediaStreamSource(stream);
-    src.connect(gain).connect(analyser);
-    this._playing.set(el, gain);
-    return () => {
-      try { src.disconnect(); gain.disconnect(); } catch { /* ignore */ }
-      el.srcObject = null;
-      this._playing.delete(el);
-    };
+    return this._speaker.play(track);
   }
 
   /** Speaker volume, 0..1. */
   get speakerVolume() {
-    return this._speakerVolume;
+    return this._speaker.volume;
   }
 
   set speakerVolume(v) {
-    const value = Number(v);
-    if (!Number.isFinite(value) || value < 0 || value > 1) {
-      throw new IlvbError("invalid_argument", `speaker volume must be 0..1, got ${v}`);
-    }
-    this._speakerVolume = value;
-    for (const [el, gain] of this._playing) {
-      el.volume = value;
-      gain.gain.value = value;
-    }
+    this._speaker.volume = v;
   }
 
   /** Peak level (0..1) of the latest frame of what is played (after the speaker volume). */
   speakerLevel() {
-    if (!this._speakerAnalyser) return 0;
-    return peakOf(this._speakerAnalyser, this._buf);
+    return this._speaker.level();
   }
 
   /** Choose the speaker (audio output device) for everything played. @param {string} deviceId */
@@ -419,13 +278,12 @@ export class Devices extends Emitter {
     if (!speakers.some((d) => d.id === deviceId)) {
       throw new IlvbError("device_unavailable", `no speaker with id ${deviceId}`);
     }
-    this._speakerDeviceId = deviceId;
-    await Promise.all([...this._playing.keys()].map((el) => el.setSinkId?.(deviceId).catch(() => {})));
+    await this._speaker.use(deviceId);
   }
 
   /** The chosen speaker's id. */
   get speakerDeviceId() {
-    return this._speakerDeviceId;
+    return this._speaker.deviceId;
   }
 
   // --- hot-plug --------------------------------------------------------------------------------
@@ -448,16 +306,11 @@ export class Devices extends Emitter {
 
   /** Close everything this manager opened. */
   close() {
-    this.closeMicrophone();
-    this._closeExternalAudio();
-    this.closeAccompaniment();
+    this._mic.close();
     this.closeCamera();
     navigator.mediaDevices?.removeEventListener?.("devicechange", this._onDeviceChange);
-    for (const el of this._playing.keys()) el.srcObject = null;
-    this._playing.clear();
+    this._speaker.close();
     this._ctx?.close().catch(() => {});
     this._ctx = null;
-    this._chain = null;
-    this._speakerAnalyser = null;
   }
 }
