@@ -185,8 +185,11 @@ async def measure_condition(
     link: LinkProfile,
     seconds: float,
     warmup_s: float,
+    viewer_jitter_target_ms: float = 0.0,
 ) -> dict[str, Any]:
-    """One window under ``link`` with fresh pages."""
+    """One window under ``link`` with fresh pages (``viewer_jitter_target_ms``: set the
+    viewer's ``RTCRtpReceiver.jitterBufferTarget`` on every receiver, an experiment of what a
+    client-side playout delay would give)."""
     base = int(time.time() * 1000) - 1000
     pages_html = {
         "sender": SENDER_HTML.replace("__COMMON__", COMMON_JS),
@@ -211,6 +214,12 @@ async def measure_condition(
         await receiver.goto(f"{origin}/glass/receiver.html?base={base}")
         await receiver.wait_for_function("window.ready === true", timeout=60_000)
         await receiver.wait_for_function("window.samples.length > 0", timeout=90_000)
+        if viewer_jitter_target_ms:
+            await receiver.evaluate(
+                "(ms) => { for (const r of window.client.recvPc.getReceivers())"
+                " r.jitterBufferTarget = ms; }",
+                viewer_jitter_target_ms,
+            )
         await asyncio.sleep(warmup_s)
         before = await receiver.evaluate(STATS_JS)
         up0, down0 = _snapshot(relay)
@@ -264,7 +273,12 @@ class Setup:
 
 
 async def run(
-    names: list[str], seconds: float, warmup_s: float, seed: int, trees: dict[str, Path]
+    names: list[str],
+    seconds: float,
+    warmup_s: float,
+    seed: int,
+    trees: dict[str, Path],
+    viewer_jitter_target_ms: float = 0.0,
 ) -> dict[str, list[dict[str, Any]]]:
     """Every condition in ``names`` on every tree in ``trees`` (name → source dir), one server
     and one relay per tree, the trees interleaved per condition so that a change in the
@@ -284,7 +298,13 @@ async def run(
                     for setup in setups:
                         print(f"== {label} [{setup.name}]", flush=True)
                         r = await measure_condition(
-                            browser, setup.origin, setup.relay, link, seconds, warmup_s
+                            browser,
+                            setup.origin,
+                            setup.relay,
+                            link,
+                            seconds,
+                            warmup_s,
+                            viewer_jitter_target_ms,
                         )
                         r.update(condition=name, label=label, seconds=seconds)
                         r["load_1min"] = round(os.getloadavg()[0], 2)
@@ -442,6 +462,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--record", metavar="LABEL", help="keep the rows under LABEL in the docs")
     p.add_argument("--note", default="", help="one line about what LABEL ran")
     p.add_argument(
+        "--viewer-jitter-target-ms",
+        type=float,
+        default=0.0,
+        help="set jitterBufferTarget on the viewer's receivers (an experiment)",
+    )
+    p.add_argument(
         "--compare",
         metavar="LABEL=DIR",
         help="also run the source tree DIR (e.g. a worktree of the previous revision), "
@@ -461,7 +487,9 @@ def main(argv: list[str] | None = None) -> int:
     this = args.record or "this tree"
     trees[this] = ROOT
     with bench_lock():
-        runs = asyncio.run(run(names, args.seconds, args.warmup, args.seed, trees))
+        runs = asyncio.run(
+            run(names, args.seconds, args.warmup, args.seed, trees, args.viewer_jitter_target_ms)
+        )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(runs, indent=2) + "\n")
     for name, rows in runs.items():

@@ -19,7 +19,7 @@ from ilvb.sfu import fastpath
 from ilvb.sfu.faults import FaultLog
 from ilvb.sfu.rtp.audiolevel import audio_level
 from ilvb.sfu.rtp.nack import NackGenerator, PacketCache
-from ilvb.sfu.rtp.packet import RtpView
+from ilvb.sfu.rtp.packet import RtpView, parse_rtp
 from ilvb.sfu.rtp.rtcp import ReportBlock, build_nack, build_pli, build_remb
 from ilvb.sfu.rtp.stats import ReceptionStats
 
@@ -69,6 +69,7 @@ class Producer:
         remb: bool = False,
         fast_fd: int | None = None,
         red_payload_type: int | None = None,
+        rtx_payload_type: int | None = None,
     ) -> None:
         self.member_id = member_id
         self.source = source
@@ -82,6 +83,9 @@ class Producer:
         self.audio_level_ext = audio_level_ext
         # RFC 2198 RED wrapping this Opus, when negotiated: packets come with either PT
         self.red_payload_type = red_payload_type
+        # RFC 4588 RTX (video), when negotiated: the publisher's answers to our NACKs
+        self.rtx_payload_type = rtx_payload_type
+        self.rtx_packets = 0
         self.mid_ext = mid_ext
         self.enabled = True
         self.closed = False
@@ -107,14 +111,19 @@ class Producer:
 
     # -- hot path ----------------------------------------------------------------------------
 
-    def on_rtp(self, data: bytes, view: RtpView, now: float) -> None:
-        """One decrypted RTP packet of this track."""
+    def on_rtp(
+        self, data: bytes, view: RtpView, now: float, retransmitted: bool = False
+    ) -> None:
+        """One decrypted RTP packet of this track (``retransmitted``: unwrapped from RTX)."""
         self.packets += 1
         self.bytes += len(data)
-        self.reception.on_packet(view.seq, view.timestamp, now)
+        if not retransmitted:  # RFC 3550 statistics are about the original stream
+            self.reception.on_packet(view.seq, view.timestamp, now)
         if self.is_video:
             self.cache.put(view.seq, data)  # type: ignore[union-attr]
-            self.nack.on_packet(view.seq, now)  # type: ignore[union-attr]
+            # with RTX, a packet on the original SSRC is never a retransmission
+            rtx = retransmitted if self.rtx_payload_type is not None else None
+            self.nack.on_packet(view.seq, now, rtx)  # type: ignore[union-attr]
         if not self.enabled:
             return  # muted / revoked: no level either, so the selector lets the slot go
         if not self.is_video and self._on_level is not None:
@@ -137,6 +146,24 @@ class Producer:
             except fastpath.Error as exc:
                 self.fast_send_failed += len(items)
                 _faults.failed("producer.fast_forward", exc, f"{self.member_id}/{self.source}")
+
+    def on_rtx(self, data: bytes, view: RtpView, now: float) -> None:
+        """An RFC 4588 retransmission: the original seq (OSN) is the first two payload bytes;
+        rebuilt as the original packet (our PT, SSRC and that seq) and handled as one.
+        Padding-only RTX (a bandwidth probe) is dropped."""
+        start, end = view.header_len, view.payload_end
+        if end - start < 3 or self.ssrc is None:
+            return  # a probe, or nothing after the OSN
+        self.rtx_packets += 1
+        head = bytearray(data[:start])
+        head[0] &= ~0x20  # the padding stays behind
+        head[1] = (head[1] & 0x80) | self.payload_type
+        head[2:4] = data[start : start + 2]
+        head[8:12] = self.ssrc.to_bytes(4, "big")
+        original = bytes(head) + data[start + 2 : end]
+        rebuilt = parse_rtp(original)
+        if rebuilt is not None:
+            self.on_rtp(original, rebuilt, now, retransmitted=True)
 
     # -- feedback to the publisher -------------------------------------------------------------
 

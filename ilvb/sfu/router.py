@@ -162,10 +162,13 @@ class Router:
                     remb="goog-remb" in t.feedback,
                     fast_fd=getattr(self._w, "fast_fd", None),
                     red_payload_type=t.red_payload_type,
+                    rtx_payload_type=t.rtx_payload_type,
                 )
                 m.producers[t.source] = p
                 if t.ssrc is not None:
                     m.by_ssrc[t.ssrc] = p
+                if t.rtx_ssrc is not None:
+                    m.by_ssrc[t.rtx_ssrc] = p  # RFC 4588 retransmissions
                 m.by_mid[t.mid] = p
             if t.mid_ext is not None:
                 m.mid_ext = t.mid_ext
@@ -352,7 +355,9 @@ class Router:
                 self.rtp_in_unknown += 1
                 return
         if view.payload_type != p.payload_type and view.payload_type != p.red_payload_type:
-            return  # RTX or an unnegotiated codec
+            if view.payload_type == p.rtx_payload_type:
+                p.on_rtx(data, view, self._w.now())
+            return  # else an unnegotiated codec
         p.on_rtp(data, view, self._w.now())
 
     def _learn_ssrc(self, m: MemberMedia, data: bytes, view: Any) -> Producer | None:

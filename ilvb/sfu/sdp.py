@@ -5,7 +5,8 @@ aiortc's codecs): the workers only ever see the plain dataclasses below.
 
 * A publisher's offer → :func:`parse_publisher_offer` (one codec per accepted m-line, the client's
   payload-type numbers and header-extension ids kept) → :func:`build_publisher_answer` (ICE-lite,
-  our ufrag/pwd/fingerprint, one host candidate, BUNDLE, rtcp-mux, ``recvonly``; RTX dropped).
+  our ufrag/pwd/fingerprint, one host candidate, BUNDLE, rtcp-mux, ``recvonly``; RTX of the
+  chosen video codec and RED over Opus kept when offered).
 * A receive transport → :func:`build_receive_offer` (fixed ``sendonly`` slots ``a0..``/``v0..``,
   each with its own SSRC, cname and msid; opus/111, VP8/96, H264/102) → the client's answer →
   :func:`parse_receive_answer` (which payload types the client accepted in each slot).
@@ -71,6 +72,10 @@ class AcceptedTrack:
     # RFC 2198 RED wrapping this Opus (``red/48000/2``, fmtp ``PT/PT``), when the client
     # offered it: the answer puts it first, so Chromium sends its Opus frames with redundancy
     red_payload_type: int | None = None
+    # RFC 4588 RTX for this video codec (``rtx/90000``, ``apt=`` its PT) and the RTX SSRC of
+    # the offer's FID group: the publisher then answers NACKs on it
+    rtx_payload_type: int | None = None
+    rtx_ssrc: int | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +225,26 @@ def _red_for(media: Any, opus_pt: int) -> int | None:
     return None
 
 
+def _rtx_for(media: Any, pt: int) -> int | None:
+    """The payload type of an ``rtx/90000`` with ``apt=pt``, or None."""
+    for codec in media.rtp.codecs:
+        if codec.mimeType.lower() != "video/rtx" or codec.clockRate != 90000:
+            continue
+        if codec.payloadType in RTCP_CONFLICT_PTS:
+            continue
+        if str(codec.parameters.get("apt")) == str(pt):
+            return int(codec.payloadType)
+    return None
+
+
+def _rtx_ssrc(media: Any) -> int | None:
+    """The second SSRC of the m-line's FID group (RFC 5576 §4.2: primary, then RTX)."""
+    for group in media.ssrc_group:
+        if group.semantic == "FID" and len(group.items) >= 2:
+            return int(group.items[1])
+    return None
+
+
 def _bundle_mids(desc: Any) -> list[str] | None:
     """The mids of the offer's first BUNDLE group (the only one the SFU accepts), or None."""
     for group in desc.group:
@@ -330,6 +355,7 @@ def parse_publisher_offer(sdp: str, sources: dict[str, str]) -> PublisherOffer:
             audio_level_ext=exts.get(URI_AUDIO_LEVEL),
             mid_ext=exts.get(URI_MID),
             red_payload_type=_red_for(media, codec.payloadType) if media.kind == "audio" else None,
+            **_rtx_fields(media, codec, feedback),
         )
         lines.append(MLine(mid, media.kind, media.profile, fmt, track))
     _check_bundle_consistency(desc, [m.mid in bundle for m in lines])
@@ -355,6 +381,16 @@ def _check_bundle_consistency(desc: Any, bundled: list[bool]) -> None:
                 raise _invalid(f"extension id {ext.id} names two URIs in the BUNDLE group")
             if ext_id.setdefault(ext.uri, ext.id) != ext.id:
                 raise _invalid(f"{ext.uri} has two extension ids in the BUNDLE group")
+
+
+def _rtx_fields(media: Any, codec: Any, feedback: tuple[str, ...]) -> dict[str, int | None]:
+    """RTX for a video codec that is NACKed, when the offer has both the codec and its SSRC."""
+    if media.kind != "video" or "nack" not in feedback:
+        return {}
+    pt, ssrc = _rtx_for(media, codec.payloadType), _rtx_ssrc(media)
+    if pt is None or ssrc is None:
+        return {}
+    return {"rtx_payload_type": pt, "rtx_ssrc": ssrc}
 
 
 def _ip_version(ip: str) -> str:
@@ -398,7 +434,10 @@ def build_publisher_answer(offer: PublisherOffer, local: LocalParams) -> str:
             continue
         pt = m.track.payload_type if m.track is not None else m.inactive_pt
         red = m.track.red_payload_type if m.track is not None else None
+        rtx = m.track.rtx_payload_type if m.track is not None else None
         pts = f"{red} {pt}" if red is not None else str(pt)  # RED first: Chromium then sends it
+        if rtx is not None:
+            pts += f" {rtx}"
         out.append(f"m={m.kind} {local.port} UDP/TLS/RTP/SAVPF {pts}")
         out += _transport_lines(local, setup)
         out.append(f"a=mid:{m.mid}")
@@ -417,6 +456,9 @@ def build_publisher_answer(offer: PublisherOffer, local: LocalParams) -> str:
             out.append(f"a=rtcp-fb:{t.payload_type} {fb}")
         if t.fmtp:
             out.append(f"a=fmtp:{t.payload_type} {t.fmtp}")
+        if t.rtx_payload_type is not None:
+            out.append(f"a=rtpmap:{t.rtx_payload_type} rtx/{t.clock_rate}")
+            out.append(f"a=fmtp:{t.rtx_payload_type} apt={t.payload_type}")
         if t.red_payload_type is not None:
             out.append(f"a=rtpmap:{t.red_payload_type} red/{t.clock_rate}/2")
             out.append(f"a=fmtp:{t.red_payload_type} {t.payload_type}/{t.payload_type}")

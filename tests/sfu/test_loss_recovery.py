@@ -170,3 +170,33 @@ def test_red_is_forwarded_as_red_to_a_subscriber_that_takes_it_and_as_opus_other
     blocks = parse_red(d[v.header_len : v.payload_end])
     assert v.payload_type == 62 and v2.payload_type == 101
     assert blocks is not None and [b.payload_type for b in blocks] == [101, 101]
+
+
+def test_an_rtx_retransmission_is_unwrapped_into_the_cache_and_forwarded() -> None:
+    from dataclasses import replace
+
+    from ilvb.sfu.rtp.rtcp import Nack
+
+    room = Room()
+    pub = room.publish("alice", replace(video_track(), rtx_payload_type=121, rtx_ssrc=1001))
+    room.subscribe("bob", views=(("alice", "camera"),))
+    pub.handle_srtp(rtp(120, 1, 0, 1000, VP8_KEY))
+    pub.handle_srtp(rtp(120, 3, 6000, 1000, VP8_DELTA))  # seq 2 lost
+    room.svc.take(addr("bob"))
+    room.svc.take(addr("alice"))
+    room.svc.t += 0.02
+    room.router.tick(room.svc.t)
+    nacks = [i for i in room.svc.take(addr("alice"))[1] if isinstance(i, Nack)]
+    assert nacks and nacks[0].lost == [2]
+    # the publisher answers on RTX: PT 121, its RTX SSRC, own seq 500, OSN 2 + payload
+    room.svc.t += 0.012
+    pub.handle_srtp(rtp(121, 500, 3000, 1001, (2).to_bytes(2, "big") + b"\x00late-frame"))
+    p = room.router.members["alice"].producers["camera"]
+    assert p.rtx_packets == 1 and p.nack is not None and p.nack.recovered == 1
+    assert p.nack.rtt.samples == 1 and abs(p.nack.rtt.srtt - 0.012) < 1e-6
+    cached = p.cache.get(2) if p.cache is not None else None
+    assert cached is not None and cached[12:] == b"\x00late-frame" and cached[1] & 0x7F == 120
+    ((view, data),) = room.svc.take(addr("bob"))[0]  # forwarded in the slot's own numbering
+    assert data[view.header_len :] == b"\x00late-frame" and view.payload_type == 96
+    pub.handle_srtp(rtp(121, 501, 0, 1001, b"\x00"))  # a padding-sized probe: dropped
+    assert p.rtx_packets == 1

@@ -120,9 +120,13 @@ def test_chromium_offer_keeps_client_numbers_drops_rtx_and_unsupported() -> None
     # RED (RFC 2198) before Opus, so that Chromium sends Opus with redundancy
     assert "m=audio 40000 UDP/TLS/RTP/SAVPF 63 111\r\n" in answer
     assert "a=rtpmap:63 red/48000/2\r\na=fmtp:63 111/111\r\n" in answer
-    assert "m=video 40000 UDP/TLS/RTP/SAVPF 102\r\n" in answer
+    # RTX (RFC 4588) of the chosen codec only, with the FID group's RTX SSRC
+    assert (video.rtx_payload_type, video.rtx_ssrc) == (103, 3333)
+    assert "m=video 40000 UDP/TLS/RTP/SAVPF 102 103\r\n" in answer
+    assert "a=rtpmap:103 rtx/90000\r\na=fmtp:103 apt=102\r\n" in answer
     assert "m=application 0 UDP/DTLS/SCTP webrtc-datachannel" in answer
-    assert "rtx" not in answer and "apt=" not in answer and "transport-cc" not in answer
+    assert "apt=100" not in answer and "rtx/90000" not in answer.replace("103 rtx", "")
+    assert "transport-cc" not in answer
     assert "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level" in answer
     assert "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid" in answer
     assert "abs-send-time" not in answer
@@ -150,6 +154,17 @@ def test_red_is_taken_only_when_every_block_is_the_accepted_opus(fmtp: str) -> N
     assert audio.red_payload_type is None
     answer = build_publisher_answer(parse_publisher_offer(sdp, {"0": "microphone"}), LOCAL)
     assert "m=audio 40000 UDP/TLS/RTP/SAVPF 111\r\n" in answer and "red" not in answer
+
+
+def test_rtx_needs_its_ssrc_and_a_nacked_codec() -> None:
+    no_fid = CHROME_OFFER.replace("a=ssrc-group:FID 2222 3333\r\n", "")
+    video = parse_publisher_offer(no_fid, {"1": "camera"}).tracks[0]
+    assert video.rtx_payload_type is None and video.rtx_ssrc is None
+    no_nack = CHROME_OFFER.replace("a=rtcp-fb:102 nack\r\n", "")
+    video = parse_publisher_offer(no_nack, {"1": "camera"}).tracks[0]
+    assert video.rtx_payload_type is None
+    answer = build_publisher_answer(parse_publisher_offer(no_fid, {"1": "camera"}), LOCAL)
+    assert "rtx" not in answer and "apt=" not in answer
 
 
 def test_unmapped_mline_is_inactive_and_not_a_producer() -> None:
