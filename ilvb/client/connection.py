@@ -6,9 +6,9 @@ as typed :mod:`ilvb.errors` exceptions with :func:`ilvb.errors.error_from_dict`)
 heartbeat ``ping`` every ``heartbeat_interval_s``, and dispatches server events to an
 :class:`~ilvb.client.events.EventHub`. When the socket drops without :meth:`close`, it reconnects
 and sends ``hello`` with the session token (``resume``) until the disconnect window is over.
-A request that gets no reply in time fails with ``timeout``; requests in flight at a drop (and
-those sent while the connection cannot be resumed) fail with ``unavailable`` — both are
-:class:`~ilvb.errors.Unavailable`, as in the Web SDK.
+A request that gets no reply in time fails with ``timeout``; requests in flight at a drop or at
+:meth:`Connection.close`, and those sent once the connection is closed (or cannot be resumed),
+fail with ``unavailable`` — both are :class:`~ilvb.errors.Unavailable`, as in the Web SDK.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from ilvb.client.events import Event, EventHub
-from ilvb.errors import IlvbError, InvalidState, Unavailable, error_from_dict
+from ilvb.errors import IlvbError, Unavailable, error_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -84,15 +84,15 @@ class Connection:
     ) -> dict[str, Any]:
         """Send a request and return the response ``data``; raise the typed error on ``error``."""
         if self._closed:
-            raise InvalidState("invalid_state", "the connection is closed")
+            raise Unavailable(message="the connection is closed")
         if not self._connected.is_set():
             # Dropped: wait for the resume to finish (or fail) before sending.
             try:
                 await asyncio.wait_for(self._connected.wait(), self.resume_window_s)
             except TimeoutError:
-                raise Unavailable("unavailable", "signaling connection lost") from None
+                raise Unavailable(message="signaling connection lost") from None
             if self._closed:
-                raise InvalidState("invalid_state", "the connection is closed")
+                raise Unavailable(message="the connection is closed")
         return await self._send_request(type_, data, timeout_s)
 
     async def _send_request(
@@ -100,7 +100,7 @@ class Connection:
     ) -> dict[str, Any]:
         ws = self._ws
         if ws is None:
-            raise Unavailable("unavailable", "signaling connection lost")
+            raise Unavailable(message="signaling connection lost")
         wait_s = timeout_s or self.request_timeout_s
         req_id = next(self._ids)
         frame: dict[str, Any] = {"id": req_id, "type": type_}
@@ -112,7 +112,7 @@ class Connection:
             try:
                 await ws.send(json.dumps(frame))
             except ConnectionClosed:
-                raise Unavailable("unavailable", "signaling connection lost") from None
+                raise Unavailable(message="signaling connection lost") from None
             return await asyncio.wait_for(future, wait_s)
         except TimeoutError:
             raise Unavailable("timeout", f"{type_}: no reply within {wait_s:g} s") from None
@@ -131,7 +131,7 @@ class Connection:
         if self._ws is not None:
             with contextlib.suppress(Exception):
                 await self._ws.close()
-        self._fail_pending(InvalidState("invalid_state", "the connection is closed"))
+        self._fail_pending(Unavailable(message="the connection was closed"))
         self.events.emit(Event("connection.closed", {"error": None}))
 
     async def drop(self, *, resume: bool = True) -> None:
@@ -145,7 +145,7 @@ class Connection:
             for task in (self._heartbeat, self._reader):
                 if task is not None:
                     task.cancel()
-            self._fail_pending(Unavailable("unavailable", "signaling connection lost"))
+            self._fail_pending(Unavailable(message="signaling connection lost"))
         if self._ws is not None:
             self._ws.transport.abort()
         if not resume:
@@ -157,7 +157,7 @@ class Connection:
         try:
             ws = await connect(self.url, max_size=self.max_message_bytes, open_timeout=10)
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
-            raise Unavailable("unavailable", f"cannot connect to {self.url}: {exc}") from exc
+            raise Unavailable(message=f"cannot connect to {self.url}: {exc}") from exc
         self._ws = ws
         self._reader = asyncio.ensure_future(self._read_loop(ws))
         hello: dict[str, Any] = {"protocol": PROTOCOL_VERSION, "ticket": self.ticket}
@@ -244,7 +244,7 @@ class Connection:
         self._connected.clear()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-        self._fail_pending(Unavailable("unavailable", "signaling connection lost"))
+        self._fail_pending(Unavailable(message="signaling connection lost"))
         self.events.emit(Event("connection.lost", {}))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.resume_window_s

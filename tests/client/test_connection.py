@@ -8,7 +8,7 @@ import pytest
 
 from ilvb.client.connection import Connection
 from ilvb.client.events import Event, EventHub
-from ilvb.errors import InvalidState, LimitExceeded, NotFound, Unauthenticated, Unavailable
+from ilvb.errors import LimitExceeded, NotFound, Unauthenticated, Unavailable
 from tests.client.fake_server import FakeServer
 from tests.client.polling import poll
 
@@ -196,8 +196,29 @@ async def test_refused_resume_closes_with_the_error() -> None:
         event = await closed.next(10)
         assert isinstance(event.data["error"], Unauthenticated)
         assert conn.closed
-        with pytest.raises(InvalidState):
+        with pytest.raises(Unavailable) as info:
             await conn.request("ping")
+        assert info.value.code == "unavailable"
+
+
+async def test_close_fails_requests_in_flight_and_later_ones_as_unavailable() -> None:
+    async with FakeServer() as server:
+        never = asyncio.Event()
+
+        async def hang(data):
+            await never.wait()
+            return {}
+
+        server.handlers["hang"] = hang
+        conn = await Connection.open(server.url, "good")
+        pending = asyncio.ensure_future(conn.request("hang", {}))
+        await poll(lambda: any(r.get("type") == "hang" for r in server.requests))
+        await conn.close()
+        for attempt in (pending, conn.request("ping")):
+            with pytest.raises(Unavailable) as info:
+                await attempt
+            assert info.value.code == "unavailable"
+        never.set()
 
 
 async def test_drop_without_resume_stays_gone() -> None:
