@@ -53,8 +53,9 @@ class ServerSettings(BaseModel):
     # An idle kept-alive connection is closed after this long.
     http_keep_alive_timeout_s: float = Field(5.0, gt=0)
     # Open connections (HTTP and WebSocket together); one more is answered 503 and closed.
-    # Never more than the process's open-file limit less a reserve for its own files.
-    max_connections: int = Field(10_000, ge=1)
+    # Default: a full room (rooms.max_members); never more than the process's open-file limit
+    # less a reserve for its own files (so accept() never runs out of descriptors).
+    max_connections: int = Field(50_000, ge=1)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -106,7 +106,7 @@ def guarded_protocol(limits: HttpLimits) -> type[HttpToolsProtocol]:
 class GuardedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with header/body time-outs and a connection cap."""
 
-    limits: HttpLimits = HttpLimits(10.0, 30.0, 10_000)
+    limits: HttpLimits = HttpLimits(10.0, 30.0, 50_000)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -208,3 +208,16 @@ def test_headers_under_the_cap_are_served(served: Served) -> None:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + pad + b"Connection: close\r\n\r\n")
         _elapsed, reply = _closed_after(sock, 5.0)
     assert reply.startswith(b"HTTP/1.1 200 ")
+
+
+def test_the_connection_cap_never_exceeds_the_open_file_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ilvb.server import http_protocol
+
+    monkeypatch.setattr(http_protocol.resource, "getrlimit", lambda _r: (1024, 4096))
+    assert http_protocol.effective_max_connections(50_000) == 1024 - http_protocol.FD_RESERVE
+    assert http_protocol.effective_max_connections(300) == 300
+    infinity = http_protocol.resource.RLIM_INFINITY
+    monkeypatch.setattr(http_protocol.resource, "getrlimit", lambda _r: (infinity, infinity))
+    assert http_protocol.effective_max_connections(50_000) == 50_000
