@@ -80,3 +80,14 @@ def test_every_code_of_the_web_sdks_table_is_in_the_error_table() -> None:
     codes = re.findall(r"^\s+(\w+): \"", table.group(1), re.M)
     assert len(codes) >= 5, codes
     assert [code for code in codes if code not in CODES] == []
+
+
+def test_ilvb_d_ts_error_codes_are_the_error_table() -> None:
+    text = (STATIC / "ilvb.d.ts").read_text()
+    declared: set[str] = set()
+    for name in ("ClientErrorCode", "ServerErrorCode"):
+        union = re.search(rf"^export type {name} =(.*?);$", text, re.M | re.S)
+        assert union, f"{name} not found in ilvb.d.ts"
+        declared.update(re.findall(r'"(\w+)"', union.group(1)))
+    assert sorted(set(CODES) - declared) == [], "codes of ilvb/errors.py missing in ilvb.d.ts"
+    assert sorted(declared - set(CODES)) == [], "codes in ilvb.d.ts missing in ilvb/errors.py"

@@ -28,16 +28,20 @@ export type ClientErrorCode =
 /** Every code the Web SDK raises itself, with what it means. */
 export declare const CLIENT_ERROR_CODES: Readonly<Record<ClientErrorCode, string>>;
 
+/** The other codes of the error table (ilvb/errors.py, docs/protocol.md): only the server sends these. */
+export type ServerErrorCode =
+  | "invalid_json" | "unknown_type" | "message_too_large" | "unsupported_protocol"
+  | "request_timeout" | "unauthenticated" | "ticket_malformed" | "ticket_expired"
+  | "ticket_lifetime_exceeded" | "ticket_bad_signature" | "ticket_wrong_app" | "ticket_wrong_room"
+  | "admin_key_required" | "app_signature_required" | "already_in_room" | "not_found"
+  | "app_not_found" | "room_not_found" | "member_not_found" | "audio_sender_limit"
+  | "video_sender_limit" | "view_limit" | "call_full" | "limit_exceeded" | "rate_limited"
+  | "body_too_large" | "headers_too_large" | "media_unavailable" | "account_not_found"
+  | "email_taken" | "app_owned" | "invalid_amount" | "invalid_price_plan" | "invalid_sdp"
+  | "unsupported_codec";
+
 /** Error codes of docs/protocol.md plus the client-side ones. */
-export type ErrorCode =
-  | "invalid_argument" | "invalid_json" | "unknown_type" | "unsupported_protocol"
-  | "message_too_large" | "unauthenticated" | "ticket_malformed" | "ticket_expired"
-  | "ticket_bad_signature" | "ticket_wrong_app" | "ticket_wrong_room" | "permission_denied"
-  | "not_in_room" | "already_in_room" | "invalid_state" | "not_found" | "app_not_found"
-  | "room_not_found" | "member_not_found" | "audio_sender_limit" | "video_sender_limit"
-  | "view_limit" | "call_full" | "limit_exceeded" | "unavailable" | "media_unavailable"
-  | "internal_error" | "timeout" | "device_unavailable"
-  | (string & {});
+export type ErrorCode = ClientErrorCode | ServerErrorCode | (string & {});
 
 export declare class IlvbError extends Error {
   readonly name: "IlvbError";

@@ -18,7 +18,7 @@ export const CLIENT_ERROR_CODES = Object.freeze({
 });
 
 /** @typedef {keyof typeof CLIENT_ERROR_CODES} ClientErrorCode */
-/** A code taken from a server error frame (any string the server sends). @typedef {string & {readonly __fromServer: true}} ServerErrorCode */
+/** A code taken from a server error frame (any string the server sends). @typedef {string & {readonly __fromServer: true}} WireErrorCode */
 
 /**
  * A typed error with a stable `code` and a human `message` (`details` for the data some codes
@@ -29,7 +29,7 @@ export class IlvbError extends Error {
   name = "IlvbError";
 
   /**
-   * @param {ClientErrorCode | ServerErrorCode} code
+   * @param {ClientErrorCode | WireErrorCode} code
    * @param {string} [message]
    * @param {Record<string, unknown>} [details]
    */
@@ -46,7 +46,7 @@ export class IlvbError extends Error {
    * @param {{code?: string, message?: string, details?: Record<string, unknown>} | null | undefined} body
    */
   static fromWire(body) {
-    const code = body?.code ? /** @type {ServerErrorCode} */ (String(body.code)) : "internal_error";
+    const code = body?.code ? /** @type {WireErrorCode} */ (String(body.code)) : "internal_error";
     return new IlvbError(code, String(body?.message || ""), body?.details);
   }
 
