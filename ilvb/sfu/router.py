@@ -464,8 +464,11 @@ class Router:
             producer = None
         pt = slot.payload_types.get(producer.codec) if producer is not None else None
         if producer is not None and pt is None:
-            logger.info(
-                "slot %s of %s: codec %s not accepted", slot.mid, m.member_id, producer.codec
+            # counted, logged once: a subscriber's answer decides this, and the audio slots
+            # are re-assigned up to 10 times a second
+            self.faults.dropped(
+                "slot.codec_not_accepted",
+                f"slot {slot.mid} of {m.member_id}: codec {producer.codec} not accepted",
             )
             producer = None
         current = slot.consumer

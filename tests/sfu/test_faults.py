@@ -120,3 +120,27 @@ def test_a_failing_fast_path_is_counted_per_packet_but_logged_once(
             p.on_rtp(packet, view, float(i))
     assert p.fast_send_failed == 500
     assert len(caplog.records) == 1 and caplog.records[0].exc_info
+
+
+def test_a_slot_whose_answer_refused_the_codec_is_counted_not_logged_per_reassignment(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from ilvb.sfu.api import Subscription
+    from tests.sfu.test_router import REMOTE, Room, addr, audio_track, connect, level_ext, rtp
+
+    room = Room()
+    sender = room.publish("s0", audio_track(7000))
+    room.router.offer_receive("deaf", 2, 0)
+    room.router.accept_receive_answer("deaf", REMOTE, {"a0": {}, "a1": {}})  # no opus anywhere
+    recv = room.router.members["deaf"].recv
+    assert recv is not None
+    with caplog.at_level(logging.INFO, logger="ilvb.sfu"):
+        connect(recv, addr("deaf"))
+        for step in range(10):  # s0 speaks, so the selector picks it for the listener
+            room.svc.t += 0.02
+            sender.handle_srtp(rtp(109, step, 960 * step, 7000, b"opus", level_ext(1, 10)))
+        room.router.slow_tick(room.svc.t, send_reports=False)
+        for _ in range(50):  # every (re-)assignment tries the slot again
+            room.router.set_subscription("deaf", Subscription())
+    assert room.router.faults.counts["slot.codec_not_accepted"] >= 50
+    assert len([r for r in caplog.records if "not accepted" in r.getMessage()]) == 1
