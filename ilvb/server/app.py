@@ -41,6 +41,7 @@ from ilvb.server.rest_apps import router as apps_router
 from ilvb.server.rest_billing import router as billing_router
 from ilvb.server.rest_rooms import app_access
 from ilvb.server.rest_rooms import router as rooms_router
+from ilvb.server.rest_usage import router as usage_router
 from ilvb.server.signaling import SignalingHub
 from ilvb.server.signaling import router as signaling_router
 from ilvb.server.usage import UsageRecorder
@@ -139,6 +140,7 @@ def create_app(
     app.include_router(apps_router)
     app.include_router(rooms_router)
     app.include_router(billing_router)
+    app.include_router(usage_router)
 
     @app.get("/healthz", tags=["server"])
     async def healthz() -> dict[str, str]:
