@@ -51,6 +51,7 @@ from ilvb.store.interfaces import AppStore
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
+CONSOLE_DIR = STATIC_DIR.parent / "console"
 DEMO_TICKET_TTL_S = 3600
 
 
@@ -157,6 +158,18 @@ def create_app(
     @app.get("/precall", include_in_schema=False)
     async def precall_page() -> FileResponse:
         return _static_file("precall.html")
+
+    app.mount(
+        "/console/assets", StaticFiles(directory=CONSOLE_DIR, check_dir=False), name="console"
+    )
+
+    @app.get("/console", include_in_schema=False)
+    async def console_page() -> FileResponse:
+        """The web console (it signs in with the admin key; every page uses the REST API)."""
+        page = CONSOLE_DIR / "index.html"
+        if not page.is_file():
+            raise NotFound("not_found", "the console is not installed")
+        return FileResponse(page, headers={"Cache-Control": "no-store"})
 
     if demo_app_id is not None:
 

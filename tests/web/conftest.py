@@ -127,11 +127,15 @@ async def new_page(browser: object) -> AsyncIterator[object]:
 class ServerProcess:
     """``ilvb serve --demo`` in a child process; ``origin`` is its http://127.0.0.1:PORT."""
 
-    def __init__(self, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, extra_env: dict[str, str] | None = None, data_dir: str | None = None
+    ) -> None:
+        # data_dir: keep the store across a restart (the caller owns and removes it).
         self._tmp = tempfile.TemporaryDirectory(prefix="ilvb-web-")
+        self.data_dir = data_dir or self._tmp.name
         env = {**os.environ, **(extra_env or {})}
         cmd = [sys.executable, "-m", "ilvb", "serve", "--demo", "--port", "0"]
-        cmd += ["--data-dir", self._tmp.name, "--workers", "0", "--log-level", "warning"]
+        cmd += ["--data-dir", self.data_dir, "--workers", "0", "--log-level", "warning"]
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
         )
