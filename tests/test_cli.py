@@ -156,6 +156,9 @@ class Server:
             text=True,
             env=env,
         )
+        self._start_pump()
+
+    def _start_pump(self) -> None:
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._pump, daemon=True).start()
