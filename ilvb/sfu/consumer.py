@@ -4,7 +4,10 @@ A :class:`ReceiveSlot` is one ``sendonly`` m-line of a member's receive transpor
 …): its SSRC, its negotiated payload types and its :class:`RtpMunger` outlive the producers that
 feed it, so the subscriber sees one continuous stream across view and speaker switches. A
 :class:`Consumer` binds one producer to one slot for one munger *generation*; a switch closes the
-consumer and opens a new one.
+consumer and opens a new one. The slot creates and closes its consumers
+(:meth:`ReceiveSlot.consume`, :meth:`ReceiveSlot.release`) and registers them with the producer;
+a producer that closes tells each consumer (:meth:`Consumer.producer_closed`), which tells its
+slot.
 
 Per packet (:meth:`Consumer.send`): (video, until the first keyframe) skip → munger → rewrite
 payload type / seq / timestamp / SSRC (header extensions dropped) → SRTP protect + send.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ilvb.sfu.rtp.keyframe import is_keyframe
@@ -126,11 +130,43 @@ class ReceiveSlot:
         self.last_sr = now
         return build_sr(self.ssrc, ntp_timestamp(time.time()), rtp_ts, self.packets, self.octets)
 
-    def close(self) -> None:
-        """Close the current consumer (transport gone)."""
-        if self.consumer is not None:
-            self.consumer.close()
+    def consume(self, producer: Producer, payload_type: int) -> Consumer:
+        """Feed this slot from ``producer`` from now on (the current consumer closes first).
+
+        ``payload_type``: the subscriber's for the producer's codec (its RED one, RFC 2198, is
+        in :attr:`payload_types`). The new consumer starts a munger generation and joins the
+        producer's fan-out list.
+        """
+        self.release()
+        consumer = Consumer(
+            producer,
+            self,
+            payload_type,
+            self.payload_types.get("red"),
+            self.munger.switch_source(),
+            self._producer_closed,
+        )
+        producer.add_consumer(consumer)
+        self.consumer = consumer
+        return consumer
+
+    def release(self) -> Consumer | None:
+        """Stop feeding this slot; returns the consumer that closed (None if it was empty)."""
+        consumer = self.consumer
+        if consumer is None:
+            return None
+        self.consumer = None
+        consumer.close()
+        return consumer
+
+    def _producer_closed(self, consumer: Consumer) -> None:
+        # the consumer's private close notice: its producer went, the slot is empty now
+        if self.consumer is consumer:
             self.consumer = None
+
+    def close(self) -> None:
+        """The transport is gone: close the current consumer."""
+        self.release()
 
 
 class Consumer:
@@ -146,6 +182,7 @@ class Consumer:
         "waiting_keyframe",
         "closed",
         "packets",
+        "_on_producer_closed",
     )
 
     def __init__(
@@ -153,20 +190,22 @@ class Consumer:
         producer: Producer,
         slot: ReceiveSlot,
         payload_type: int,
-        red_payload_type: int | None = None,
+        red_payload_type: int | None,
+        generation: int,
+        on_producer_closed: Callable[[Consumer], None],
     ) -> None:
+        """Created by its slot (:meth:`ReceiveSlot.consume`), which registers it."""
         self.producer = producer
         self.slot = slot
         self.payload_type = payload_type
         # the subscriber's RED payload type when it takes RED (RFC 2198), else None
         self.red_payload_type = red_payload_type
         self.codec = producer.codec
-        self.generation = slot.munger.switch_source()
+        self.generation = generation
         self.waiting_keyframe = producer.kind == "video"
         self.closed = False
         self.packets = 0
-        producer.consumers.append(self)
-        slot.consumer = self
+        self._on_producer_closed = on_producer_closed
 
     def send(
         self, data: bytes, view: RtpView, now: float, batch: list[tuple[Any, ...]] | None = None
@@ -243,13 +282,18 @@ class Consumer:
         return out, new_view, red_pt if red_pt is not None else self.payload_type
 
     def close(self) -> None:
-        """Stop forwarding: leave the producer's fan-out list and free the slot. Idempotent."""
+        """Closed by its slot (a switch, a release): leave the producer's fan-out list.
+
+        Idempotent; the slot initiated it, so the slot is not told again.
+        """
         if self.closed:
             return
         self.closed = True
-        try:
-            self.producer.consumers.remove(self)
-        except ValueError:
-            pass
-        if self.slot.consumer is self:
-            self.slot.consumer = None
+        self.producer.remove_consumer(self)
+
+    def producer_closed(self) -> None:
+        """Its producer closed (and dropped its fan-out list): tell the slot. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        self._on_producer_closed(self)

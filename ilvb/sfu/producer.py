@@ -234,11 +234,26 @@ class Producer:
         if self.remb and self.ssrc is not None and not self.closed:
             self.transport.send_rtcp(build_remb(FEEDBACK_SSRC, REMB_BPS, [self.ssrc]))
 
+    # -- consumers (created by their receive slot, ilvb.sfu.consumer) ----------------------------
+
+    def add_consumer(self, consumer: Consumer) -> None:
+        """A slot starts forwarding this producer: join the fan-out list."""
+        if self.closed:
+            raise RuntimeError("producer closed")
+        self.consumers.append(consumer)
+
+    def remove_consumer(self, consumer: Consumer) -> None:
+        """A consumer closed by its slot leaves the fan-out list."""
+        try:
+            self.consumers.remove(consumer)
+        except ValueError:
+            pass
+
     def close(self) -> None:
-        """Detach all consumers (they close with their producer). Idempotent."""
+        """Close; each consumer learns it (:meth:`Consumer.producer_closed`). Idempotent."""
         if self.closed:
             return
         self.closed = True
-        for consumer in list(self.consumers):
-            consumer.close()
-        self.consumers.clear()
+        consumers, self.consumers = self.consumers, []
+        for consumer in consumers:
+            consumer.producer_closed()

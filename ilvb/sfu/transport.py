@@ -48,11 +48,6 @@ class RemoteParams:
     dtls_role: DtlsRole  # the role WE play
 
 
-def is_rtcp(data: bytes) -> bool:
-    """RFC 5761 §4: with rtcp-mux, packet types 192..223 in the second byte are RTCP."""
-    return 191 < data[1] < 224
-
-
 class WebRtcTransport:
     """ICE-lite + DTLS + SRTP for one client. ``state``: new, connected, closed."""
 
@@ -158,7 +153,7 @@ class WebRtcTransport:
         if rx is None:
             return  # not keyed yet
         try:
-            if 191 < data[1] < 224:
+            if 191 < data[1] < 224:  # RFC 5761 §4 (rtp.packet.is_rtcp, inlined: per packet)
                 plain = rx.unprotect_rtcp(data)
                 self.rtcp_in += 1
                 self.last_seen = self._now()
@@ -210,13 +205,28 @@ class WebRtcTransport:
             self.close("consent_expired")
 
     def close(self, reason: str = "closed") -> None:
-        """Close DTLS, drop keys, tell the owner once. Idempotent."""
-        if self.state == "closed":
+        """Close on its own account (consent expired, DTLS failed) and tell the owner once
+        (``on_closed``). Idempotent."""
+        if not self._shut():
             return
-        self.state = "closed"
-        self.dtls.close()
-        self._rx = self._tx = self.fast_tx = None
         try:
             self.on_closed(reason)
         except Exception:  # a failing listener must not break the worker
             logger.exception("transport on_closed listener failed")
+
+    def router_closed(self) -> None:
+        """Closed by its owner (member removed, replaced, router closed): nobody is told.
+
+        Idempotent. The owner already knows, so ``on_closed`` is not called (mediasoup's
+        close rule: a self-initiated close tells the parent, a parent-initiated one is silent).
+        """
+        self._shut()
+
+    def _shut(self) -> bool:
+        """Close DTLS and drop the keys; False if it was closed already."""
+        if self.state == "closed":
+            return False
+        self.state = "closed"
+        self.dtls.close()
+        self._rx = self._tx = self.fast_tx = None
+        return True

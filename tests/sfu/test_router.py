@@ -43,6 +43,7 @@ class Services:
     port = 40000
     keyframe_interval_s = 1.0
     nack_cache_packets = 256
+    fast_fd = None  # the pure-Python path
 
     def __init__(self) -> None:
         self.t = 100.0
@@ -474,16 +475,38 @@ def test_close_tears_down_quietly_without_rerouting_the_members_still_inside() -
         room.subscribe(f"s{i}", views=(("host", "camera"),))
     room.events.clear()
     assigned = 0
-    real_assign = room.router._assign
+    real_assign = room.router.slots.assign
 
     def counting_assign(m: Any, now: float) -> None:
         nonlocal assigned
         assigned += 1
         real_assign(m, now)
 
-    room.router._assign = counting_assign  # type: ignore[method-assign]
+    room.router.slots.assign = counting_assign  # type: ignore[method-assign]
     room.router.close()
     assert assigned == 0
     assert [n for n, _ in room.events if n in ("transport_closed", "slot")] == []
     assert room.svc.transports == set()
     assert room.router.members == {}
+
+
+def test_a_removed_member_s_transports_close_silently_and_only_its_own_closes_report() -> None:
+    """mediasoup's close rule: transports the router closes (member removed) do not call back;
+    a transport that dies on its own (consent expired) tells the router once."""
+    room = Room()
+    pub = room.publish("alice", video_track())
+    sub = room.subscribe("bob", views=(("alice", "camera"),))
+    fired: list[str] = []
+    for t in (pub, sub):
+        inner = t.on_closed
+        t.on_closed = lambda reason, inner=inner: (fired.append(reason), inner(reason))  # type: ignore[misc]
+    room.events.clear()
+    room.router.remove_member("bob")
+    assert sub.state == "closed" and fired == [] and sub not in room.svc.transports
+    assert [n for n, _ in room.events if n == "transport_closed"] == []
+    room.svc.t += 31  # alice's consent expires: her own close reports once
+    pub.tick(room.svc.t)
+    pub.tick(room.svc.t)
+    assert fired == ["consent_expired"] and pub not in room.svc.transports
+    closed = [p for n, p in room.events if n == "transport_closed"]
+    assert closed == [{"member_id": "alice", "transport": "send", "reason": "consent_expired"}]

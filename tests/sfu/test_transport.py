@@ -4,7 +4,7 @@ nothing sent before keys, bad SRTP counted and dropped, close idempotent."""
 from __future__ import annotations
 
 from ilvb.sfu.dtls import DtlsCertificate, DtlsSrtp
-from ilvb.sfu.transport import RemoteParams, WebRtcTransport, is_rtcp
+from ilvb.sfu.transport import RemoteParams, WebRtcTransport
 
 CLIENT = ("127.0.0.1", 45000)
 RTP = bytes([0x80, 96, 0, 5, 0, 0, 0, 1, 0, 0, 0, 9]) + b"x" * 50
@@ -94,9 +94,15 @@ def test_bad_srtp_is_counted_and_dropped() -> None:
 
 
 def test_rtcp_mux_demux_by_second_byte() -> None:
-    assert is_rtcp(RTCP) and not is_rtcp(RTP)
-    assert not is_rtcp(bytes([0x80, 0x80 | 96]))  # marker bit + PT 96 = 224: RTP
-    assert is_rtcp(bytes([0x80, 206]))  # PSFB
+    h = Harness()
+    h.handshake()
+    marked = bytes([0x80, 0x80 | 96, 0, 6]) + RTP[4:]  # marker bit + PT 96 = 224: RTP
+    psfb = bytes([0x81, 206, 0, 2, 0, 0, 0, 9, 0, 0, 0, 7])  # PLI
+    for packet in (marked, RTP):
+        h.t.handle_srtp(h.peer.tx.protect(packet))  # type: ignore[union-attr]
+    for packet in (psfb, RTCP):
+        h.t.handle_srtp(h.peer.tx.protect_rtcp(packet))  # type: ignore[union-attr]
+    assert h.got_rtp == [marked, RTP] and h.got_rtcp == [psfb, RTCP]
 
 
 def test_close_is_idempotent_and_stops_sending() -> None:
@@ -105,4 +111,13 @@ def test_close_is_idempotent_and_stops_sending() -> None:
     h.t.close("bye")
     h.t.close("again")
     assert h.closed == ["bye"] and h.t.state == "closed"
+    assert not h.t.send_rtp(RTP)
+
+
+def test_a_close_by_the_router_is_silent() -> None:
+    h = Harness()
+    h.handshake()
+    h.t.router_closed()
+    h.t.close("later")  # already closed: nobody is told either
+    assert h.closed == [] and h.t.state == "closed"
     assert not h.t.send_rtp(RTP)

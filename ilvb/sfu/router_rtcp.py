@@ -1,0 +1,109 @@
+"""RouterRtcp: the RTCP of one router — what ends here, what is relayed, what we originate.
+
+From a publisher (its send transport):
+  * SR (RFC 3550 §6.4.1) → the producer remembers it for the LSR/DLSR of our receiver reports.
+From a subscriber (its receive transport):
+  * NACK (RFC 4585 §6.2.1) → answered from the producer's packet cache by the slot;
+  * RR / SR report blocks (RFC 3550 §6.4) → the slot's RTT and loss;
+  * PLI/FIR (RFC 4585 §6.3.1, RFC 5104 §4.3.1) → relayed to the producer feeding that slot,
+    throttled there to one per ``keyframe_interval_s``.
+Originated here, on the router's slow timer:
+  * a PLI for a video consumer still waiting for its first keyframe (throttled);
+  * RR to each publisher (one report block per stream, at most 31) and REMB where agreed;
+  * SR per receive slot, so each subscriber can sync audio and video.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ilvb.sfu.member import MemberMedia
+from ilvb.sfu.producer import FEEDBACK_SSRC
+from ilvb.sfu.rtp.rtcp import (
+    Fir,
+    Nack,
+    Pli,
+    ReceiverReport,
+    SenderReport,
+    build_rr,
+    parse_rtcp,
+)
+
+# RFC 3550 §6.4: the report count is 5 bits
+MAX_REPORT_BLOCKS = 31
+
+
+class RouterRtcp:
+    """RTCP handling of one router; keeps the counters that outlive members."""
+
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._now = now
+        self.nacks_answered = 0  # packets resent for subscribers' NACKs
+        self.plis_relayed = 0  # subscribers' PLI/FIR that reached a publisher
+
+    # -- incoming -------------------------------------------------------------------------------
+
+    def on_publisher_rtcp(self, m: MemberMedia, data: bytes) -> None:
+        """RTCP from a publisher: its SRs feed the LSR/DLSR of our receiver reports."""
+        now = self._now()
+        for pkt in parse_rtcp(data):
+            if isinstance(pkt, SenderReport):
+                p = m.by_ssrc.get(pkt.ssrc)
+                if p is not None:
+                    p.on_sender_report(pkt.ntp_ts, now)
+
+    def on_subscriber_rtcp(self, m: MemberMedia, data: bytes) -> None:
+        """RTCP from a subscriber: NACK → cache, PLI/FIR → producer (throttled), RR → the
+        slot's RTT and loss."""
+        now = self._now()
+        for pkt in parse_rtcp(data):
+            if isinstance(pkt, Nack):
+                slot = m.slot_by_ssrc.get(pkt.media_ssrc)
+                if slot is not None:
+                    self.nacks_answered += slot.on_nack(pkt.lost, now)
+            elif isinstance(pkt, (ReceiverReport, SenderReport)):
+                for block in pkt.reports:
+                    slot = m.slot_by_ssrc.get(block.ssrc)
+                    if slot is not None:
+                        slot.on_report(block, now)
+            elif isinstance(pkt, (Pli, Fir)):
+                for ssrc in _media_ssrcs(pkt):
+                    slot = m.slot_by_ssrc.get(ssrc)
+                    if slot is not None and slot.consumer is not None:
+                        if slot.consumer.producer.request_keyframe(now):
+                            self.plis_relayed += 1
+
+    # -- originated (slow timer) ----------------------------------------------------------------
+
+    @staticmethod
+    def rerequest_keyframes(m: MemberMedia, now: float) -> None:
+        """Video consumers of ``m`` still waiting for a keyframe ask again (throttled: ≤ 1/s)."""
+        for slot in m.video_slots:
+            c = slot.consumer
+            if c is not None and c.waiting_keyframe:
+                c.producer.request_keyframe(now)
+
+    @staticmethod
+    def send_reports(m: MemberMedia, now: float) -> None:
+        """RR + REMB to ``m`` as a publisher, SRs to ``m`` as a subscriber (once a second)."""
+        if m.send is not None and m.send.state == "connected":
+            blocks = [b for p in m.producers.values() if (b := p.report_block(now))]
+            if blocks:
+                m.send.send_rtcp(build_rr(FEEDBACK_SSRC, blocks[:MAX_REPORT_BLOCKS]))
+            for p in m.producers.values():
+                p.send_remb()
+        if m.recv is not None and m.recv.state == "connected":
+            for slot in m.slots:
+                sr = slot.sender_report(now)
+                if sr is not None:
+                    m.recv.send_rtcp(sr)
+
+
+def _media_ssrcs(pkt: Any) -> list[int]:
+    """PLI names one media SSRC; FIR (RFC 5104 §4.3.1) lists its targets in the FCI."""
+    ssrcs = list(getattr(pkt, "ssrcs", ()) or ())
+    media = getattr(pkt, "media_ssrc", None)
+    if media:
+        ssrcs.append(media)
+    return ssrcs
