@@ -169,9 +169,12 @@ class AuthSettings(BaseModel):
     max_server_token_ttl_s: float = Field(3600.0, gt=0)
     # How far in the future `iat` may be (clocks of the app server and ilvb disagree a little).
     clock_skew_s: float = Field(60.0, ge=0)
-    # Live sessions of an app whose secret was rotated keep running this long (time to move
-    # to tickets signed with the new secret via session.refresh); 0 ends them at once.
-    rotate_grace_s: float = Field(0.0, ge=0)
+    # Live sessions re-check their app this often: a disabled app, or a secret rotated since
+    # the session's ticket was verified, ends them (room.exited "revoked", close 4401).
+    revalidate_interval_s: float = Field(10.0, gt=0)
+    # ... after this grace period (time to move to a ticket signed with the new secret through
+    # session.refresh); 0 ends them at the next check.
+    revoke_grace_s: float = Field(0.0, ge=0)
 
 
 class Settings(BaseSettings):

@@ -127,6 +127,7 @@ CODES: dict[str, type[IlvbError]] = {
     "ticket_bad_signature": Unauthenticated,
     "ticket_wrong_app": Unauthenticated,
     "ticket_wrong_room": PermissionDenied,
+    "banned": PermissionDenied,
     "admin_key_required": Unauthenticated,
     "app_signature_required": Unauthenticated,
     # permissions and state

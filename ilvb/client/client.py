@@ -220,6 +220,13 @@ class Client:
         """Change my own ``audio`` / ``video`` / ``screen`` permissions (within the ticket's)."""
         return await self._request("permissions.set", permissions)
 
+    async def refresh(self, ticket: str) -> float:
+        """Hand the session a new ticket before the current one expires (``session.refresh``);
+        later reconnects use it too. Returns its expiry (seconds since the epoch)."""
+        reply = await self._request("session.refresh", {"ticket": ticket})
+        self.connection.ticket = ticket
+        return float(reply["expires_at"])
+
     # -- receiving -----------------------------------------------------------------------------
 
     async def request_views(

@@ -27,6 +27,7 @@ from typing import Literal, TypeVar
 from ilvb.auth.tickets import TicketClaims, check_room
 from ilvb.config import RoomSettings
 from ilvb.errors import InvalidArgument, LimitExceeded, NotFound, PermissionDenied
+from ilvb.rooms.bans import MAX_BAN_S, BanList
 from ilvb.rooms.calls import CallInvite
 from ilvb.rooms.clock import Clock, LoopClock
 from ilvb.rooms.events import Observer, RoomCreated
@@ -62,6 +63,8 @@ class RoomManager:
         self.settings = settings
         self.media = media
         self.clock: Clock = clock or LoopClock()
+        # Kick-with-ban: users kept out of a business room for a while.
+        self.bans = BanList()
         self._rooms: dict[str, dict[tuple[str, str], Room]] = {}
         self._links: set[RouterLink] = set()
         self._by_internal: dict[str, Room] = {}
@@ -138,6 +141,7 @@ class RoomManager:
             else:
                 room = number
         check_room(claims, room)
+        self.bans.check((app.app_id, kind, str(room)), claims.user_id, self.clock.time())
         app_rooms = self._rooms.setdefault(app.app_id, {})
         target = app_rooms.get((kind, str(room)))
         if target is not None:
@@ -187,8 +191,40 @@ class RoomManager:
         if not room.members:
             self._destroy(room)
 
-    def kick(self, member: Member) -> None:
-        """Remove a member on the app server's request (``kicked``)."""
+    def apply_ticket(self, member: Member, claims: TicketClaims) -> None:
+        """A renewed ticket (resume, ``session.refresh``) for a member: when it is restricted
+        to another room the member leaves (``ticket_wrong_room``); else it sets the member's
+        role and ceiling, revoking permissions above the new ceiling (their sources stop)."""
+        room = member.room
+        if room is None:
+            return
+        # A ticket for room 0 creates calls: it keeps the call it made.
+        if not (room.kind == "call" and claims.room == "0"):
+            try:
+                check_room(claims, room.display)
+            except PermissionDenied:
+                self.exit(member, "ticket_wrong_room")
+                return
+        ceiling = Permissions(claims.priv.audio, claims.priv.video, claims.priv.screen)
+        granted = member.permissions.to_dict()
+        revoked = {
+            k: False for k, allowed in ceiling.to_dict().items() if granted[k] and not allowed
+        }
+        if revoked:
+            room.set_permissions(member, revoked, "server")
+        member.ceiling = ceiling
+        if member.role != claims.role:
+            member.role = claims.role
+            room.broadcast_state(member)
+
+    def kick(self, member: Member, ban_s: float | None = None) -> None:
+        """Remove a member on the app server's request (``kicked``); with ``ban_s`` it may not
+        enter that room again for so long (``banned``)."""
+        room = member.room
+        if room is not None and ban_s is not None and ban_s > 0:
+            now = self.clock.time()
+            key = (room.app_id, room.kind, room.key)
+            self.bans.ban(key, member.user_id, now + min(ban_s, MAX_BAN_S), now)
         self.exit(member, "kicked")
 
     def close_room(self, room: Room) -> None:

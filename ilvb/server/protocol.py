@@ -50,6 +50,12 @@ class Hello(_Data):
     resume: Annotated[StrictStr, Field(max_length=128)] | None = None
 
 
+class SessionRefresh(_Data):
+    """``session.refresh``: a new login ticket for the same app and user."""
+
+    ticket: StrictStr
+
+
 class Empty(_Data):
     """A request without fields."""
 
@@ -144,6 +150,7 @@ class RecvAnswer(_Data):
 REQUEST_MODELS: dict[str, type[_Data]] = {
     "hello": Hello,
     "ping": Empty,
+    "session.refresh": SessionRefresh,
     "room.enter": RoomEnter,
     "room.exit": Empty,
     "room.members": RoomMembers,

@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ilvb.auth.admin import authenticate_admin
 from ilvb.auth.app_auth import app_from_request, bearer_token
 from ilvb.errors import NotFound, Unauthenticated
+from ilvb.rooms.bans import MAX_BAN_S
 from ilvb.rooms.manager import RoomManager
 from ilvb.rooms.room import Room
 from ilvb.server.rest_errors import error_responses
@@ -93,6 +94,14 @@ class PermissionsChange(BaseModel):
     audio: bool | None = None
     video: bool | None = None
     screen: bool | None = None
+
+
+class KickOptions(BaseModel):
+    """Optional body of a kick: ban the member from the room for ``ban_s`` seconds."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    ban_s: Annotated[float, Field(gt=0, le=MAX_BAN_S, allow_inf_nan=False)] | None = None
 
 
 class Done(BaseModel):
@@ -189,10 +198,27 @@ async def member_state(
 
 @router.post("/{room}/members/{user_id}/kick", response_model=Done)
 async def kick_member(
+    request: Request,
+    app_id: AppId,
+    room: RoomKey,
+    user_id: UserKey,
+    kind: KindQuery = "room",
+    body: KickOptions | None = None,
+) -> dict[str, Any]:
+    """Remove a member (it gets ``room.exited`` with reason ``kicked``); with ``ban_s`` it may
+    not enter this room again for that long (``banned``)."""
+    ban_s = body.ban_s if body is not None else None
+    _rooms(request).kick(_room(request, app_id, room, kind).member(user_id), ban_s=ban_s)
+    return {}
+
+
+@router.delete("/{room}/bans/{user_id}", response_model=Done)
+async def lift_ban(
     request: Request, app_id: AppId, room: RoomKey, user_id: UserKey, kind: KindQuery = "room"
 ) -> dict[str, Any]:
-    """Remove a member (it gets ``room.exited`` with reason ``kicked``)."""
-    _rooms(request).kick(_room(request, app_id, room, kind).member(user_id))
+    """End a kick-with-ban early (``not_found`` when the user is not banned)."""
+    if not _rooms(request).bans.lift((app_id, kind, room), user_id):
+        raise NotFound("not_found", f"{user_id!r} is not banned from {room!r}")
     return {}
 
 

@@ -14,7 +14,6 @@ import json
 import logging
 import secrets
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
@@ -40,71 +39,14 @@ from ilvb.rooms.room import Room
 from ilvb.rooms.wire import dumps, event_frame
 from ilvb.server import protocol as p
 from ilvb.server.connection import Connection
-from ilvb.server.ratelimit import ConnectionLimits, UserLimits, take
+from ilvb.server.ratelimit import ConnectionLimits, take
+from ilvb.server.sessions import SessionRecord, SignalingHub
 from ilvb.store.interfaces import AppRecord, AppStore
 
 log = logging.getLogger(__name__)
 
 router = APIRouter()
 HEARTBEAT_MISSES = 3
-
-
-@dataclass(eq=False)
-class SessionRecord:
-    """A signaling session: survives its connection while its member is in the window."""
-
-    token: str
-    app: AppRecord
-    claims: TicketClaims
-    conn: Connection | None = None
-    member: Member | None = None
-
-
-class SignalingHub:
-    """Sessions by resume token; wired to the room manager's removal hook."""
-
-    def __init__(self, rooms: RoomManager) -> None:
-        self.rooms = rooms
-        self.sessions: dict[str, SessionRecord] = {}
-        # Request budgets shared by a user's connections (per app).
-        self.user_limits = UserLimits()
-        rooms.on_member_removed = self._member_removed
-
-    def open(self, app: AppRecord, claims: TicketClaims, conn: Connection) -> SessionRecord:
-        """A new session for a fresh connection."""
-        record = SessionRecord(secrets.token_urlsafe(24), app, claims, conn)
-        self.sessions[record.token] = record
-        return record
-
-    def resumable(self, token: str, app: AppRecord, claims: TicketClaims) -> SessionRecord | None:
-        """The session to resume: same app and user, its member still in a room."""
-        record = self.sessions.get(token)
-        if record is None or record.app.app_id != app.app_id:
-            return None
-        if record.claims.user_id != claims.user_id:
-            return None
-        if record.member is None or record.member.room is None:
-            return None
-        return record
-
-    def connection_lost(self, record: SessionRecord, conn: Connection) -> None:
-        """The connection closed: start the member's window, or forget the session."""
-        if record.conn is not conn:
-            return  # already replaced by a resumed connection
-        record.conn = None
-        member = record.member
-        if member is not None and member.room is not None:
-            self.rooms.disconnect(member)
-        else:
-            self.sessions.pop(record.token, None)
-
-    def _member_removed(self, member: Member, reason: str) -> None:
-        record = member.session
-        if not isinstance(record, SessionRecord) or record.member is not member:
-            return
-        record.member = None
-        if record.conn is None:
-            self.sessions.pop(record.token, None)
 
 
 @router.websocket("/ws")
@@ -302,6 +244,11 @@ class SignalingSession:
 
     # handshake ---------------------------------------------------------------------------
 
+    def _end(self, code: int, reason: str) -> None:
+        """End this connection (the hub's expiry or revocation)."""
+        self.conn.close(code, reason)
+        self._drop()
+
     async def _hello(self, request_id: int | str | None, data: p.Hello) -> None:
         if self.record is not None:
             raise InvalidState("invalid_state", "hello was already accepted on this connection")
@@ -321,13 +268,18 @@ class SignalingSession:
         if record is not None and record.member is not None:
             old = record.conn
             record.conn = self.conn
-            record.claims = claims
             if old is not None and old is not self.conn:
                 old.close(CLOSE_REPLACED, "resumed on another connection")
+            self.hub.renew(record, app, claims)
             self.rooms.reconnect(record.member, self.conn)
-            resumed = True
+            # The new ticket rules: another room restriction ends the old membership (the
+            # member gets room.exited ticket_wrong_room), a lower ceiling revokes permissions.
+            self.rooms.apply_ticket(record.member, claims)
+            resumed = record.member is not None and record.member.room is not None
         else:
             record = self.hub.open(app, claims, self.conn)
+        record.end = self._end
+        self.hub.watch(self.store, self.settings.auth)
         self.record = record
         body: dict[str, Any] = {
             "protocol": p.PROTOCOL_VERSION,
@@ -336,6 +288,7 @@ class SignalingSession:
             "session": record.token,
             "heartbeat_interval_s": self.heartbeat_s,
             "resumed": resumed,
+            "expires_at": claims.expires_at,
         }
         if resumed and record.member is not None and record.member.room is not None:
             body["room"] = record.member.room.display
@@ -366,6 +319,18 @@ class SignalingSession:
         member = self._require_member()
         assert member.room is not None
         return member, member.room
+
+    async def session_refresh(self, data: p.SessionRefresh) -> dict[str, Any]:
+        """A new ticket for this session: moves its expiry, re-applies room and ceiling."""
+        record = self.record
+        assert record is not None
+        app, claims = await self._authenticate(data.ticket)
+        if app.app_id != record.app.app_id or claims.user_id != record.claims.user_id:
+            raise InvalidArgument("invalid_argument", "ticket: issued for another app or user")
+        self.hub.renew(record, app, claims)
+        if record.member is not None:
+            self.rooms.apply_ticket(record.member, claims)
+        return {"expires_at": claims.expires_at}
 
     async def ping(self, _data: p.Empty) -> dict[str, Any]:
         return {"time": time.time()}
@@ -483,6 +448,7 @@ def _readable_id(obj: object) -> int | str | None:
 
 HANDLERS: dict[str, Any] = {
     "ping": SignalingSession.ping,
+    "session.refresh": SignalingSession.session_refresh,
     "room.enter": SignalingSession.room_enter,
     "room.exit": SignalingSession.room_exit,
     "room.members": SignalingSession.room_members,
@@ -500,3 +466,6 @@ HANDLERS: dict[str, Any] = {
     "transport.recv.open": SignalingSession.recv_open,
     "transport.recv.answer": SignalingSession.recv_answer,
 }
+
+
+__all__ = ["HANDLERS", "SessionRecord", "SignalingHub", "SignalingSession", "router"]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
 from ilvb.client import Client
-from ilvb.errors import InvalidState, NotFound, Unauthenticated, Unavailable
+from ilvb.errors import InvalidArgument, InvalidState, NotFound, Unauthenticated, Unavailable
 from ilvb.sfu.api import NullMediaPlane
 from tests.integration.harness import LiveServer
 
@@ -116,3 +117,15 @@ async def test_heartbeats_keep_a_quiet_member_connected() -> None:
         await asyncio.sleep(2.5)  # bob sends nothing but heartbeats
         assert changes.queue.empty(), changes.queue
         assert (await alice.member("bob"))["connected"] is True
+
+
+async def test_refresh_gives_the_session_a_new_ticket() -> None:
+    async with LiveServer(media_plane=NullMediaPlane()) as server:
+        alice = await server.client("alice")
+        fresh = server.ticket("alice", ttl_s=600)
+        expires = await alice.refresh(fresh)
+        assert expires > time.time() + 500
+        assert alice.connection.ticket == fresh  # what a reconnect will present
+        with pytest.raises(InvalidArgument) as info:
+            await alice.refresh(server.ticket("bob"))
+        assert info.value.code == "invalid_argument"

@@ -171,3 +171,32 @@ def test_internal_room_ids_never_reach_a_client(h: Harness) -> None:
     for internal_id in internal_ids:
         assert not any(internal_id in text for text in everything), internal_id
     assert not any("rm_" in text for text in everything)
+
+
+def test_kick_with_ban_keeps_the_member_out_until_the_ban_ends(h: Harness) -> None:
+    h.peer("alice", room="r")
+    bob = h.peer("bob", room="r")
+    assert h.rest("POST", "/r/members/bob/kick", json={"ban_s": 600}).status_code == 200
+    assert bob.next_event("room.exited") == {"reason": "kicked"}
+    refused = bob.error("room.enter", {"room": "r"})
+    assert refused.code == "banned"
+    assert 590 < refused.details["retry_after_s"] <= 600
+    # The ban outlives the room's incarnation and is per room and per user.
+    h.rest("DELETE", "/r")
+    assert bob.error("room.enter", {"room": "r"}).code == "banned"
+    bob.request("room.enter", {"room": "other"})
+    bob.request("room.exit")
+    h.peer("carol", room="r")
+    for bad in ({"ban_s": -1}, {"ban_s": "600"}, {"ban_s": 10**9}, {"ban": 5}):
+        assert h.rest("POST", "/r/members/carol/kick", json=bad).status_code == 400
+    assert h.rest("DELETE", "/r/bans/bob").status_code == 200
+    assert h.rest("DELETE", "/r/bans/bob").status_code == 404
+    assert bob.request("room.enter", {"room": "r"})["room"] == "r"
+
+
+def test_a_kick_without_ban_lets_the_member_back_in(h: Harness) -> None:
+    h.peer("alice", room="r")
+    bob = h.peer("bob", room="r")
+    assert h.rest("POST", "/r/members/bob/kick").status_code == 200
+    assert bob.next_event("room.exited") == {"reason": "kicked"}
+    assert bob.request("room.enter", {"room": "r"})["room"] == "r"
