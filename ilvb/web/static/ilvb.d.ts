@@ -33,6 +33,7 @@ export type ServerErrorCode =
   | "invalid_json" | "unknown_type" | "message_too_large" | "unsupported_protocol"
   | "request_timeout" | "unauthenticated" | "ticket_malformed" | "ticket_expired"
   | "ticket_lifetime_exceeded" | "ticket_bad_signature" | "ticket_wrong_app" | "ticket_wrong_room"
+  | "banned"
   | "admin_key_required" | "app_signature_required" | "already_in_room" | "not_found"
   | "app_not_found" | "room_not_found" | "member_not_found" | "audio_sender_limit"
   | "video_sender_limit" | "view_limit" | "call_full" | "limit_exceeded" | "rate_limited"
@@ -94,7 +95,18 @@ export interface SlotEvent {
 
 export interface ClientEvents {
   "room.entered": { room: string | number; me: MemberState };
-  "room.exited": { reason: "left" | "kicked" | "room_closed" | "call_ended" | "timeout" | "replaced" };
+  "room.exited": {
+    reason:
+      | "left"
+      | "kicked"
+      | "room_closed"
+      | "call_ended"
+      | "timeout"
+      | "replaced"
+      | "ticket_expired"
+      | "ticket_wrong_room"
+      | "revoked";
+  };
   "members.entered": { members: MemberState[] };
   "members.exited": { user_ids: string[]; reason: string };
   "member.state": MemberState;
