@@ -53,3 +53,22 @@ def test_section_is_replaced_in_place_or_appended() -> None:
     assert splice("# t\n", sec) == "# t\n\n" + sec + "\n"
     assert existing_section(doc) == "<!-- impairment:begin -->\nold\n<!-- impairment:end -->"
     assert existing_section("# t\n") is None
+
+
+def test_verdicts_compare_each_target_with_the_run() -> None:
+    from bench.impairment import verdicts
+
+    rows = [
+        {
+            "condition": "loss30",
+            "audio_concealed_pct": 9.0,
+            "fps_shown": 6.0,
+            "longest_freeze_ms": 800.0,
+        },
+    ]
+    out = verdicts(rows)
+    assert out[2:] == [
+        "| 30 % loss: audio concealed ≤ 10 % | 9.0 | met |",
+        "| 30 % loss: ≥ 15 fps shown | 6.0 | not met |",
+        "| 30 % loss: no freeze > 1 s | 800.0 | met |",
+    ]
