@@ -280,6 +280,8 @@ export declare class Client extends Emitter<ClientEvents> {
   senders(): Promise<MemberState[]>;
   member(userId: string): Promise<MemberState>;
   setPermissions(perms: { audio?: boolean; video?: boolean; screen?: boolean }): Promise<MemberState>;
+  /** session.refresh: a new ticket before the current one expires; resolves with its expiry. */
+  refresh(ticket: string): Promise<number>;
 
   publish(source: Source, opts?: PublishOptions): Promise<{ source: Source; track: MediaStreamTrack }>;
   unpublish(source: Source): Promise<void>;

@@ -245,6 +245,17 @@ export class Client extends Emitter {
     return me;
   }
 
+  /**
+   * Hand the session a new ticket before the current one expires (`session.refresh`); later
+   * reconnects use it too. Resolves with its expiry (seconds since the epoch).
+   * @param {string} ticket @returns {Promise<number>}
+   */
+  async refresh(ticket) {
+    const data = await this.request("session.refresh", { ticket });
+    this._signaling.ticket = ticket;
+    return data.expires_at;
+  }
+
   // --- sending ---------------------------------------------------------------------------------
 
   /**
