@@ -10,8 +10,11 @@ from tests.web.test_room import CONNECT_JS
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 REFRESH_JS = """async (user) => {
-  const ticket = async (u) => (await (await fetch('/demo/ticket', {method: 'POST',
-    headers: {'content-type': 'application/json'}, body: JSON.stringify({user: u})})).json()).ticket;
+  const ticket = async (u) => {
+    const res = await fetch('/demo/ticket', {method: 'POST',
+      headers: {'content-type': 'application/json'}, body: JSON.stringify({user: u})});
+    return (await res.json()).ticket;
+  };
   const fresh = await ticket(user);
   const expires = await c.refresh(fresh);
   const kept = c._signaling.ticket === fresh;
