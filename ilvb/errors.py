@@ -155,6 +155,7 @@ CODES: dict[str, type[IlvbError]] = {
     "device_unavailable": Unavailable,
     # billing (ilvb.billing, /v1/accounts)
     "account_not_found": NotFound,
+    "account_suspended": PermissionDenied,
     "email_taken": InvalidState,
     "app_owned": InvalidState,
     "invalid_amount": InvalidArgument,

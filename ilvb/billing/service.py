@@ -11,6 +11,7 @@ from ilvb.billing.jobs import BillingJobs, BillingSettings
 from ilvb.billing.mail import Mailer, SmtpMailer, deliver_notices
 from ilvb.billing.store import BillingStore
 from ilvb.config import BillingSection
+from ilvb.errors import PermissionDenied
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,45 @@ class BillingService:
             mailer = SmtpMailer(settings.smtp)
         self.mailer = mailer
         self._task: asyncio.Task[None] | None = None
+        # Apps of suspended accounts, refreshed from the store on every run (so every node
+        # learns of a suspension made by another) and at once on this node's own.
+        self._suspended_apps: set[str] = set()
+        # Called with the app ids newly suspended (the server closes their live rooms).
+        self.on_apps_suspended: list[Callable[[set[str]], None]] = []
+        self.jobs.on_suspended.append(self._account_changed)
+        self.jobs.on_restored.append(self._account_changed)
+
+    def check_app(self, app_id: str) -> None:
+        """Raise ``account_suspended`` if the app's account is suspended for arrears."""
+        if app_id in self._suspended_apps:
+            raise PermissionDenied(
+                "account_suspended",
+                "the account of this app is suspended for arrears; it takes no new calls until"
+                " it is topped up",
+            )
+
+    async def refresh_suspended(self) -> None:
+        """Re-read which apps are suspended; tell listeners of the newly suspended ones."""
+        apps: set[str] = set()
+        for account in await self.store.list_accounts():
+            if account.suspended:
+                apps.update(await self.store.apps_of(account.account_id))
+        new = apps - self._suspended_apps
+        self._suspended_apps = apps
+        if new:
+            for listener in self.on_apps_suspended:
+                try:
+                    listener(new)
+                except Exception:  # a listener's failure must not stop billing
+                    log.exception("billing: a suspension listener failed")
+
+    async def _account_changed(self, _account_id: str) -> None:
+        await self.refresh_suspended()
 
     async def run_once(self) -> int:
         """Run the due jobs, then e-mail new notices; returns how many e-mails went out."""
         await self.jobs.run_due()
+        await self.refresh_suspended()
         if self.mailer is None:
             return 0
         return await deliver_notices(self.store, self.mailer)

@@ -73,6 +73,9 @@ class RoomManager:
         self.observer = Observer()
         # Called with (member, reason) after a member left its room, for the signaling layer.
         self.on_member_removed: Callable[[Member, str], None] | None = None
+        # Checks run before a member of an app is admitted (hello, room.enter); each raises an
+        # IlvbError to refuse (billing: ``account_suspended``).
+        self.admission: list[Callable[[str], None]] = []
 
     # registry ------------------------------------------------------------------------------
 
@@ -130,6 +133,7 @@ class RoomManager:
         For a call, ``callee`` (with number 0) names the user the new call is for; joining an
         existing call needs to be that user or to present ``call_token``.
         """
+        self.admit(app.app_id)
         _check_business_id(room, kind)
         allocated = False
         if kind == "call":
@@ -227,10 +231,15 @@ class RoomManager:
             self.bans.ban(key, member.user_id, now + min(ban_s, MAX_BAN_S), now)
         self.exit(member, "kicked")
 
-    def close_room(self, room: Room) -> None:
-        """Remove everyone (``room_closed``) and destroy the room."""
+    def admit(self, app_id: str) -> None:
+        """Raise the first refusal of :attr:`admission` for a member of ``app_id``."""
+        for check in self.admission:
+            check(app_id)
+
+    def close_room(self, room: Room, reason: str = "room_closed") -> None:
+        """Remove everyone (``room.exited`` with ``reason``) and destroy the room."""
         for member in list(room.members.values()):
-            self._remove(member, "room_closed", announce=False)
+            self._remove(member, reason, announce=False)
         self._destroy(room)
 
     def disconnect(self, member: Member) -> None:

@@ -102,6 +102,9 @@ def create_app(
         await media_plane.start()
         rooms = RoomManager(settings.rooms, media_plane, clock=clock)
         app.state.rooms = rooms
+        await billing.refresh_suspended()
+        rooms.admission.append(billing.check_app)
+        billing.on_apps_suspended.append(lambda apps: _close_rooms_of(rooms, apps))
         app.state.usage = UsageRecorder(rooms, app_store, clock or LoopClock())
         app.state.signaling = SignalingHub(rooms)
         try:
@@ -233,6 +236,13 @@ class SdkFiles(StaticFiles):
         if os.fspath(full_path).endswith(".ts"):
             response.headers["content-type"] = "text/plain; charset=utf-8"
         return response
+
+
+def _close_rooms_of(rooms: RoomManager, app_ids: set[str]) -> None:
+    """Suspension: every live room of these apps closes (``room.exited`` ``account_suspended``)."""
+    for app_id in app_ids:
+        for room in rooms.rooms(app_id):
+            rooms.close_room(room, "account_suspended")
 
 
 def _billing_service(

@@ -260,6 +260,7 @@ class SignalingSession:
                     f"{p.PROTOCOL_VERSION})",
                 )
             app, claims = await self._authenticate(data.ticket)
+            self.rooms.admit(app.app_id)  # e.g. billing refuses a suspended account's apps
         except IlvbError as exc:
             self._refuse_hello(request_id, exc)
             return

@@ -199,11 +199,53 @@ def test_live_rooms_are_metered_and_billed(billed: Any) -> None:
             peer(user).request("room.enter", {"room": "class"})
         created = peer("caller").request("room.enter", {"room": 0, "kind": "call"})
         token = created["call_token"]
-        peer("callee").request("room.enter", {"room": created["room"], "kind": "call",
-                                               "token": token})
+        peer("callee").request(
+            "room.enter", {"room": created["room"], "kind": "call", "token": token}
+        )
         clock.advance(60)  # the minute ends: its peak is written
         clock.now = at("2026-10-05")
         op.call("POST", "/v1/billing/run")
     (invoice,) = op.call("GET", f"/v1/accounts/{aid}/invoices")["invoices"]
     assert (invoice["month"], invoice["peak"], invoice["fee"]) == ("2026-09", "4.0", "168.00")
     assert invoice["apps"] == [{"app_id": env.record.app_id, "at_peak": "4.0", "own_peak": "4.0"}]
+
+
+def test_suspension_refuses_tickets_closes_rooms_and_a_top_up_restores(billed: Any) -> None:
+    from contextlib import ExitStack
+
+    from tests.server.peer import Peer
+
+    env, op, clock, _ = billed
+    aid = op.call("POST", "/v1/accounts", {"email": "late@pay.test", "name": "Late"}, 201)
+    aid = aid["account_id"]
+    op.call("POST", f"/v1/accounts/{aid}/apps", {"app_id": env.record.app_id})
+    asyncio.run(env.store.record_usage(env.record.app_id, 20, 0, timestamp=at("2026-09-10")))
+    with ExitStack() as stack:
+
+        def peer(user: str) -> Peer:
+            p = Peer(stack.enter_context(op.client.websocket_connect("/ws")), user)
+            p.hello(env.ticket(user))
+            return p
+
+        inside = peer("teacher")
+        inside.request("room.enter", {"room": "class"})
+        idle = peer("idle")  # connected, in no room
+        for day in ("2026-10-05", "2026-10-19"):
+            clock.now = at(day)
+            op.call("POST", "/v1/billing/run")
+        assert op.call("GET", f"/v1/accounts/{aid}")["suspended"] is False  # arrears, not yet
+        clock.now = at("2026-10-20")
+        op.call("POST", "/v1/billing/run")
+        assert op.call("GET", f"/v1/accounts/{aid}")["suspended"] is True
+        exited = inside.next_event("room.exited")
+        assert exited["reason"] == "account_suspended"
+        assert idle.error("room.enter", {"room": "class"}).code == "account_suspended"
+        late = Peer(stack.enter_context(op.client.websocket_connect("/ws")), "late")
+        assert late.error("hello", {"protocol": 1, "ticket": env.ticket("late")}).code == (
+            "account_suspended"
+        )
+        # 20 × 39 = 780.00 fee, 936.00 frozen: 1716.00 clears the arrears.
+        op.call("POST", f"/v1/accounts/{aid}/topups", {"amount": "1716.00", "key": "pay"}, 201)
+        assert op.call("GET", f"/v1/accounts/{aid}")["suspended"] is False
+        idle.request("room.enter", {"room": "class"})
+        peer("back").request("room.enter", {"room": "class"})

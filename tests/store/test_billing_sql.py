@@ -84,6 +84,8 @@ async def _ledger(billing: SqlBillingStore, account_id: str) -> dict[str, str]:
     return {e.key: str(e.amount) for e in await billing.entries(account_id)}
 
 
+# About 27 runner processes (one per crash point and day): slow on a loaded machine.
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # durability: any SQL backend
 async def test_sigkill_between_any_two_writes_then_restart_gives_the_same_figures(
     world: tuple[SqlAppStore, SqlBillingStore, str],
@@ -109,6 +111,7 @@ async def test_sigkill_between_any_two_writes_then_restart_gives_the_same_figure
     assert {i.month: i.fee for i in await billing.invoices(account_id)} == scenario.FEES
 
 
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # several nodes share PostgreSQL
 async def test_two_processes_running_the_jobs_at_once_never_charge_twice(
     world: tuple[SqlAppStore, SqlBillingStore, str],
