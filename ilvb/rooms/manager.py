@@ -32,7 +32,7 @@ from ilvb.rooms.calls import CallInvite
 from ilvb.rooms.clock import Clock, LoopClock
 from ilvb.rooms.events import Observer, RoomCreated
 from ilvb.rooms.limits import RoomLimits
-from ilvb.rooms.media_events import MediaEvents, flush_media_notice
+from ilvb.rooms.media_events import flush_media_notice, router_event_handler
 from ilvb.rooms.media_link import RouterLink
 from ilvb.rooms.member import Member, Outbox
 from ilvb.rooms.permissions import Permissions
@@ -68,7 +68,6 @@ class RoomManager:
         self._rooms: dict[str, dict[tuple[str, str], Room]] = {}
         self._links: set[RouterLink] = set()
         self._by_internal: dict[str, Room] = {}
-        self._media_events = MediaEvents(media, self._by_internal.get)
         # RoomCreated for every new room: watchers subscribe to its room.observer from there.
         self.observer = Observer()
         # Called with (member, reason) after a member left its room, for the signaling layer.
@@ -314,7 +313,7 @@ class RoomManager:
         new.link = RouterLink(
             self.media,
             new.internal_id,
-            self._media_events.handler(new),
+            router_event_handler(new),
             RouterOptions(audio_slots=new.limits.audio_slots),
         )
         self._links.add(new.link)

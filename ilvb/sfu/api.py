@@ -13,8 +13,14 @@ Receive slots: each member's receive transport is negotiated once with fixed slo
 audio m-lines (mids ``a0``, ``a1`` …, = the app's audio-sender cap) and ``video_slots`` video
 m-lines (mids ``v0`` … ``v3``). The SFU switches which producer feeds which slot by rewriting
 SSRC / sequence numbers / timestamps, so no renegotiation happens when speakers or views change.
-Every slot change is reported through ``on_event`` as ``"slot"`` so the control plane can tell the
-client which member it is now hearing or seeing in that slot.
+Every slot change is reported through ``on_event`` as a :class:`SlotChanged` so the control plane
+can tell the client which member it is now hearing or seeing in that slot.
+
+Events (:data:`RouterEvent`, delivered to the ``on_event`` given to ``open_router``, on the control
+plane's loop): :class:`SlotChanged`; :class:`ProducerClosed` and :class:`TransportClosed` when the
+SFU closed one on its own account (never as the echo of a command); :class:`WorkerDied` once per
+router when its worker process died — the handle is dead from then on, the room must be opened
+again. Nothing else crosses the planes.
 """
 
 from __future__ import annotations
@@ -65,7 +71,7 @@ class Subscription:
 
 
 @dataclass(frozen=True)
-class SlotEvent:
+class SlotChanged:
     """A receive slot of ``member_id`` now carries ``source_member``'s ``source`` (or nothing)."""
 
     member_id: str
@@ -90,10 +96,38 @@ class RouterOptions:
             raise ValueError("audio_slots must be 1..64")
 
 
-# on_event(name, payload). Names: "slot" (SlotEvent), "transport_closed" ({"member_id",
-# "transport": "send"|"recv" (absent when the worker died), "reason"}), "producer_closed"
-# ({"member_id", "source"}). Called on the control plane's event loop.
-RouterEventHandler = Callable[[str, Any], None]
+@dataclass(frozen=True)
+class ProducerClosed:
+    """The SFU closed ``member_id``'s producer of ``source`` (its send transport died)."""
+
+    member_id: str
+    source: Source
+
+
+@dataclass(frozen=True)
+class TransportClosed:
+    """``member_id``'s ``send`` or ``recv`` transport closed on its own account.
+
+    ``reason``: ``consent_expired`` (no ICE for 30 s, also an unanswered transport),
+    ``dtls_closed``, ``dtls_failed`` …; a closed send transport's producers are gone too.
+    """
+
+    member_id: str
+    transport: Literal["send", "recv"]
+    reason: str
+
+
+@dataclass(frozen=True)
+class WorkerDied:
+    """The worker holding this router died (``reason``); its media is gone, reported once."""
+
+    reason: str
+    worker_pid: int | None = None
+
+
+RouterEvent = SlotChanged | ProducerClosed | TransportClosed | WorkerDied
+# on_event(event): called on the control plane's event loop; a failing handler is logged.
+RouterEventHandler = Callable[[RouterEvent], None]
 
 
 class RouterHandle(Protocol):
@@ -168,6 +202,7 @@ class NullRouter:
 
     room_id: str
     options: RouterOptions = RouterOptions()
+    on_event: RouterEventHandler | None = None
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     enabled: dict[tuple[str, str], bool] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
@@ -206,6 +241,11 @@ class NullRouter:
     async def close(self) -> None:
         self.closed = True
 
+    def emit_for_testing(self, event: RouterEvent) -> None:
+        """Deliver ``event`` to the room's handler, as a real media plane would."""
+        if self.on_event is not None:
+            self.on_event(event)
+
 
 class NullMediaPlane:
     """A media plane with no workers; routers are :class:`NullRouter`."""
@@ -224,6 +264,6 @@ class NullMediaPlane:
     async def open_router(
         self, room_id: str, on_event: RouterEventHandler, options: RouterOptions = RouterOptions()
     ) -> NullRouter:
-        router = NullRouter(room_id, options=options)
+        router = NullRouter(room_id, options=options, on_event=on_event)
         self.routers[room_id] = router
         return router

@@ -44,9 +44,16 @@ class ReceiveSlot:
     """One fixed m-line of a receive transport (RFC 8843 bundled, own SSRC)."""
 
     def __init__(
-        self, mid: str, kind: str, ssrc: int, clock_rate: int, transport: WebRtcTransport
+        self,
+        mid: str,
+        kind: str,
+        ssrc: int,
+        clock_rate: int,
+        transport: WebRtcTransport,
+        owner: str = "",
     ) -> None:
         self.mid = mid
+        self.owner = owner  # the subscribing member's id (events, logs)
         self.kind = kind
         self.ssrc = ssrc
         self.clock_rate = clock_rate

@@ -84,6 +84,26 @@ class MemberMedia:
         self.by_ssrc[view.ssrc] = p
         return p
 
+    def counters(self) -> dict[str, int]:
+        """This member's share of the router's counters (``Router.stats``)."""
+        c = dict.fromkeys(
+            ("transports", "packets_in", "packets_out", "producers", "producers_paused"), 0
+        )
+        c.update(consumers=0, nacks_sent=0, plis_sent=0, retransmits=0)
+        for t in (self.send, self.recv):
+            if t is not None and t.state != "closed":
+                c["transports"] += 1
+                c["packets_in"] += t.rtp_in
+                c["packets_out"] += t.rtp_out
+        for p in self.producers.values():
+            # a disabled (muted / revoked) producer forwards nothing
+            c["producers" if p.enabled else "producers_paused"] += 1
+            c["consumers"] += len(p.consumers)
+            c["nacks_sent"] += p.nacks_sent
+            c["plis_sent"] += p.plis_sent
+        c["retransmits"] = sum(s.retransmits for s in self.slots)
+        return c
+
     # -- receive slots --------------------------------------------------------------------------
 
     @property

@@ -6,10 +6,10 @@ otherwise each worker is a process (``python -m ilvb.sfu.worker``) reached over 
 :class:`~ilvb.sfu.channel.Channel` on a socketpair. A room is placed on the worker with the fewest
 routers. SDP is parsed and written here (:mod:`ilvb.sfu.sdp`); workers only see dataclasses.
 
-A worker process that dies emits ``died`` (observers in :attr:`WorkerMediaPlane.on_worker_died`),
-every member of its routers gets ``transport_closed``, its router handles answer
-``media_unavailable`` from then on, and a fresh process takes its place: the control plane
-re-opens the room (``open_router``) to place it again.
+A worker process that dies is reported once to each of its routers' owners
+(:class:`~ilvb.sfu.api.WorkerDied`); those router handles answer ``media_unavailable`` from then
+on, and a fresh process takes its place: the control plane re-opens the room (``open_router``)
+to place it again.
 """
 
 from __future__ import annotations
@@ -28,11 +28,13 @@ from ilvb.config import MediaSettings
 from ilvb.errors import Unavailable
 from ilvb.sfu.api import (
     MediaPlane,
+    RouterEvent,
     RouterEventHandler,
     RouterOptions,
     SendAnswer,
     Source,
     Subscription,
+    WorkerDied,
 )
 from ilvb.sfu.channel import Channel
 from ilvb.sfu.sdp import (
@@ -70,10 +72,10 @@ class WorkerHandle:
     async def close(self) -> None:
         raise NotImplementedError
 
-    def on_router_event(self, room_id: str, name: str, payload: Any) -> None:
+    def on_router_event(self, room_id: str, event: RouterEvent) -> None:
         router = self.routers.get(room_id)
         if router is not None:
-            router.deliver(name, payload)
+            router.deliver(event)
 
 
 class LocalWorker(WorkerHandle):
@@ -178,15 +180,14 @@ class WorkerRouter:
         self.worker = worker
         self._on_event = on_event
         self._slots: dict[str, list[SlotSpec]] = {}
-        self.members: set[str] = set()
         self.closed = False
 
-    def deliver(self, name: str, payload: Any) -> None:
+    def deliver(self, event: RouterEvent) -> None:
         """An event of this router (on the control plane's loop)."""
         try:
-            self._on_event(name, payload)
+            self._on_event(event)
         except Exception:
-            logger.exception("router %s: on_event(%s) failed", self.room_id, name)
+            logger.exception("router %s: on_event(%s) failed", self.room_id, event)
 
     async def _call(self, method: str, *args: Any) -> Any:
         if self.closed:
@@ -197,7 +198,6 @@ class WorkerRouter:
         self, member_id: str, offer_sdp: str, sources: dict[str, Source]
     ) -> SendAnswer:
         offer = parse_publisher_offer(offer_sdp, dict(sources))
-        self.members.add(member_id)
         local, infos = await self._call(
             "negotiate_send", member_id, offer.remote, list(offer.tracks)
         )
@@ -211,7 +211,6 @@ class WorkerRouter:
             from ilvb.errors import InvalidArgument
 
             raise InvalidArgument("invalid_argument", "slot counts must be 0..64, not both 0")
-        self.members.add(member_id)
         local, specs = await self._call("offer_receive", member_id, audio_slots, video_slots)
         self._slots[member_id] = list(specs)
         return build_receive_offer(local, list(specs))
@@ -229,11 +228,9 @@ class WorkerRouter:
         await self._call("set_source_enabled", member_id, source, enabled)
 
     async def set_subscription(self, member_id: str, subscription: Subscription) -> None:
-        self.members.add(member_id)
         await self._call("set_subscription", member_id, subscription)
 
     async def remove_member(self, member_id: str) -> None:
-        self.members.discard(member_id)
         self._slots.pop(member_id, None)
         if self.closed or not self.worker.alive:
             return
@@ -263,7 +260,6 @@ class WorkerMediaPlane:
     def __init__(self, settings: MediaSettings) -> None:
         self.settings = settings
         self.workers: list[WorkerHandle] = []
-        self.on_worker_died: list[Callable[[WorkerHandle, str], None]] = []
         self._respawns: set[asyncio.Task[None]] = set()
         self._started = False
         self._lock = asyncio.Lock()
@@ -333,18 +329,11 @@ class WorkerMediaPlane:
 
     def _worker_died(self, worker: WorkerHandle, reason: str) -> None:
         logger.error("media worker %s (pid %s) died: %s", worker.index, worker.pid, reason)
-        for cb in list(self.on_worker_died):
-            try:
-                cb(worker, reason)
-            except Exception:
-                logger.exception("worker died listener failed")
-        for router in list(worker.routers.values()):
-            router.closed = True
-            for member_id in sorted(router.members):
-                router.deliver(
-                    "transport_closed", {"member_id": member_id, "reason": "worker_died"}
-                )
+        routers = list(worker.routers.values())
         worker.routers.clear()
+        for router in routers:  # each room's owner is told once; the handle is dead for good
+            router.closed = True
+            router.deliver(WorkerDied(reason, worker.pid))
         if self._started:
             task = asyncio.get_running_loop().create_task(self._respawn(worker))
             self._respawns.add(task)

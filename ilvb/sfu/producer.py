@@ -25,6 +25,7 @@ from ilvb.sfu.rtp.stats import ReceptionStats
 
 if TYPE_CHECKING:
     from ilvb.sfu.consumer import Consumer
+    from ilvb.sfu.sdp import AcceptedTrack
     from ilvb.sfu.transport import WebRtcTransport
 
 logger = logging.getLogger(__name__)
@@ -109,11 +110,44 @@ class Producer:
         self.nacks_sent = 0
         self.keyframes_after_give_up = 0
 
+    @classmethod
+    def for_track(
+        cls,
+        member_id: str,
+        track: AcceptedTrack,
+        transport: WebRtcTransport,
+        *,
+        cache_size: int,
+        keyframe_interval_s: float,
+        on_level: Callable[[str, int, float], None],
+        fast_fd: int | None,
+    ) -> Producer:
+        """The producer of an accepted m-line of ``member_id``'s send transport (SDP answer)."""
+        t = track
+        return cls(
+            member_id,
+            t.source,
+            t.kind,
+            t.codec,
+            t.payload_type,
+            t.clock_rate,
+            t.ssrc,
+            t.mid,
+            transport,
+            audio_level_ext=t.audio_level_ext,
+            mid_ext=t.mid_ext,
+            cache_size=cache_size,
+            keyframe_interval_s=keyframe_interval_s,
+            on_level=on_level,
+            remb="goog-remb" in t.feedback,
+            fast_fd=fast_fd,
+            red_payload_type=t.red_payload_type,
+            rtx_payload_type=t.rtx_payload_type,
+        )
+
     # -- hot path ----------------------------------------------------------------------------
 
-    def on_rtp(
-        self, data: bytes, view: RtpView, now: float, retransmitted: bool = False
-    ) -> None:
+    def on_rtp(self, data: bytes, view: RtpView, now: float, retransmitted: bool = False) -> None:
         """One decrypted RTP packet of this track (``retransmitted``: unwrapped from RTX)."""
         self.packets += 1
         self.bytes += len(data)

@@ -11,8 +11,13 @@ producers) and its receive transport (with its fixed slots and their consumers) 
 
 Close rule (mediasoup's): a transport that closes on its own account (consent expired, DTLS
 failed) tells the router (``on_closed`` → :meth:`Router._transport_closed`, which reports
-``transport_closed``); a transport the router closes (member removed, replaced, router closed)
-is closed silently (:meth:`WebRtcTransport.router_closed`), so nothing echoes back up.
+:class:`~ilvb.sfu.api.TransportClosed`); a transport the router closes (member removed,
+replaced, router closed) is closed silently (:meth:`WebRtcTransport.router_closed`), so nothing
+echoes back up.
+
+Events: the owner gets typed :data:`~ilvb.sfu.api.RouterEvent` s through ``emit`` (slot changes,
+and the closes the SFU decided on its own); :attr:`Router.observer` (:mod:`ilvb.sfu.observer`)
+gets every change, for metrics and recording.
 
 Everything here runs on the worker's loop; the worker (or the in-process media plane) calls the
 command methods and receives events through ``emit``.
@@ -22,14 +27,24 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ilvb.sfu.api import ProducerInfo, RouterOptions, SlotEvent, Subscription
-from ilvb.sfu.consumer import ReceiveSlot
+from ilvb.sfu.api import (
+    ProducerClosed,
+    ProducerInfo,
+    RouterEvent,
+    RouterOptions,
+    SlotChanged,
+    Subscription,
+    TransportClosed,
+)
+from ilvb.sfu.consumer import Consumer, ReceiveSlot
 from ilvb.sfu.dtls import DtlsCertificate
 from ilvb.sfu.faults import FaultLog
 from ilvb.sfu.member import MemberMedia
+from ilvb.sfu.observer import Observer, consumer_added, consumer_closed, producer_added
 from ilvb.sfu.producer import Producer
 from ilvb.sfu.router_rtcp import RouterRtcp
 from ilvb.sfu.rtp.packet import parse_rtp
@@ -70,7 +85,7 @@ class Router:
         self,
         room_id: str,
         services: WorkerServices,
-        emit: Callable[[str, Any], None],
+        emit: Callable[[RouterEvent], None],
         options: RouterOptions = RouterOptions(),
         faults: FaultLog | None = None,
     ) -> None:
@@ -84,7 +99,11 @@ class Router:
         self.closed = False
         # picks at most options.audio_slots senders per listener (the room's audio_slots)
         self.selector = AudioSelector(options.audio_slots)
-        self.slots = SlotAssigner(self.members, self.selector, self._announce_slot, self.faults)
+        # every change, for metrics and recording (ilvb.sfu.observer); emit is the owner's
+        self.observer = Observer(f"router {room_id}")
+        self.slots = SlotAssigner(
+            self.members, self.selector, self._announce_slot, self.faults, self._switched
+        )
         self.rtcp = RouterRtcp(services.now)
         self._used_ssrcs: set[int] = set()
         self.rtp_in_unknown = 0  # RTP whose SSRC no producer could claim
@@ -112,7 +131,7 @@ class Router:
                 or t.mid != old.mid
                 or (t.ssrc is not None and t.ssrc != old.ssrc)  # a new track on the m-line
             ):
-                m.close_producer(source)
+                self._close_producer(m, source)
         infos: list[ProducerInfo] = []
         for t in tracks:
             p = m.producers.get(t.source) or self._produce(m, m.send, t)
@@ -133,7 +152,7 @@ class Router:
             self._drop_recv(m)  # the member opens a new receive transport (new peer connection)
         recv = self._new_transport(m, "recv")
         slots = [
-            ReceiveSlot(f"{prefix}{i}", kind, self._new_ssrc(), CLOCK_RATE[kind], recv)
+            ReceiveSlot(f"{prefix}{i}", kind, self._new_ssrc(), CLOCK_RATE[kind], recv, member_id)
             for kind, count, prefix in (("audio", audio_slots, "a"), ("video", video_slots, "v"))
             for i in range(count)
         ]
@@ -162,9 +181,7 @@ class Router:
         if p is None or p.enabled == enabled:
             return
         p.enabled = enabled
-        if not enabled:
-            for c in list(p.consumers):
-                c.slot.release()  # at once, before the re-assignment below
+        # a disabled producer feeds no slot: the re-assignment empties (or refills) them at once
         self.slots.assign_all(self._w.now())
 
     def set_subscription(self, member_id: str, subscription: Subscription) -> None:
@@ -184,37 +201,19 @@ class Router:
 
     def stats(self) -> dict[str, Any]:
         """Counters for tests and benchmarks."""
-        transports = producers = paused = consumers = 0
-        packets_in = packets_out = nacks_sent = plis_sent = retransmits = 0
+        totals: Counter[str] = Counter()
         for m in self.members.values():
-            for t in (m.send, m.recv):
-                if t is not None and t.state != "closed":
-                    transports += 1
-                    packets_in += t.rtp_in
-                    packets_out += t.rtp_out
-            for p in m.producers.values():
-                if p.enabled:
-                    producers += 1  # a disabled (muted / revoked) producer forwards nothing
-                else:
-                    paused += 1
-                consumers += len(p.consumers)
-                nacks_sent += p.nacks_sent
-                plis_sent += p.plis_sent
-            for s in m.slots:
-                retransmits += s.retransmits
+            totals.update(m.counters())
+        keys = ("transports", "producers", "producers_paused", "consumers", "packets_in")
         return {
             "audio_slots": self.selector.slots,
             "members": len(self.members),
-            "transports": transports,
-            "producers": producers,
-            "producers_paused": paused,
-            "consumers": consumers,
-            "packets_in": packets_in,
-            "packets_out": packets_out,
-            "nacks_sent": nacks_sent,
+            **{k: totals[k] for k in keys},
+            "packets_out": totals["packets_out"],
+            "nacks_sent": totals["nacks_sent"],
             "nacks_answered": self.rtcp.nacks_answered,
-            "retransmits": retransmits,
-            "plis_sent": plis_sent,
+            "retransmits": totals["retransmits"],
+            "plis_sent": totals["plis_sent"],
             "plis_relayed": self.rtcp.plis_relayed,
             "slot_switches": self.slots.switches,
             "rtp_in_unknown": self.rtp_in_unknown,
@@ -299,28 +298,40 @@ class Router:
     def _produce(self, m: MemberMedia, send: WebRtcTransport, t: AcceptedTrack) -> Producer:
         """A new producer on ``m``'s send transport for the accepted track ``t``."""
         w = self._w
-        p = Producer(
+        p = Producer.for_track(
             m.member_id,
-            t.source,
-            t.kind,
-            t.codec,
-            t.payload_type,
-            t.clock_rate,
-            t.ssrc,
-            t.mid,
+            t,
             send,
-            audio_level_ext=t.audio_level_ext,
-            mid_ext=t.mid_ext,
             cache_size=w.nack_cache_packets,
             keyframe_interval_s=w.keyframe_interval_s,
             on_level=self.selector.update,
-            remb="goog-remb" in t.feedback,
             fast_fd=w.fast_fd,
-            red_payload_type=t.red_payload_type,
-            rtx_payload_type=t.rtx_payload_type,
         )
         m.add_producer(p, rtx_ssrc=t.rtx_ssrc)
+        if self.observer.listeners:
+            self.observer.emit(producer_added(p))
         return p
+
+    def _close_producer(self, m: MemberMedia, source: str) -> Producer | None:
+        """Close one producer of ``m`` (its consumers close with it) and tell the observer."""
+        p = m.producers.get(source)
+        if p is None:
+            return None
+        consumers = list(p.consumers)
+        m.close_producer(source)
+        if self.observer.listeners:
+            for c in consumers:
+                self.observer.emit(consumer_closed(c))
+            self.observer.emit(ProducerClosed(m.member_id, source))  # type: ignore[arg-type]
+        return p
+
+    def _close_slots(self, m: MemberMedia) -> None:
+        """Close ``m``'s receive slots (their consumers first) and free their SSRCs."""
+        if self.observer.listeners:
+            for slot in m.slots:
+                if slot.consumer is not None:
+                    self.observer.emit(consumer_closed(slot.consumer))
+        self._used_ssrcs.difference_update(m.close_slots())
 
     def _new_ssrc(self) -> int:
         while True:
@@ -357,20 +368,18 @@ class Router:
         if t is m.send:
             m.send = None
             for source in list(m.producers):
-                m.close_producer(source)
-                self._safe_emit("producer_closed", {"member_id": m.member_id, "source": source})
+                self._close_producer(m, source)
+                self._safe_emit(ProducerClosed(m.member_id, source))  # type: ignore[arg-type]
         elif t is m.recv:
             m.recv = None
-            self._used_ssrcs.difference_update(m.close_slots())
-        self._safe_emit(
-            "transport_closed", {"member_id": m.member_id, "transport": t.kind, "reason": reason}
-        )
+            self._close_slots(m)
+        self._safe_emit(TransportClosed(m.member_id, t.kind, reason))  # type: ignore[arg-type]
         self.slots.assign_all(self._w.now())
 
     def _drop_send(self, m: MemberMedia) -> None:
         """Close the member's send transport and its producers (silently: we decided)."""
         for source in list(m.producers):
-            m.close_producer(source)
+            self._close_producer(m, source)
         if m.send is not None:
             m.send.router_closed()
             self._w.remove_transport(m.send)
@@ -378,7 +387,7 @@ class Router:
 
     def _drop_recv(self, m: MemberMedia) -> None:
         """Close the member's receive transport and its slots (silently: we decided)."""
-        self._used_ssrcs.difference_update(m.close_slots())
+        self._close_slots(m)
         if m.recv is not None:
             m.recv.router_closed()
             self._w.remove_transport(m.recv)
@@ -388,11 +397,23 @@ class Router:
         self._drop_send(m)
         self._drop_recv(m)
 
-    def _announce_slot(self, event: SlotEvent) -> None:
-        self._safe_emit("slot", event)
+    def _announce_slot(self, event: SlotChanged) -> None:
+        self._safe_emit(event)
+        if self.observer.listeners:
+            self.observer.emit(event)
 
-    def _safe_emit(self, name: str, payload: Any) -> None:
+    def _switched(
+        self, m: MemberMedia, slot: ReceiveSlot, old: Consumer | None, new: Consumer | None
+    ) -> None:
+        """A slot's consumer changed (the slot assigner's hook): tell the observer."""
+        if self.observer.listeners:
+            if old is not None:
+                self.observer.emit(consumer_closed(old))
+            if new is not None:
+                self.observer.emit(consumer_added(new))
+
+    def _safe_emit(self, event: RouterEvent) -> None:
         try:
-            self._emit(name, payload)
+            self._emit(event)
         except Exception:
-            logger.exception("router %s: %s listener failed", self.room_id, name)
+            logger.exception("router %s: on_event(%s) failed", self.room_id, event)

@@ -9,7 +9,7 @@
   slot leaves it empty.
 
 Every change switches the slot's consumer (:meth:`ReceiveSlot.consume`, a new munger
-generation), asks a video producer for a keyframe at once, and announces a :class:`SlotEvent`
+generation), asks a video producer for a keyframe at once, and announces a :class:`SlotChanged`
 when what the slot carries changed — also when a consumer closed underneath (its producer went).
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from ilvb.sfu.api import SlotEvent
+from ilvb.sfu.api import SlotChanged
 from ilvb.sfu.consumer import Consumer, ReceiveSlot
 from ilvb.sfu.faults import FaultLog
 from ilvb.sfu.member import MemberMedia
@@ -40,7 +40,7 @@ class SlotAssigner:
         self,
         members: Mapping[str, MemberMedia],
         selector: AudioSelector,
-        announce: Callable[[SlotEvent], None],
+        announce: Callable[[SlotChanged], None],
         faults: FaultLog,
         on_switch: SwitchHook | None = None,
     ) -> None:
@@ -132,7 +132,7 @@ class SlotAssigner:
             return
         slot.announced = announced
         self._announce(
-            SlotEvent(
+            SlotChanged(
                 member_id=m.member_id,
                 mid=slot.mid,
                 kind=slot.kind,  # type: ignore[arg-type]

@@ -26,7 +26,7 @@ from typing import Any
 
 from ilvb.errors import InvalidArgument, NotFound
 from ilvb.sfu import fastpath
-from ilvb.sfu.api import RouterOptions
+from ilvb.sfu.api import RouterEvent, RouterOptions
 from ilvb.sfu.dtls import DtlsCertificate
 from ilvb.sfu.faults import FaultLog
 from ilvb.sfu.ice import IceLiteResponder
@@ -39,8 +39,8 @@ TICK_S = 0.02  # DTLS timers, NACKs
 SLOW_TICK_S = 0.1  # audio selection (AudioSelector.poll), keyframe re-requests
 SR_INTERVAL_S = 1.0  # RTCP sender reports
 
-# on_event(room_id, name, payload)
-WorkerEventHandler = Callable[[str, str, Any], None]
+# on_event(room_id, event): an event of the router of that room
+WorkerEventHandler = Callable[[str, RouterEvent], None]
 
 
 @dataclass(frozen=True)
@@ -240,7 +240,7 @@ class Worker:
                 self.routers[room_id] = Router(
                     room_id,
                     self,
-                    lambda name, payload: self._on_event(room_id, name, payload),
+                    lambda event: self._on_event(room_id, event),
                     options,
                     faults=self.faults,
                 )
@@ -295,9 +295,9 @@ async def _serve(fd: int, config: WorkerConfig) -> None:
     reader, writer = await asyncio.open_connection(sock=sock)
     channel: Channel | None = None
 
-    def on_event(room_id: str, name: str, payload: Any) -> None:
+    def on_event(room_id: str, event: RouterEvent) -> None:
         if channel is not None:
-            channel.emit("router_event", (room_id, name, payload))
+            channel.emit("router_event", (room_id, event))
 
     worker = Worker(config, on_event)
     await worker.start()

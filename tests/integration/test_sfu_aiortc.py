@@ -27,7 +27,7 @@ from av import VideoFrame
 
 from bench.impair import ImpairmentRelay, profile, rewrite_candidates
 from ilvb.config import MediaSettings
-from ilvb.sfu.api import Subscription
+from ilvb.sfu.api import SlotChanged, Subscription
 from ilvb.sfu.plane import LocalWorker, WorkerMediaPlane
 
 pytestmark = pytest.mark.slow
@@ -147,7 +147,7 @@ async def run_one_to_one(workers: int, codec: str = "VP8") -> dict[str, Any]:
     events: list[tuple[str, Any]] = []
     pcs: list[RTCPeerConnection] = []
     try:
-        router = await plane.open_router("room-1", lambda n, p: events.append((n, p)))
+        router = await plane.open_router("room-1", events.append)
         pub, _ = await publish(router, "alice", codec)
         pcs.append(pub)
         sub, tracks = await subscribe(router, "bob", (("alice", "camera"),))
@@ -156,7 +156,7 @@ async def run_one_to_one(workers: int, codec: str = "VP8") -> dict[str, Any]:
         indices = await collect_video(tracks["video"], 40, within=20)
         assert_increasing(indices)
         assert await collect_audio(tracks["audio"], 20, within=10) == 20
-        slot_events = [p for n, p in events if n == "slot"]
+        slot_events = [e for e in events if isinstance(e, SlotChanged)]
         assert any(e.mid == "v0" and e.source_member == "alice" for e in slot_events)
         stats = await router.stats()
         assert stats["producers"] == 2 and stats["transports"] == 2
@@ -193,7 +193,7 @@ async def test_worker_process_imports_no_codec_module() -> None:
     plane = WorkerMediaPlane(MediaSettings(workers=1))
     await plane.start()
     try:
-        router = await plane.open_router("room-x", lambda n, p: None)
+        router = await plane.open_router("room-x", lambda e: None)
         stats = await router.stats()
         assert stats["worker_pid"] != os.getpid()
         assert stats["worker"]["codec_modules"] == []
@@ -212,7 +212,7 @@ async def test_subscriber_downlink_loss_is_repaired_from_the_sfu_cache() -> None
     await proxy.start()
     pcs: list[RTCPeerConnection] = []
     try:
-        router = await plane.open_router("lossy", lambda n, p: None)
+        router = await plane.open_router("lossy", lambda e: None)
         pub, _ = await publish(router, "alice")
         pcs.append(pub)
         sub, tracks = await subscribe(router, "bob", (("alice", "camera"),), via=proxy.address)

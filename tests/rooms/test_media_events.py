@@ -1,14 +1,13 @@
 """Media-plane failures reach the room: closed producers and transports, a dead worker.
 
-A fake media plane fires the events ``ilvb.sfu`` fires (``producer_closed``,
-``transport_closed``, the worker-died observers) and records what each router was told.
+A fake media plane fires the typed events ``ilvb.sfu`` fires (``ProducerClosed``,
+``TransportClosed``, ``WorkerDied``) and records what each router was told.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -21,11 +20,14 @@ from ilvb.rooms.manager import RoomManager
 from ilvb.rooms.member import Member
 from ilvb.sfu.api import (
     NullRouter,
+    ProducerClosed,
     RouterEventHandler,
     RouterOptions,
     SendAnswer,
     Source,
     Subscription,
+    TransportClosed,
+    WorkerDied,
 )
 from tests.client.polling import poll
 from tests.rooms.helpers import APP, RecordingOutbox, claims, room_of
@@ -53,20 +55,12 @@ class FakeRouter(NullRouter):
         self.calls.append(("subscription", member_id, subscription))
 
 
-@dataclass
-class FakeWorker:
-    """What a WorkerMediaPlane passes to ``on_worker_died``: the routers it held."""
-
-    routers: dict[str, FakeRouter] = field(default_factory=dict)
-
-
 class FakePlane:
     """Keeps each router's event handler; ``fail_opens`` makes the next opens fail."""
 
     def __init__(self) -> None:
         self.opened: list[FakeRouter] = []
         self.handlers: dict[str, RouterEventHandler] = {}
-        self.on_worker_died: list[Callable[[Any, str], None]] = []
         self.fail_opens = 0
 
     async def start(self) -> None:
@@ -88,14 +82,11 @@ class FakePlane:
         return router
 
     def kill(self, router: FakeRouter) -> None:
-        """Report the death of the worker holding ``router``, as WorkerMediaPlane does."""
-        worker = FakeWorker({router.room_id: router})
-        for cb in list(self.on_worker_died):
-            cb(worker, "channel closed")
-        for member_id in sorted({call[1] for call in router.calls}):
-            self.handlers[router.room_id](
-                "transport_closed", {"member_id": member_id, "reason": "worker_died"}
-            )
+        """Report the death of the worker holding ``router``, as WorkerMediaPlane does: once,
+        to that router's handler."""
+        handler = self.handlers.get(router.room_id)
+        if handler is not None:
+            handler(WorkerDied("channel closed", 4242))
 
 
 @dataclass
@@ -129,7 +120,7 @@ async def setup() -> Setup:
 
 async def test_producer_closed_stops_that_source_like_an_unpublish() -> None:
     s = await setup()
-    s.on_event()("producer_closed", {"member_id": "pub", "source": "camera"})
+    s.on_event()(ProducerClosed("pub", "camera"))
     assert s.pub.sending == {"microphone"}
     (state,) = s.sub_box.events("member.state")
     assert state["user_id"] == "pub"
@@ -139,9 +130,9 @@ async def test_producer_closed_stops_that_source_like_an_unpublish() -> None:
     await s.manager.idle()
     assert s.plane.opened[0].calls[-1] == ("enabled", "pub", "camera", False)
     # a repeat, a source not sent and an unknown member change nothing
-    s.on_event()("producer_closed", {"member_id": "pub", "source": "camera"})
-    s.on_event()("producer_closed", {"member_id": "sub", "source": "microphone"})
-    s.on_event()("producer_closed", {"member_id": "ghost", "source": "camera"})
+    s.on_event()(ProducerClosed("pub", "camera"))
+    s.on_event()(ProducerClosed("sub", "microphone"))
+    s.on_event()(ProducerClosed("ghost", "camera"))
     assert len(s.sub_box.events("member.state")) == 1
     assert s.pub_box.events("transport.closed") == []
     await s.manager.close()
@@ -149,9 +140,7 @@ async def test_producer_closed_stops_that_source_like_an_unpublish() -> None:
 
 async def test_send_transport_closed_stops_every_source_and_tells_the_member() -> None:
     s = await setup()
-    s.on_event()(
-        "transport_closed", {"member_id": "pub", "transport": "send", "reason": "consent_expired"}
-    )
+    s.on_event()(TransportClosed("pub", "send", "consent_expired"))
     assert s.pub.sending == set()
     (state,) = s.sub_box.events("member.state")
     assert state["user_id"] == "pub"
@@ -170,12 +159,8 @@ async def test_send_transport_closed_stops_every_source_and_tells_the_member() -
 
 async def test_recv_transport_closed_only_tells_the_member() -> None:
     s = await setup()
-    s.on_event()(
-        "transport_closed", {"member_id": "sub", "transport": "recv", "reason": "unanswered"}
-    )
-    s.on_event()(
-        "transport_closed", {"member_id": "pub", "transport": "recv", "reason": "dtls_closed"}
-    )
+    s.on_event()(TransportClosed("sub", "recv", "unanswered"))
+    s.on_event()(TransportClosed("pub", "recv", "dtls_closed"))
     assert s.sub_box.events("transport.closed") == [{"transport": "recv", "reason": "unanswered"}]
     assert s.pub_box.events("transport.closed") == [{"transport": "recv", "reason": "dtls_closed"}]
     assert s.pub.sending == {"camera", "microphone"}  # receiving is not sending
@@ -248,9 +233,7 @@ async def test_a_member_away_gets_the_missed_transport_closed_after_its_resume(
     monkeypatch.setattr(media_link, "REOPEN_RETRY_S", 0.01)
     s = await setup()
     s.manager.disconnect(s.sub)  # inside the disconnect window: no outbox
-    s.on_event()(
-        "transport_closed", {"member_id": "sub", "transport": "recv", "reason": "consent_expired"}
-    )
+    s.on_event()(TransportClosed("sub", "recv", "consent_expired"))
     assert s.pub.room is not None and s.pub.room.link is not None
     link = s.pub.room.link
     s.plane.kill(s.plane.opened[0])
@@ -271,8 +254,8 @@ async def test_a_member_away_gets_the_missed_transport_closed_after_its_resume(
 async def test_missed_notices_of_both_transports_merge() -> None:
     s = await setup()
     s.manager.disconnect(s.pub)
-    s.on_event()("transport_closed", {"member_id": "pub", "transport": "recv", "reason": "a"})
-    s.on_event()("transport_closed", {"member_id": "pub", "transport": "send", "reason": "b"})
+    s.on_event()(TransportClosed("pub", "recv", "a"))
+    s.on_event()(TransportClosed("pub", "send", "b"))
     back = RecordingOutbox()
     s.manager.reconnect(s.pub, back)
     s.manager.flush_media_notice(s.pub)

@@ -8,7 +8,14 @@ from typing import Any
 from ilvb.config import RoomSettings
 from ilvb.rooms.clock import ManualClock
 from ilvb.rooms.manager import RoomManager
-from ilvb.sfu.api import NullRouter, RouterEventHandler, RouterOptions, SlotEvent, Source
+from ilvb.sfu.api import (
+    NullRouter,
+    ProducerClosed,
+    RouterEventHandler,
+    RouterOptions,
+    SlotChanged,
+    Source,
+)
 from tests.rooms.helpers import APP, RecordingOutbox, claims, room_of
 
 
@@ -83,10 +90,10 @@ async def test_slot_events_reach_the_member() -> None:
             break
         await asyncio.sleep(0.01)
     (on_event,) = plane.handlers.values()
-    on_event("slot", SlotEvent("me", "v0", "video", "bob", "camera"))
-    on_event("slot", SlotEvent("me", "a1", "audio", None, None))
-    on_event("slot", SlotEvent("ghost", "v0", "video", "bob", "camera"))  # ignored
-    on_event("producer_closed", {"member_id": "bob", "source": "camera"})  # logged only
+    on_event(SlotChanged("me", "v0", "video", "bob", "camera"))
+    on_event(SlotChanged("me", "a1", "audio", None, None))
+    on_event(SlotChanged("ghost", "v0", "video", "bob", "camera"))  # ignored
+    on_event(ProducerClosed("bob", "camera"))  # bob sends no camera: nothing changes
     assert box.events("slot") == [
         {"mid": "v0", "kind": "video", "user_id": "bob", "source": "camera"},
         {"mid": "a1", "kind": "audio", "user_id": None, "source": None},

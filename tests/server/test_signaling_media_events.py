@@ -6,39 +6,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
 
 from starlette.testclient import TestClient
 
-from ilvb.sfu.api import NullMediaPlane, NullRouter, RouterEventHandler, RouterOptions
+from ilvb.sfu.api import NullMediaPlane, ProducerClosed, RouterEvent, TransportClosed
 from tests.conftest import AppEnv
 from tests.server.peer import Peer
-
-
-class EventPlane(NullMediaPlane):
-    """The null media plane, keeping each router's event handler so a test can fire events."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.handlers: list[RouterEventHandler] = []
-
-    async def open_router(
-        self, room_id: str, on_event: RouterEventHandler, options: RouterOptions = RouterOptions()
-    ) -> NullRouter:
-        self.handlers.append(on_event)
-        return await super().open_router(room_id, on_event, options)
 
 
 def test_transport_closed_reaches_the_member_and_a_resumed_one(
     make_app_env: Callable[..., AppEnv],
 ) -> None:
-    plane = EventPlane()
+    plane = NullMediaPlane()
     env = make_app_env(media=plane)
     with TestClient(env.app) as client, client.websocket_connect("/ws") as ws_a:
 
-        def fire(name: str, payload: dict[str, Any]) -> None:
-            (handler,) = plane.handlers
-            client.portal.call(handler, name, payload)  # type: ignore[union-attr]
+        def fire(event: RouterEvent) -> None:
+            (router,) = plane.routers.values()  # the null plane's for-testing handle
+            client.portal.call(router.emit_for_testing, event)  # type: ignore[union-attr]
 
         alice = Peer(ws_a, "alice")
         alice.hello(env.ticket("alice"))
@@ -53,13 +38,13 @@ def test_transport_closed_reaches_the_member_and_a_resumed_one(
             state = alice.next_event("member.state")
 
         # alice's send transport: she is told, and her camera stops for everyone
-        fire("producer_closed", {"member_id": "alice", "source": "camera"})
-        fire("transport_closed", {"member_id": "alice", "transport": "send", "reason": "x1"})
+        fire(ProducerClosed("alice", "camera"))
+        fire(TransportClosed("alice", "send", "x1"))
         mine = alice.next_event("member.state")
         assert mine["user_id"] == "alice" and mine["sending"]["video"] is False
         assert alice.next_event("transport.closed") == {"transport": "send", "reason": "x1"}
         # bob is away: his notice waits for his resume
-        fire("transport_closed", {"member_id": "bob", "transport": "recv", "reason": "x2"})
+        fire(TransportClosed("bob", "recv", "x2"))
         alice.sync()
         assert alice.events_named("transport.closed") == [{"transport": "send", "reason": "x1"}]
 

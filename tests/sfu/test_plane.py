@@ -1,5 +1,5 @@
 """WorkerMediaPlane: placement on the least-loaded worker, typed errors across the channel,
-worker death → ``died`` + ``transport_closed``, clean shutdown of worker processes."""
+worker death → one ``WorkerDied`` per router, clean shutdown of worker processes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from ilvb.config import MediaSettings
 from ilvb.errors import InvalidArgument, InvalidState, NotFound, Unavailable
-from ilvb.sfu.api import RouterOptions
+from ilvb.sfu.api import RouterEvent, RouterOptions, WorkerDied
 from ilvb.sfu.plane import ProcessWorker, WorkerMediaPlane, create_media_plane
 from tests.sfu.test_sdp import CHROME_OFFER
 
@@ -29,8 +29,8 @@ async def test_in_process_plane_answers_offers_and_counts() -> None:
     await plane.start()
     await plane.start()  # idempotent
     try:
-        router = await plane.open_router("r", lambda n, p: None)
-        assert await plane.open_router("r", lambda n, p: None) is router
+        router = await plane.open_router("r", lambda e: None)
+        assert await plane.open_router("r", lambda e: None) is router
         answer = await router.negotiate_send("alice", CHROME_OFFER, {"1": "camera"})
         assert [p.source for p in answer.producers] == ["camera"]
         assert "a=ice-lite" in answer.sdp
@@ -67,8 +67,8 @@ async def test_rooms_go_to_the_least_loaded_worker_process_and_errors_cross_type
     try:
         pids = {w.pid for w in plane.workers}
         assert len(pids) == 2 and os.getpid() not in pids
-        r1 = await plane.open_router("one", lambda n, p: None, RouterOptions(audio_slots=8))
-        r2 = await plane.open_router("two", lambda n, p: None)
+        r1 = await plane.open_router("one", lambda e: None, RouterOptions(audio_slots=8))
+        r2 = await plane.open_router("two", lambda e: None)
         assert r1.worker is not r2.worker
         # the options crossed the channel: the worker's selector picks 8 (the default 6)
         assert (await r1.stats())["audio_slots"] == 8 and (await r2.stats())["audio_slots"] == 6
@@ -84,28 +84,29 @@ async def test_rooms_go_to_the_least_loaded_worker_process_and_errors_cross_type
     assert all(p is not None and p.returncode is not None for p in procs)
 
 
-async def test_dead_worker_emits_died_and_closes_its_members_transports() -> None:
+async def test_a_dead_worker_is_reported_once_to_each_of_its_routers() -> None:
     plane = WorkerMediaPlane(MediaSettings(workers=1))
     await plane.start()
-    died: list[str] = []
-    plane.on_worker_died.append(lambda w, reason: died.append(reason))
-    events: list[tuple[str, Any]] = []
+    events: list[RouterEvent] = []
+    other: list[RouterEvent] = []
     try:
-        router = await plane.open_router("r", lambda n, p: events.append((n, p)))
+        router = await plane.open_router("r", events.append)
+        await plane.open_router("r2", other.append)
         await router.negotiate_send("alice", CHROME_OFFER, {"1": "camera"})
         await router.offer_receive("bob", 1, 1)
         worker = plane.workers[0]
         assert isinstance(worker, ProcessWorker)
         worker.kill_for_testing()
-        await until(lambda: died, 10, "died")
-        closed = sorted(p["member_id"] for n, p in events if n == "transport_closed")
-        assert closed == ["alice", "bob"]
+        await until(lambda: events and other, 10, "WorkerDied")
+        await asyncio.sleep(0.2)  # nothing else follows (no transport_closed per member)
+        assert events == [WorkerDied("channel closed", worker.pid)]
+        assert other == [WorkerDied("channel closed", worker.pid)]
         with pytest.raises(Unavailable):
             await router.stats()  # the old handle is dead for good
         await until(
             lambda: plane.workers[0].alive and plane.workers[0].pid != worker.pid, 20, "respawn"
         )
-        again = await plane.open_router("r", lambda n, p: None)  # the room is placed anew
+        again = await plane.open_router("r", lambda e: None)  # the room is placed anew
         assert again is not router and (await again.stats())["worker_pid"] == plane.workers[0].pid
     finally:
         await plane.close()

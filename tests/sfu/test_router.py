@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from ilvb.sfu.api import RouterOptions, SlotEvent, Subscription
+from ilvb.sfu.api import (
+    ProducerClosed,
+    RouterEvent,
+    RouterOptions,
+    SlotChanged,
+    Subscription,
+    TransportClosed,
+)
 from ilvb.sfu.dtls import DtlsCertificate
 from ilvb.sfu.producer import FEEDBACK_SSRC
 from ilvb.sfu.router import Router
@@ -111,8 +118,8 @@ def audio_track(ssrc: int) -> AcceptedTrack:
 class Room:
     def __init__(self, options: RouterOptions = RouterOptions()) -> None:
         self.svc = Services()
-        self.events: list[tuple[str, Any]] = []
-        self.router = Router("room", self.svc, lambda n, p: self.events.append((n, p)), options)
+        self.events: list[RouterEvent] = []
+        self.router = Router("room", self.svc, self.events.append, options)
 
     def publish(self, member: str, *tracks: AcceptedTrack) -> WebRtcTransport:
         self.router.negotiate_send(member, REMOTE, list(tracks))
@@ -136,8 +143,8 @@ class Room:
         m = self.router.members[member]
         return next(s.ssrc for s in m.audio_slots + m.video_slots if s.mid == mid)
 
-    def slots(self) -> list[SlotEvent]:
-        return [p for n, p in self.events if n == "slot"]
+    def slots(self) -> list[SlotChanged]:
+        return [e for e in self.events if isinstance(e, SlotChanged)]
 
 
 def test_video_is_forwarded_from_the_first_keyframe_with_the_slot_ssrc_and_subscriber_pt() -> None:
@@ -159,7 +166,7 @@ def test_video_is_forwarded_from_the_first_keyframe_with_the_slot_ssrc_and_subsc
     assert [v.seq for v in views] == [4, 5, 6]
     assert [v.timestamp for v in views] == [12000, 12000, 15000]
     assert out[0][1][12:] == VP8_KEY  # payload untouched
-    assert SlotEvent("bob", "v0", "video", "alice", "camera") in room.slots()
+    assert SlotChanged("bob", "v0", "video", "alice", "camera") in room.slots()
 
 
 def test_view_switch_keeps_one_continuous_stream_and_asks_the_new_source_for_a_keyframe() -> None:
@@ -172,7 +179,7 @@ def test_view_switch_keeps_one_continuous_stream_and_asks_the_new_source_for_a_k
     room.svc.take(addr("carol"))
     room.svc.t += 0.5
     room.router.set_subscription("bob", Subscription(views=(("carol", "camera"),)))
-    assert room.slots()[-1] == SlotEvent("bob", "v0", "video", "carol", "camera")
+    assert room.slots()[-1] == SlotChanged("bob", "v0", "video", "carol", "camera")
     _, rtcp = room.svc.take(addr("carol"))
     assert any(isinstance(i, Pli) and i.media_ssrc == 2000 for i in rtcp)
     alice.handle_srtp(rtp(120, 102, 15000, 1000, VP8_DELTA))  # old source: no longer forwarded
@@ -247,7 +254,7 @@ def test_disabling_a_source_stops_forwarding_at_once_and_frees_the_slot() -> Non
     room.router.set_source_enabled("alice", "camera", False)
     pub.handle_srtp(rtp(120, 2, 3000, 1000, VP8_KEY))
     assert room.svc.take(addr("bob"))[0] == []
-    assert room.slots()[-1] == SlotEvent("bob", "v0", "video", None, None)
+    assert room.slots()[-1] == SlotChanged("bob", "v0", "video", None, None)
     stats = room.router.stats()
     assert (stats["producers"], stats["producers_paused"], stats["consumers"]) == (0, 1, 0)
     room.router.set_source_enabled("alice", "camera", True)
@@ -320,9 +327,9 @@ def test_transport_death_closes_producers_and_emits_events() -> None:
     room.svc.t += 31
     room.router.members["bob"].recv.last_seen = room.svc.t  # type: ignore[union-attr]
     pub.tick(room.svc.t)
-    names = [(n, p.get("member_id")) for n, p in room.events if isinstance(p, dict)]
-    assert ("producer_closed", "alice") in names and ("transport_closed", "alice") in names
-    assert room.slots()[-1] == SlotEvent("bob", "v0", "video", None, None)
+    assert ProducerClosed("alice", "camera") in room.events
+    assert TransportClosed("alice", "send", "consent_expired") in room.events
+    assert room.slots()[-1] == SlotChanged("bob", "v0", "video", None, None)
     stats = room.router.stats()
     assert (stats["producers"], stats["consumers"], stats["transports"]) == (0, 0, 1)
 
@@ -415,7 +422,7 @@ def test_a_new_peer_connection_replaces_the_transports_quietly() -> None:
     local, _ = room.router.offer_receive("bob", 1, 1)
     assert local.ice_ufrag != first_recv.local.ice_ufrag  # type: ignore[union-attr]
     assert room.router.offer_receive("bob", 1, 1)[0] == local
-    assert not [n for n, _ in room.events if n in ("transport_closed", "producer_closed")]
+    assert not [e for e in room.events if isinstance(e, (TransportClosed, ProducerClosed))]
     assert room.router.stats()["transports"] == 2 and len(room.svc.transports) == 2
 
 
@@ -485,7 +492,7 @@ def test_close_tears_down_quietly_without_rerouting_the_members_still_inside() -
     room.router.slots.assign = counting_assign  # type: ignore[method-assign]
     room.router.close()
     assert assigned == 0
-    assert [n for n, _ in room.events if n in ("transport_closed", "slot")] == []
+    assert [e for e in room.events if isinstance(e, (TransportClosed, SlotChanged))] == []
     assert room.svc.transports == set()
     assert room.router.members == {}
 
@@ -503,10 +510,53 @@ def test_a_removed_member_s_transports_close_silently_and_only_its_own_closes_re
     room.events.clear()
     room.router.remove_member("bob")
     assert sub.state == "closed" and fired == [] and sub not in room.svc.transports
-    assert [n for n, _ in room.events if n == "transport_closed"] == []
+    assert [e for e in room.events if isinstance(e, TransportClosed)] == []
     room.svc.t += 31  # alice's consent expires: her own close reports once
     pub.tick(room.svc.t)
     pub.tick(room.svc.t)
     assert fired == ["consent_expired"] and pub not in room.svc.transports
-    closed = [p for n, p in room.events if n == "transport_closed"]
-    assert closed == [{"member_id": "alice", "transport": "send", "reason": "consent_expired"}]
+    closed = [e for e in room.events if isinstance(e, TransportClosed)]
+    assert closed == [TransportClosed("alice", "send", "consent_expired")]
+
+
+def test_the_observer_sees_producers_consumers_and_slots_and_survives_a_failing_listener(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from ilvb.sfu.observer import ConsumerAdded, ConsumerClosed, ObserverEvent, ProducerAdded
+
+    room = Room()
+    seen: list[ObserverEvent] = []
+
+    def broken(event: ObserverEvent) -> None:
+        raise RuntimeError("a metrics bug")
+
+    room.router.observer.subscribe(broken)  # first: the next listener must still run
+    unsubscribe = room.router.observer.subscribe(seen.append)
+    room.publish("alice", video_track())
+    room.subscribe("bob", views=(("alice", "camera"),))
+    assert seen == [
+        ProducerAdded("alice", "camera", "video", "VP8", 1000),
+        ConsumerAdded("bob", "v0", "alice", "camera", "VP8"),
+        SlotChanged("bob", "v0", "video", "alice", "camera"),
+    ]
+    assert "observer listener failed" in caplog.text
+    seen.clear()
+    room.router.set_subscription("bob", Subscription(views=()))  # a command empties the slot
+    assert seen == [
+        ConsumerClosed("bob", "v0", "alice", "camera"),
+        SlotChanged("bob", "v0", "video", None, None),
+    ]
+    room.router.set_subscription("bob", Subscription(views=(("alice", "camera"),)))
+    seen.clear()
+    room.router.remove_member("alice")  # closed by a command: the observer still sees it
+    assert seen == [
+        ConsumerClosed("bob", "v0", "alice", "camera"),
+        ProducerClosed("alice", "camera"),
+        SlotChanged("bob", "v0", "video", None, None),
+    ]
+    # the owner's events are unchanged: a command's closes are not reported to it
+    assert not [e for e in room.events if isinstance(e, ProducerClosed)]
+    unsubscribe()
+    seen.clear()
+    room.router.close()
+    assert seen == []

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ilvb.errors import InvalidArgument, NotFound
-from ilvb.sfu.api import Subscription
+from ilvb.sfu.api import SlotChanged, Subscription
 from ilvb.sfu.rtp.packet import parse_rtp
 from ilvb.sfu.sdp import AcceptedTrack
 from ilvb.sfu.worker import Worker, WorkerConfig, codec_modules
@@ -33,8 +33,8 @@ async def until(cond: Any, within: float, what: str) -> None:
 
 @pytest.fixture
 async def worker() -> Any:
-    events: list[tuple[str, str, Any]] = []
-    w = Worker(WorkerConfig(), lambda room, name, payload: events.append((room, name, payload)))
+    events: list[tuple[str, Any]] = []
+    w = Worker(WorkerConfig(), lambda room, event: events.append((room, event)))
     await w.start()
     w.events = events  # type: ignore[attr-defined]
     yield w
@@ -79,7 +79,7 @@ async def test_publisher_packets_reach_the_subscriber_through_the_shared_socket(
         stats = worker.command("stats", ("r1",))
         assert stats["packets_in"] == 10 and stats["packets_out"] >= 10
         assert worker.stats()["transports"] == 2
-        assert worker.events and worker.events[0][1] == "slot"  # type: ignore[attr-defined]
+        assert worker.events and isinstance(worker.events[0][1], SlotChanged)  # type: ignore[attr-defined]
         worker.command("remove_member", ("r1", "bob"))
         worker.command("remove_member", ("r1", "alice"))
         assert worker.stats()["transports"] == 0 and worker.by_addr == {}
