@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 # signaling.max_queued_frames and signaling.max_queued_bytes).
 MAX_QUEUED_FRAMES = 20_000
 MAX_QUEUED_BYTES = 8 * 1024 * 1024
+# How long a stuck client's close frame may wait for room in the socket, seconds.
+CLOSE_FRAME_TIMEOUT_S = 5.0
 
 
 class Connection:
@@ -123,10 +125,11 @@ class Connection:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task
         if stuck and self._close is not None:
-            # The client stopped reading: try the close frame once more, briefly.
+            # The client stopped reading: give the close frame a few seconds more, so that a
+            # client that reads again soon learns why (4429) instead of seeing a dropped socket.
             code, reason = self._close
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.ws.close(code, reason), flush_timeout_s)
+                await asyncio.wait_for(self.ws.close(code, reason), CLOSE_FRAME_TIMEOUT_S)
 
     async def _write(self) -> None:
         try:

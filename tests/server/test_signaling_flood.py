@@ -78,7 +78,7 @@ async def _flood(url: str, app_id: str, secret: str, pid: int) -> tuple[int, int
         except TimeoutError:
             break  # the server stopped reading: our send buffer is full
     # Read nothing until the server must have given up on us, then drain to the close.
-    await asyncio.sleep(PUSHBACK_TIMEOUT_S + 3.0)
+    await asyncio.sleep(PUSHBACK_TIMEOUT_S + 2.0)
     replies = 0
     try:
         async with asyncio.timeout(30):
