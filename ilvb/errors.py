@@ -160,6 +160,9 @@ CODES: dict[str, type[IlvbError]] = {
     "app_owned": InvalidState,
     "invalid_amount": InvalidArgument,
     "invalid_price_plan": InvalidArgument,
+    # quality profiles (ilvb.quality, /v1/apps/{app_id}/quality)
+    "invalid_quality_profile": InvalidArgument,
+    "unknown_template": InvalidArgument,
     # media negotiation (ilvb.sfu.sdp)
     "invalid_sdp": InvalidArgument,
     "unsupported_codec": InvalidArgument,

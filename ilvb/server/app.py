@@ -33,12 +33,15 @@ from ilvb.billing.service import BillingService
 from ilvb.billing.store import BillingStore, MemoryBillingStore
 from ilvb.config import Settings
 from ilvb.errors import IlvbError, InvalidArgument, NotFound
+from ilvb.quality.service import QualityService
+from ilvb.quality.store import MemoryQualityStore, QualityStore
 from ilvb.rooms.clock import Clock, LoopClock
 from ilvb.rooms.manager import RoomManager
 from ilvb.server.api_docs import mount_api_docs
 from ilvb.server.http_guard import HttpGuard, inline_script_hashes
 from ilvb.server.rest_apps import router as apps_router
 from ilvb.server.rest_billing import router as billing_router
+from ilvb.server.rest_quality import router as quality_router
 from ilvb.server.rest_rooms import app_access
 from ilvb.server.rest_rooms import router as rooms_router
 from ilvb.server.rest_usage import router as usage_router
@@ -97,6 +100,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app_store.open()
         billing = _billing_service(settings, app_store, clock)
+        app.state.quality = _quality_service(app_store, clock)
         app.state.billing = billing
         billing.start()
         await media_plane.start()
@@ -145,6 +149,7 @@ def create_app(
     app.include_router(rooms_router)
     app.include_router(billing_router)
     app.include_router(usage_router)
+    app.include_router(quality_router)
 
     @app.get("/healthz", tags=["server"])
     async def healthz() -> dict[str, str]:
@@ -194,17 +199,21 @@ def create_app(
     return app
 
 
+# Sub-paths of /v1/apps/{app_id} that the app's own server may call (with its server token).
+APP_SCOPED = frozenset({"rooms", "quality", "usage", "logs", "identity-providers"})
+
+
 async def authenticate_before_body(request: Request) -> None:
     """The credential a request with a body needs, checked from its headers alone.
 
-    ``/v1/apps/{app_id}/rooms…`` takes the app's server token or the admin key (as
+    ``/v1/apps/{app_id}/<one of APP_SCOPED>…`` takes the app's server token or the admin key (as
     ``app_access``); every other ``/v1`` path the admin key. Other paths (``/demo/ticket``) are
     open. The route checks the credential again; the admin check is remembered per request.
     """
     parts = request.url.path.split("/")
     if len(parts) < 2 or parts[1] != "v1":
         return
-    if len(parts) >= 5 and parts[2] == "apps" and parts[4] == "rooms":
+    if len(parts) >= 5 and parts[2] == "apps" and parts[4] in APP_SCOPED:
         await app_access(request, parts[3])
     else:
         await authenticate_admin(request)
@@ -243,6 +252,20 @@ def _close_rooms_of(rooms: RoomManager, app_ids: set[str]) -> None:
     for app_id in app_ids:
         for room in rooms.rooms(app_id):
             rooms.close_room(room, "account_suspended")
+
+
+def _quality_service(app_store: AppStore, clock: Clock | None) -> QualityService:
+    """Quality profiles in the app store's database (SQL), or in memory beside a memory store."""
+    from ilvb.store.sql import SqlAppStore
+
+    store: QualityStore
+    if isinstance(app_store, SqlAppStore):
+        from ilvb.store.quality_sql import SqlQualityStore
+
+        store = SqlQualityStore(app_store)
+    else:
+        store = MemoryQualityStore()
+    return QualityService(store, clock.time if clock is not None else time.time)
 
 
 def _billing_service(

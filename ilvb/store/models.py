@@ -164,3 +164,19 @@ class NoticeRow(Base):
     emailed: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=False, server_default=false()
     )
+
+
+class QualityProfileRow(Base):
+    """One app's quality profile for a platform and a role (``profile`` is JSON)."""
+
+    __tablename__ = "quality_profiles"
+
+    app_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("apps.app_id", ondelete="CASCADE"), primary_key=True
+    )
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    role: Mapped[str] = mapped_column(String(64), primary_key=True)
+    template: Mapped[str] = mapped_column(String(64), nullable=False)
+    profile: Mapped[str] = mapped_column(Text, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    updated_at: Mapped[float] = mapped_column(Float, nullable=False)

@@ -1,0 +1,94 @@
+"""Quality REST: store per platform × role, versions, effective resolution, codes, credentials."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+
+@pytest.fixture
+def q(make_app_env: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
+    env = make_app_env()
+    with TestClient(env.app) as client:
+
+        def call(method: str, path: str, body: Any = None, status: int = 200) -> Any:
+            headers = {"Authorization": f"Bearer {env.server_token()}"}
+            r = client.request(
+                method, f"/v1/apps/{env.app_id}/quality{path}", json=body, headers=headers
+            )
+            assert r.status_code == status, r.text
+            return r.json()
+
+        yield call
+
+
+def test_profiles_per_platform_and_role_with_versions_and_resolution(q: Any) -> None:
+    listing = q("GET", "")
+    assert {t["name"] for t in listing["templates"]} == {
+        "realtime_call",
+        "interactive_live",
+        "online_class",
+        "screen_share",
+    }
+    assert listing["profiles"] == []
+    assert q("GET", "/web/student/effective")["source"] == "template:realtime_call"
+    q("PUT", "/web/*", {"template": "online_class"})
+    first = q(
+        "PUT", "/web/teacher", {"template": "online_class", "video": {"width": 1280, "height": 720}}
+    )
+    assert first["version"] == 1 and first["differs"] == {"video.width": 1280, "video.height": 720}
+    again = q("PUT", "/web/teacher", {"template": "screen_share"})
+    assert again["version"] == 2 and again["differs"] == {}
+    teacher = q("GET", "/web/teacher/effective")
+    assert teacher["source"] == "web/teacher" and teacher["profile"]["video"]["width"] == 320
+    student = q("GET", "/web/student/effective")
+    assert student["source"] == "web/*" and student["profile"]["video"]["height"] == 360
+    assert q("GET", "/python/teacher/effective")["source"] == "template:realtime_call"
+    assert [(p["platform"], p["role"]) for p in q("GET", "")["profiles"]] == [
+        ("web", "*"),
+        ("web", "teacher"),
+    ]
+
+
+def test_bad_profiles_get_codes_and_change_nothing(q: Any) -> None:
+    q("PUT", "/web/host", {"template": "interactive_live"})
+    bad = q("PUT", "/web/host", {"video": {"fps": 500}}, status=400)["error"]
+    assert bad["code"] == "invalid_quality_profile" and bad["details"]["field"] == "video.fps"
+    assert q("PUT", "/web/host", {"template": "nope"}, status=400)["error"]["code"] == (
+        "unknown_template"
+    )
+    assert q("PUT", "/tv/host", {}, status=400)["error"]["code"] == "invalid_argument"
+    assert q("PUT", "/web/bad role!", {}, status=400)["error"]["code"] == "invalid_argument"
+    (stored,) = q("GET", "")["profiles"]
+    assert stored["version"] == 1 and stored["template"] == "interactive_live"
+
+
+def test_quality_needs_the_apps_credential(make_app_env: Callable[..., Any]) -> None:
+    env = make_app_env()
+    with TestClient(env.app) as client:
+        assert client.get(f"/v1/apps/{env.app_id}/quality").status_code == 401
+
+
+async def test_the_sql_store_keeps_profiles_and_versions(tmp_path: Path) -> None:
+    from ilvb.quality.profile import build_profile
+    from ilvb.store.quality_sql import SqlQualityStore
+    from ilvb.store.sql import SqlAppStore
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'ilvb.db'}"
+    apps = SqlAppStore(url)
+    await apps.open()
+    app = await apps.create_app("a")
+    store = SqlQualityStore(apps)
+    _, profile = build_profile("web", {"template": "online_class", "video": {"fps": 25}})
+    await store.put_profile(app.app_id, "web", "student", "online_class", profile, 1.0)
+    await store.put_profile(app.app_id, "web", "student", "online_class", profile, 2.0)
+    await apps.close()
+    reopened = SqlAppStore(url)
+    await reopened.open()
+    (row,) = await SqlQualityStore(reopened).profiles(app.app_id)
+    assert (row.version, row.updated_at, row.profile.video.fps) == (2, 2.0, 25)
+    await reopened.close()
