@@ -71,6 +71,7 @@ class Producer:
         fast_fd: int | None = None,
         red_payload_type: int | None = None,
         rtx_payload_type: int | None = None,
+        audio_nack: bool = False,
     ) -> None:
         self.member_id = member_id
         self.source = source
@@ -92,8 +93,11 @@ class Producer:
         self.closed = False
         self.consumers: list[Consumer] = []
         self.is_video = kind == "video"
-        self.cache: PacketCache | None = PacketCache(cache_size) if self.is_video else None
-        self.nack: NackGenerator | None = NackGenerator() if self.is_video else None
+        # NACK both ways for video, and for audio when its m-line agreed "nack" (the SFU's
+        # answer offers it: Chromium then keeps audio history and retransmits)
+        recovers = self.is_video or audio_nack
+        self.cache: PacketCache | None = PacketCache(cache_size) if recovers else None
+        self.nack: NackGenerator | None = NackGenerator() if recovers else None
         self.keyframe_interval_s = keyframe_interval_s
         self._last_keyframe_request = -1e9
         self._on_level = on_level
@@ -143,6 +147,7 @@ class Producer:
             fast_fd=fast_fd,
             red_payload_type=t.red_payload_type,
             rtx_payload_type=t.rtx_payload_type,
+            audio_nack=t.kind == "audio" and "nack" in t.feedback,
         )
 
     # -- hot path ----------------------------------------------------------------------------
@@ -153,8 +158,8 @@ class Producer:
         self.bytes += len(data)
         if not retransmitted:  # RFC 3550 statistics are about the original stream
             self.reception.on_packet(view.seq, view.timestamp, now)
-        if self.is_video:
-            self.cache.put(view.seq, data)  # type: ignore[union-attr]
+        if self.cache is not None:
+            self.cache.put(view.seq, data)
             # with RTX, a packet on the original SSRC is never a retransmission
             rtx = retransmitted if self.rtx_payload_type is not None else None
             self.nack.on_packet(view.seq, now, rtx)  # type: ignore[union-attr]
@@ -224,7 +229,7 @@ class Producer:
         if missing:
             if self.transport.send_rtcp(build_nack(FEEDBACK_SSRC, self.ssrc, missing)):
                 self.nacks_sent += 1
-        if nack.keyframe_needed and self.consumers:
+        if nack.keyframe_needed and self.is_video and self.consumers:
             interval = max(GIVE_UP_KEYFRAME_INTERVAL_S, 2.0 * nack.rtt.srtt)
             if now - self._last_keyframe_request >= interval and self.request_keyframe(
                 now, force=True

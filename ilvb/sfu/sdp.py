@@ -341,6 +341,10 @@ def parse_publisher_offer(sdp: str, sources: dict[str, str]) -> PublisherOffer:
         feedback = tuple(
             f"{fb.type} {fb.parameter}" if fb.parameter else fb.type for fb in codec.rtcpFeedback
         )
+        if media.kind == "audio" and "nack" not in feedback:
+            # the SFU NACKs lost audio upstream (a few ms away) instead of leaving the hole to
+            # the subscriber's concealment; Chromium keeps audio history when the answer says so
+            feedback += ("nack",)
         track = AcceptedTrack(
             mid=mid,
             kind=media.kind,

@@ -200,3 +200,24 @@ def test_an_rtx_retransmission_is_unwrapped_into_the_cache_and_forwarded() -> No
     assert data[view.header_len :] == b"\x00late-frame" and view.payload_type == 96
     pub.handle_srtp(rtp(121, 501, 0, 1001, b"\x00"))  # a padding-sized probe: dropped
     assert p.rtx_packets == 1
+
+
+def test_audio_that_agreed_nack_is_cached_and_nacked_upstream() -> None:
+    from dataclasses import replace
+
+    from ilvb.sfu.rtp.rtcp import Nack
+
+    room = Room()
+    pub = room.publish("alice", replace(audio_track(2000), feedback=("nack",)))
+    for seq in (1, 2, 4):
+        pub.handle_srtp(rtp(109, seq, 960 * seq, 2000, b"opus"))
+    room.svc.take(addr("alice"))
+    room.svc.t += 0.02
+    room.router.tick(room.svc.t)
+    nacks = [i for i in room.svc.take(addr("alice"))[1] if isinstance(i, Nack)]
+    assert nacks and nacks[0].media_ssrc == 2000 and nacks[0].lost == [3]
+    p = room.router.members["alice"].producers["microphone"]
+    assert p.cache is not None and p.cache.get(2) is not None
+    plain = Room()
+    q = plain.publish("alice", audio_track(2000))
+    assert plain.router.members["alice"].producers["microphone"].nack is None and q

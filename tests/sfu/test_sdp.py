@@ -120,6 +120,7 @@ def test_chromium_offer_keeps_client_numbers_drops_rtx_and_unsupported() -> None
     # RED (RFC 2198) before Opus, so that Chromium sends Opus with redundancy
     assert "m=audio 40000 UDP/TLS/RTP/SAVPF 63 111\r\n" in answer
     assert "a=rtpmap:63 red/48000/2\r\na=fmtp:63 111/111\r\n" in answer
+    assert "a=rtcp-fb:111 nack\r\n" in answer and audio.feedback == ("nack",)  # audio NACK
     # RTX (RFC 4588) of the chosen codec only, with the FID group's RTX SSRC
     assert (video.rtx_payload_type, video.rtx_ssrc) == (103, 3333)
     assert "m=video 40000 UDP/TLS/RTP/SAVPF 102 103\r\n" in answer
