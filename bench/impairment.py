@@ -397,7 +397,8 @@ def render_section(runs: dict[str, dict[str, Any]]) -> str:
         "order: RTT-paced NACK retries and a keyframe request on give-up, a once-per-RTT "
         "retransmission limiter per subscriber (RTT from the subscriber's RRs), the worst "
         "subscriber loss in the audio RR to the publisher (Opus FEC), RED for audio, RTX from "
-        "publishers. The SFU adds no jitter of its own (it forwards at once). Each *before* was "
+        "publishers, then NACK for audio on the publisher's leg. The SFU adds no jitter of "
+        "its own (it forwards at once). Each *before* was "
         "run interleaved with the *after* below it, condition by condition, so both saw the same "
         "machine load; the machine was shared and loaded throughout (load column), which is "
         "why the clean rows vary.",
