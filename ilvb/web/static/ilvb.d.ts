@@ -132,6 +132,12 @@ export interface ClientEvents {
 
 export declare class Signaling extends Emitter {
   url: string;
+  /** A request with no reply within this fails with `timeout` (default 15000). */
+  requestTimeoutMs: number;
+  /** After a drop the session is resumed for up to this long (default 30000). */
+  resumeWindowMs: number;
+  /** The server's heartbeat interval (hello's `heartbeat_interval_s`): a `ping` is sent this often. */
+  heartbeatIntervalMs: number;
   userId: string;
   appId: string;
   session: string;

@@ -31,3 +31,21 @@ export type ValuesImplemented = Implements<Pick<Modules, keyof Declared>, Declar
 
 // The declared client-side codes are exactly the keys of the one table in errors.js.
 export const clientCodes: Same<keyof typeof errors.CLIENT_ERROR_CODES, Api.ClientErrorCode> = true;
+
+/** The public (not `_`-prefixed) instance members of `Impl` that `Decl` does not declare. */
+type Undeclared<Impl, Decl> = Exclude<keyof Impl, keyof Decl | `_${string}`>;
+
+/** Compiles only for `never`: names what is undeclared in the error message. */
+type NoneOf<T extends never> = T;
+
+// Every public member of each class is declared too (an undeclared one is an API without types).
+export type MembersDeclared = [
+  NoneOf<Undeclared<client.Client, Api.Client>>,
+  NoneOf<Undeclared<connection.Signaling, Api.Signaling>>,
+  NoneOf<Undeclared<devices.Devices, Api.Devices>>,
+  NoneOf<Undeclared<errors.IlvbError, Api.IlvbError>>,
+  NoneOf<Undeclared<events.Emitter, Api.Emitter>>,
+  NoneOf<Undeclared<remote.RemoteVideo, Api.RemoteVideo>>,
+  NoneOf<Undeclared<sources.ExternalAudio, Api.ExternalAudio>>,
+  NoneOf<Undeclared<sources.Accompaniment, Api.Accompaniment>>,
+];

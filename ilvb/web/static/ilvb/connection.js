@@ -34,7 +34,7 @@ export class Signaling extends Emitter {
   constructor(url, ticket, opts = {}) {
     super();
     this.url = url;
-    this.ticket = ticket;
+    this._ticket = ticket; // a credential: kept private, sent only in hello
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 15000;
     this.resumeWindowMs = opts.resumeWindowMs ?? 30000;
     this.userId = "";
@@ -71,7 +71,7 @@ export class Signaling extends Emitter {
     ws.onclose = (ev) => this._onClose(ws, ev);
     ws.onerror = null;
     /** @type {Record<string, unknown>} */
-    const hello = { protocol: PROTOCOL_VERSION, ticket: this.ticket };
+    const hello = { protocol: PROTOCOL_VERSION, ticket: this._ticket };
     if (resume) hello.resume = resume;
     const data = await this.request("hello", hello);
     this.userId = data.user_id;

@@ -12,8 +12,8 @@ import { peakOf } from "./tracks.js";
 export class ExternalAudio {
   /** @param {AudioContext} ctx @param {AudioWorkletNode} node @param {number} sampleRate */
   constructor(ctx, node, sampleRate) {
-    this.ctx = ctx;
-    this.node = node;
+    this._ctx = ctx;
+    this._node = node;
     this.sampleRate = sampleRate;
     this.closed = false;
     this._pushed = 0;
@@ -32,7 +32,7 @@ export class ExternalAudio {
     if (!samples || samples.length === 0) throw new IlvbError("invalid_argument", "empty frame");
     const chunk = this._resample(Float32Array.from(samples));
     this._pushed += chunk.length;
-    this.node.port.postMessage(chunk, [chunk.buffer]);
+    this._node.port.postMessage(chunk, [chunk.buffer]);
   }
 
   /**
@@ -40,7 +40,7 @@ export class ExternalAudio {
    * @param {Float32Array} input @returns {Float32Array}
    */
   _resample(input) {
-    const rate = this.ctx.sampleRate;
+    const rate = this._ctx.sampleRate;
     if (rate === this.sampleRate) return input;
     const step = this.sampleRate / rate;
     /** @type {number[]} */
@@ -60,13 +60,13 @@ export class ExternalAudio {
 
   /** Seconds of audio queued ahead of playback (as last reported by the audio thread). */
   get queuedSeconds() {
-    return Math.max(0, this._pushed - this._consumed) / this.ctx.sampleRate;
+    return Math.max(0, this._pushed - this._consumed) / this._ctx.sampleRate;
   }
 
   close() {
     if (this.closed) return;
     this.closed = true;
-    try { this.node.disconnect(); } catch { /* ignore */ }
+    try { this._node.disconnect(); } catch { /* ignore */ }
   }
 }
 
