@@ -17,7 +17,7 @@ REFRESH_JS = """async (user) => {
   };
   const fresh = await ticket(user);
   const expires = await c.refresh(fresh);
-  const kept = c._signaling.ticket === fresh;
+  const kept = c._signaling._ticket === fresh;
   const refused = await c.refresh(await ticket('someone-else')).then(() => null, e => e.code);
   return {expires, kept, refused, now: Date.now() / 1000};
 }"""

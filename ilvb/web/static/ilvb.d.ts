@@ -145,6 +145,8 @@ export declare class Signaling extends Emitter {
   constructor(url: string, ticket: string, opts?: { requestTimeoutMs?: number; resumeWindowMs?: number });
   open(resume?: string): Promise<Record<string, unknown>>;
   request<T = any>(type: string, data?: Record<string, unknown>): Promise<T>;
+  /** session.refresh: a new ticket for this session and its later resumes; resolves with its expiry. */
+  refresh(ticket: string): Promise<number>;
   close(): void;
 }
 

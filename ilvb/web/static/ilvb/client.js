@@ -251,9 +251,7 @@ export class Client extends Emitter {
    * @param {string} ticket @returns {Promise<number>}
    */
   async refresh(ticket) {
-    const data = await this.request("session.refresh", { ticket });
-    this._signaling.ticket = ticket;
-    return data.expires_at;
+    return this._signaling.refresh(ticket);
   }
 
   // --- sending ---------------------------------------------------------------------------------

@@ -171,6 +171,16 @@ export class Signaling extends Emitter {
     }
   }
 
+  /**
+   * Hand the session a new ticket (`session.refresh`) and use it for later hellos (resume).
+   * Resolves with its expiry (seconds since the epoch). @param {string} ticket @returns {Promise<number>}
+   */
+  async refresh(ticket) {
+    const data = await this.request("session.refresh", { ticket });
+    this._ticket = ticket;
+    return data.expires_at;
+  }
+
   /** Close the socket for good. Idempotent. */
   close() {
     if (this.closed) return;
