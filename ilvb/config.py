@@ -177,6 +177,19 @@ class AuthSettings(BaseModel):
     revoke_grace_s: float = Field(0.0, ge=0)
 
 
+class OidcSettings(BaseModel):
+    """Verifying third-party ID tokens (ilvb.auth.oidc, docs/identity.md)."""
+
+    # How long a provider's discovery document and JWKS are used before they are fetched again.
+    jwks_ttl_s: float = Field(300.0, gt=0)
+    # An ID token with an unknown `kid` refetches the JWKS at most this often per issuer.
+    refetch_interval_s: float = Field(30.0, ge=0)
+    # Tolerance for exp / nbf / iat (the provider's clock and ilvb's disagree a little).
+    leeway_s: float = Field(30.0, ge=0, le=300)
+    # Timeout of one request to a provider (discovery or JWKS).
+    timeout_s: float = Field(5.0, gt=0, le=60)
+
+
 class Settings(BaseSettings):
     """All settings. Build with :func:`load_settings`."""
 
@@ -188,6 +201,7 @@ class Settings(BaseSettings):
     billing: BillingSection = BillingSection()
     signaling: SignalingSettings = SignalingSettings()
     auth: AuthSettings = AuthSettings()
+    oidc: OidcSettings = OidcSettings()
     log_level: str = "info"
 
 

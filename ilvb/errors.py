@@ -130,6 +130,16 @@ CODES: dict[str, type[IlvbError]] = {
     "banned": PermissionDenied,
     "admin_key_required": Unauthenticated,
     "app_signature_required": Unauthenticated,
+    # third-party identities (ilvb.auth.oidc): an ID token presented in hello
+    "oidc_malformed": Unauthenticated,
+    "oidc_unknown_issuer": Unauthenticated,
+    "oidc_wrong_audience": Unauthenticated,
+    "oidc_expired": Unauthenticated,
+    "oidc_not_yet_valid": Unauthenticated,
+    "oidc_bad_signature": Unauthenticated,
+    "oidc_algorithm_refused": Unauthenticated,
+    "oidc_provider_unavailable": Unavailable,
+    "invalid_identity_provider": InvalidArgument,
     # permissions and state
     "permission_denied": PermissionDenied,
     "not_in_room": InvalidState,

@@ -9,6 +9,7 @@ fields an update may change. ``tests/store`` checks that the three agree.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypedDict, Unpack
 
@@ -46,6 +47,24 @@ class AppChanges(TypedDict, total=False):
 
 
 @dataclass(frozen=True)
+class IdentityProvider:
+    """An OpenID Connect provider whose ID tokens an app accepts in ``hello``.
+
+    ``audience`` is the app's client id at the provider (the ID token's ``aud``); ``user_claim``
+    names the claim that becomes the ilvb user id; ``role_claim``, when set, the claim that
+    becomes the role, else ``default_role``. :func:`ilvb.auth.oidc_config.check_provider`
+    says which values are valid (asymmetric algorithms only, an http(s) issuer).
+    """
+
+    issuer: str
+    audience: str
+    algorithms: tuple[str, ...] = ("RS256",)
+    user_claim: str = "sub"
+    role_claim: str | None = None
+    default_role: str = "audience"
+
+
+@dataclass(frozen=True)
 class UsageSample:
     """Concurrent participants of one app at one moment: the input of billing.
 
@@ -66,8 +85,22 @@ def check_usage_counts(participants: int, call_participants: int) -> None:
         raise InvalidArgument(message="participant counts must be >= 0")
 
 
+def check_distinct_issuers(providers: Sequence[IdentityProvider]) -> None:
+    """Raise InvalidArgument('invalid_identity_provider') when two providers share an issuer."""
+    seen: set[str] = set()
+    for provider in providers:
+        if provider.issuer in seen:
+            raise InvalidArgument(
+                "invalid_identity_provider", f"issuer {provider.issuer!r} is configured twice"
+            )
+        seen.add(provider.issuer)
+
+
 class AppStore(Protocol):
-    """Apps, the admin key hash and usage samples. Live room state is not stored here."""
+    """Apps, their identity providers, the admin key hash and usage samples.
+
+    Live room state is not stored here.
+    """
 
     async def open(self) -> None:
         """Connect and create/upgrade the schema."""
@@ -95,6 +128,17 @@ class AppStore(Protocol):
 
     async def update_app(self, app_id: str, **changes: Unpack[AppChanges]) -> AppRecord:
         """Change the given fields; raises NotFound('app_not_found')."""
+        ...
+
+    async def get_identity_providers(self, app_id: str) -> list[IdentityProvider]:
+        """The app's OpenID Connect providers in their configured order (empty: none)."""
+        ...
+
+    async def set_identity_providers(
+        self, app_id: str, providers: Sequence[IdentityProvider]
+    ) -> list[IdentityProvider]:
+        """Replace the app's providers (their issuers distinct); raises NotFound('app_not_found')
+        and InvalidArgument('invalid_identity_provider') for a repeated issuer."""
         ...
 
     async def get_admin_key_hash(self) -> str | None:

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from typing import Unpack
 
 from ilvb.errors import NotFound
 from ilvb.store.ids import new_secret
-from ilvb.store.interfaces import AppChanges, AppRecord, UsageSample, check_usage_counts
+from ilvb.store.interfaces import (
+    AppChanges,
+    AppRecord,
+    IdentityProvider,
+    UsageSample,
+    check_distinct_issuers,
+    check_usage_counts,
+)
 
 
 class MemoryAppStore:
@@ -18,6 +26,7 @@ class MemoryAppStore:
         self._apps: dict[str, AppRecord] = {}
         self._usage: list[UsageSample] = []
         self._admin_key_hash: str | None = None
+        self._providers: dict[str, list[IdentityProvider]] = {}
 
     async def open(self) -> None:
         return None
@@ -41,6 +50,17 @@ class MemoryAppStore:
 
     async def update_app(self, app_id: str, **changes: Unpack[AppChanges]) -> AppRecord:
         return self._replace(app_id, **changes)
+
+    async def get_identity_providers(self, app_id: str) -> list[IdentityProvider]:
+        return list(self._providers.get(app_id, ()))
+
+    async def set_identity_providers(
+        self, app_id: str, providers: Sequence[IdentityProvider]
+    ) -> list[IdentityProvider]:
+        self._get(app_id)
+        check_distinct_issuers(providers)
+        self._providers[app_id] = list(providers)
+        return list(providers)
 
     async def get_admin_key_hash(self) -> str | None:
         return self._admin_key_hash

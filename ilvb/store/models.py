@@ -5,6 +5,7 @@ Tables created by the Alembic migrations in ``ilvb/store/migrations`` (never by
 
 - ``apps``: one row per application (id, name, signing secret, per-app sender caps, enabled).
 - ``settings``: key/value pairs owned by the server, e.g. ``admin_key_hash``.
+- ``identity_providers``: per app, the OpenID Connect providers whose ID tokens it accepts.
 - ``usage``: samples of concurrent participants per app, the input of billing.
 """
 
@@ -49,6 +50,24 @@ class AppRow(Base):
     enabled: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=True, server_default=true()
     )
+
+
+class IdentityProviderRow(Base):
+    """One OpenID Connect provider of one app (``position`` keeps the configured order)."""
+
+    __tablename__ = "identity_providers"
+
+    app_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("apps.app_id", ondelete="CASCADE"), primary_key=True
+    )
+    issuer: Mapped[str] = mapped_column(String(512), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    audience: Mapped[str] = mapped_column(String(256), nullable=False)
+    # Space-separated JWS algorithm names, e.g. "RS256 ES256".
+    algorithms: Mapped[str] = mapped_column(String(256), nullable=False)
+    user_claim: Mapped[str] = mapped_column(String(128), nullable=False)
+    role_claim: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    default_role: Mapped[str] = mapped_column(String(128), nullable=False)
 
 
 class SettingRow(Base):

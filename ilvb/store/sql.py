@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Unpack
 
@@ -18,7 +19,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event, func, select
+from sqlalchemy import delete, event, func, select
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -26,8 +27,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from ilvb.errors import InvalidArgument, InvalidState, NotFound, Unavailable
 from ilvb.store.files import secure_sqlite_file
 from ilvb.store.ids import new_secret
-from ilvb.store.interfaces import AppChanges, AppRecord, UsageSample, check_usage_counts
-from ilvb.store.models import ADMIN_KEY_HASH, AppRow, SettingRow, UsageRow
+from ilvb.store.interfaces import (
+    AppChanges,
+    AppRecord,
+    IdentityProvider,
+    UsageSample,
+    check_distinct_issuers,
+    check_usage_counts,
+)
+from ilvb.store.models import ADMIN_KEY_HASH, AppRow, IdentityProviderRow, SettingRow, UsageRow
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +185,42 @@ class SqlAppStore:
         """Change the given fields; raises NotFound('app_not_found')."""
         return await self._update(app_id, dict(changes))
 
+    async def get_identity_providers(self, app_id: str) -> list[IdentityProvider]:
+        """The app's OpenID Connect providers in their configured order (empty: none)."""
+        async with self._session() as session:
+            rows = await session.scalars(
+                select(IdentityProviderRow)
+                .where(IdentityProviderRow.app_id == app_id)
+                .order_by(IdentityProviderRow.position)
+            )
+            return [_provider(r) for r in rows]
+
+    async def set_identity_providers(
+        self, app_id: str, providers: Sequence[IdentityProvider]
+    ) -> list[IdentityProvider]:
+        """Replace the app's providers in one transaction; raises NotFound('app_not_found')."""
+        check_distinct_issuers(providers)
+        async with self._session() as session, session.begin():
+            if await session.get(AppRow, app_id) is None:
+                raise NotFound("app_not_found", f"no app {app_id!r}")
+            await session.execute(
+                delete(IdentityProviderRow).where(IdentityProviderRow.app_id == app_id)
+            )
+            for position, p in enumerate(providers):
+                session.add(
+                    IdentityProviderRow(
+                        app_id=app_id,
+                        issuer=p.issuer,
+                        position=position,
+                        audience=p.audience,
+                        algorithms=" ".join(p.algorithms),
+                        user_claim=p.user_claim,
+                        role_claim=p.role_claim,
+                        default_role=p.default_role,
+                    )
+                )
+        return list(providers)
+
     async def get_admin_key_hash(self) -> str | None:
         """The stored hash of the admin key, or None before first start."""
         async with self._session() as session:
@@ -240,6 +284,17 @@ class SqlAppStore:
             for key, value in changes.items():
                 setattr(row, key, value)
         return _to_record(row)
+
+
+def _provider(row: IdentityProviderRow) -> IdentityProvider:
+    return IdentityProvider(
+        issuer=row.issuer,
+        audience=row.audience,
+        algorithms=tuple(row.algorithms.split()),
+        user_claim=row.user_claim,
+        role_claim=row.role_claim,
+        default_role=row.default_role,
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

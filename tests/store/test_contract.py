@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ilvb.errors import InvalidArgument, NotFound
-from ilvb.store.interfaces import AppStore, UsageSample
+from ilvb.store.interfaces import AppStore, IdentityProvider, UsageSample
 from ilvb.store.memory import MemoryAppStore
 from ilvb.store.sql import SqlAppStore
 from tests.store.conftest import reset_postgres
@@ -123,3 +123,40 @@ async def test_usage_refuses_an_unknown_app_and_negative_counts(store: AppStore)
         with pytest.raises(InvalidArgument):
             await store.record_usage(app.app_id, *counts)
     assert await store.usage(app.app_id, 0, time.time() + 1) == []
+
+
+async def test_identity_providers_are_replaced_in_order_and_kept(store: AppStore) -> None:
+    app = await store.create_app("idp")
+    other = await store.create_app("other")
+    assert await store.get_identity_providers(app.app_id) == []
+    first = IdentityProvider("https://id.example.com", "client-1")
+    second = IdentityProvider(
+        "http://127.0.0.1:9000/realm",
+        "client-2",
+        algorithms=("ES256", "RS256"),
+        user_claim="openid",
+        role_claim="ilvb_role",
+        default_role="speaker",
+    )
+    assert await store.set_identity_providers(app.app_id, [second, first]) == [second, first]
+    assert await store.get_identity_providers(app.app_id) == [second, first]
+    assert await store.get_identity_providers(other.app_id) == []
+    await store.set_identity_providers(app.app_id, [first])
+    assert await store.get_identity_providers(app.app_id) == [first]
+    await store.set_identity_providers(app.app_id, [])
+    assert await store.get_identity_providers(app.app_id) == []
+
+
+async def test_identity_providers_refuse_unknown_app_and_repeated_issuer(store: AppStore) -> None:
+    app = await store.create_app("idp")
+    one = IdentityProvider("https://id.example.com", "client-1")
+    await store.set_identity_providers(app.app_id, [one])
+    with pytest.raises(NotFound) as err:
+        await store.set_identity_providers("app_nope", [one])
+    assert err.value.code == "app_not_found"
+    with pytest.raises(InvalidArgument) as bad:
+        await store.set_identity_providers(
+            app.app_id, [one, IdentityProvider("https://id.example.com", "client-2")]
+        )
+    assert bad.value.code == "invalid_identity_provider"
+    assert await store.get_identity_providers(app.app_id) == [one]  # unchanged

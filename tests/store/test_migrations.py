@@ -41,7 +41,7 @@ def test_migrations_render_for_postgresql() -> None:
     cfg.output_buffer = out
     command.upgrade(cfg, "head", sql=True)  # offline: no server needed
     sql = out.getvalue()
-    for table in ("apps", "settings", "usage"):
+    for table in ("apps", "settings", "usage", "identity_providers"):
         assert f"CREATE TABLE {table} (" in sql
     assert "id SERIAL NOT NULL" in sql
     assert "INSERT INTO alembic_version (version_num) VALUES ('0001')" in sql
