@@ -39,7 +39,9 @@ export type ServerErrorCode =
   | "video_sender_limit" | "view_limit" | "call_full" | "limit_exceeded" | "rate_limited"
   | "body_too_large" | "headers_too_large" | "media_unavailable" | "account_not_found"
   | "email_taken" | "app_owned" | "invalid_amount" | "invalid_price_plan" | "invalid_sdp"
-  | "unsupported_codec";
+  | "unsupported_codec" | "oidc_malformed" | "oidc_unknown_issuer" | "oidc_wrong_audience"
+  | "oidc_expired" | "oidc_not_yet_valid" | "oidc_bad_signature" | "oidc_algorithm_refused"
+  | "oidc_provider_unavailable" | "invalid_identity_provider";
 
 /** Error codes of docs/protocol.md plus the client-side ones. */
 export type ErrorCode = ClientErrorCode | ServerErrorCode | (string & {});
