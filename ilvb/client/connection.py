@@ -160,7 +160,11 @@ class Connection:
             raise Unavailable(message=f"cannot connect to {self.url}: {exc}") from exc
         self._ws = ws
         self._reader = asyncio.ensure_future(self._read_loop(ws))
-        hello: dict[str, Any] = {"protocol": PROTOCOL_VERSION, "ticket": self.ticket}
+        hello: dict[str, Any] = {
+            "protocol": PROTOCOL_VERSION,
+            "ticket": self.ticket,
+            "platform": "python",  # selects this member's quality profile
+        }
         if resume:
             hello["resume"] = resume
         try:

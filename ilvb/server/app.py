@@ -39,6 +39,7 @@ from ilvb.rooms.clock import Clock, LoopClock
 from ilvb.rooms.manager import RoomManager
 from ilvb.server.api_docs import mount_api_docs
 from ilvb.server.http_guard import HttpGuard, inline_script_hashes
+from ilvb.server.quality_push import QualityPush
 from ilvb.server.rest_apps import router as apps_router
 from ilvb.server.rest_billing import router as billing_router
 from ilvb.server.rest_quality import router as quality_router
@@ -111,6 +112,8 @@ def create_app(
         billing.on_apps_suspended.append(lambda apps: _close_rooms_of(rooms, apps))
         app.state.usage = UsageRecorder(rooms, app_store, clock or LoopClock())
         app.state.signaling = SignalingHub(rooms)
+        app.state.signaling.quality = app.state.quality
+        QualityPush(app.state.signaling, app.state.quality)
         try:
             yield
         finally:

@@ -48,6 +48,8 @@ class Hello(_Data):
     # Its length (at most 8192) is checked with the ticket: an over-long one is ticket_malformed.
     ticket: StrictStr
     resume: Annotated[StrictStr, Field(max_length=128)] | None = None
+    # Which SDK this is: picks the member's quality profile (absent: "web").
+    platform: Literal["web", "python", "android", "ios", "pc"] | None = None
 
 
 class SessionRefresh(_Data):

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from ilvb.auth.tickets import TicketClaims
 from ilvb.config import AuthSettings
 from ilvb.errors import CLOSE_UNAUTHENTICATED
+from ilvb.quality.service import QualityService
 from ilvb.rooms.manager import RoomManager
 from ilvb.rooms.member import Member
 from ilvb.server.connection import Connection
@@ -55,6 +56,8 @@ class SessionRecord:
     expiry: asyncio.TimerHandle | None = None
     # When a pending revocation takes effect (wall clock), or None.
     revoke_at: float | None = None
+    # The SDK's platform from hello ("web", "python", …): selects the quality profile.
+    platform: str = "web"
 
 
 class SignalingHub:
@@ -63,6 +66,8 @@ class SignalingHub:
     def __init__(self, rooms: RoomManager) -> None:
         self.rooms = rooms
         self.sessions: dict[str, SessionRecord] = {}
+        # Quality profiles (set by the server): the effective one goes with room.enter's reply.
+        self.quality: QualityService | None = None
         # Request budgets shared by a user's connections (per app).
         self.user_limits = UserLimits()
         self._store: AppStore | None = None

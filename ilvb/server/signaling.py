@@ -282,6 +282,7 @@ class SignalingSession:
         record.end = self._end
         self.hub.watch(self.store, self.settings.auth)
         self.record = record
+        record.platform = data.platform or "web"
         body: dict[str, Any] = {
             "protocol": p.PROTOCOL_VERSION,
             "user_id": claims.user_id,
@@ -298,6 +299,16 @@ class SignalingSession:
         self._reply(request_id, body)
         if resumed and record.member is not None:
             self.rooms.flush_media_notice(record.member)  # a transport lost while away
+
+    async def _quality(self) -> dict[str, Any] | None:
+        """This member's effective quality profile (``quality`` in docs/protocol.md)."""
+        quality, record = self.hub.quality, self.record
+        if quality is None or record is None:
+            return None
+        source, version, profile = await quality.effective(
+            record.app.app_id, record.platform, record.claims.role
+        )
+        return {"source": source, "version": version, "profile": profile.to_dict()}
 
     async def _authenticate(self, ticket: str) -> tuple[AppRecord, TicketClaims]:
         auth = self.settings.auth
@@ -344,6 +355,7 @@ class SignalingSession:
             raise InvalidArgument("invalid_argument", "callee and token are for calls")
         if data.callee is not None and data.room != 0:
             raise InvalidArgument("invalid_argument", "callee: only when creating a call (room 0)")
+        quality = await self._quality()
         member = self.rooms.enter(
             self.record.app,
             self.record.claims,
@@ -365,6 +377,8 @@ class SignalingSession:
             "audio_slots": room.limits.audio_slots,
             "video_slots": room.limits.max_views,
         }
+        if quality is not None:
+            body["quality"] = quality
         if room.invite is not None and room.invite.creator == member.user_id:
             body["call_token"] = room.invite.token  # for the app to hand to the other party
         # Like room.exited for room.exit, the event goes out right before the response.

@@ -17,7 +17,7 @@ async def test_hello_fills_identity_and_session() -> None:
     async with FakeServer() as server:
         conn = await Connection.open(server.url, "good")
         assert (conn.user_id, conn.app_id, conn.session) == ("alice", "app_1", "sess-1")
-        assert server.hellos == [{"protocol": 1, "ticket": "good"}]
+        assert server.hellos == [{"protocol": 1, "ticket": "good", "platform": "python"}]
         await conn.close()
 
 
@@ -161,7 +161,12 @@ async def test_resume_after_a_dropped_socket() -> None:
         assert (await stream.next(5)).name == "connection.lost"
         resumed = await stream.next(10)
         assert resumed.name == "connection.resumed" and resumed.data == {"resumed": True}
-        assert server.hellos[-1] == {"protocol": 1, "ticket": "good", "resume": "sess-1"}
+        assert server.hellos[-1] == {
+            "protocol": 1,
+            "ticket": "good",
+            "platform": "python",
+            "resume": "sess-1",
+        }
         assert (await conn.request("room.members", {}))["members"] == []
         await conn.close()
 

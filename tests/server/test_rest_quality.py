@@ -92,3 +92,47 @@ async def test_the_sql_store_keeps_profiles_and_versions(tmp_path: Path) -> None
     (row,) = await SqlQualityStore(reopened).profiles(app.app_id)
     assert (row.version, row.updated_at, row.profile.video.fps) == (2, 2.0, 25)
     await reopened.close()
+
+
+def test_the_profile_comes_with_room_enter_and_changes_are_pushed(
+    make_app_env: Callable[..., Any],
+) -> None:
+    from contextlib import ExitStack
+
+    from tests.server.peer import Peer
+
+    env = make_app_env()
+    with TestClient(env.app) as client, ExitStack() as stack:
+        token = {"Authorization": f"Bearer {env.server_token()}"}
+        base = f"/v1/apps/{env.app_id}/quality"
+
+        def peer(user: str, platform: str, role: str) -> Peer:
+            p = Peer(stack.enter_context(client.websocket_connect("/ws")), user)
+            p.hello(env.ticket(user, role=role), platform=platform)
+            return p
+
+        put = {"template": "online_class"}
+        assert client.put(f"{base}/web/student", json=put, headers=token).status_code == 200
+        student = peer("s1", "web", "student")
+        entered = student.request("room.enter", {"room": "class"})
+        assert entered["quality"]["source"] == "web/student"
+        assert entered["quality"]["profile"]["video"]["height"] == 360
+        py_student = peer("s2", "python", "student")
+        assert py_student.request("room.enter", {"room": "class"})["quality"]["source"] == (
+            "template:realtime_call"
+        )
+        teacher = peer("t", "web", "teacher")
+        teacher.request("room.enter", {"room": "class"})
+        change = {
+            "template": "online_class",
+            "video": {"width": 320, "height": 240, "bitrate_kbps": 300},
+        }
+        assert client.put(f"{base}/web/student", json=change, headers=token).status_code == 200
+        pushed = student.next_event("quality.changed")
+        assert pushed["version"] == 2 and pushed["profile"]["video"]["width"] == 320
+        # Only the members the change applies to hear of it.
+        py_student.request("room.members", {})
+        teacher.request("room.members", {})
+        assert not [
+            e for e in py_student.events + teacher.events if e["event"] == "quality.changed"
+        ]
