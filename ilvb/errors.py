@@ -163,6 +163,11 @@ CODES: dict[str, type[IlvbError]] = {
     "timeout": Unavailable,
     "media_unavailable": Unavailable,
     "device_unavailable": Unavailable,
+    # local devices and SDK logs (ilvb.client.devices, ilvb.client.logs, /v1/apps/{id}/logs)
+    "device_not_found": NotFound,
+    "device_busy": InvalidState,
+    "unsupported_feature": InvalidState,
+    "log_quota_exceeded": LimitExceeded,
     # billing (ilvb.billing, /v1/accounts)
     "account_not_found": NotFound,
     "account_suspended": PermissionDenied,

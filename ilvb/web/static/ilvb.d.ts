@@ -41,7 +41,8 @@ export type ServerErrorCode =
   | "email_taken" | "app_owned" | "invalid_amount" | "invalid_price_plan" | "invalid_sdp"
   | "unsupported_codec" | "oidc_malformed" | "oidc_unknown_issuer" | "oidc_wrong_audience"
   | "oidc_expired" | "oidc_not_yet_valid" | "oidc_bad_signature" | "oidc_algorithm_refused"
-  | "oidc_provider_unavailable" | "invalid_identity_provider";
+  | "oidc_provider_unavailable" | "invalid_identity_provider" | "device_not_found"
+  | "device_busy" | "unsupported_feature" | "log_quota_exceeded";
 
 /** Error codes of docs/protocol.md plus the client-side ones. */
 export type ErrorCode = ClientErrorCode | ServerErrorCode | (string & {});
