@@ -33,16 +33,16 @@ export type ServerErrorCode =
   | "invalid_json" | "unknown_type" | "message_too_large" | "unsupported_protocol"
   | "request_timeout" | "unauthenticated" | "ticket_malformed" | "ticket_expired"
   | "ticket_lifetime_exceeded" | "ticket_bad_signature" | "ticket_wrong_app" | "ticket_wrong_room"
-  | "banned"
-  | "admin_key_required" | "app_signature_required" | "already_in_room" | "not_found"
-  | "app_not_found" | "room_not_found" | "member_not_found" | "audio_sender_limit"
-  | "video_sender_limit" | "view_limit" | "call_full" | "limit_exceeded" | "rate_limited"
-  | "body_too_large" | "headers_too_large" | "media_unavailable" | "account_not_found"
-  | "email_taken" | "app_owned" | "invalid_amount" | "invalid_price_plan" | "invalid_sdp"
-  | "unsupported_codec" | "oidc_malformed" | "oidc_unknown_issuer" | "oidc_wrong_audience"
-  | "oidc_expired" | "oidc_not_yet_valid" | "oidc_bad_signature" | "oidc_algorithm_refused"
-  | "oidc_provider_unavailable" | "invalid_identity_provider" | "device_not_found"
-  | "device_busy" | "unsupported_feature" | "log_quota_exceeded";
+  | "banned" | "admin_key_required" | "app_signature_required" | "oidc_malformed"
+  | "oidc_unknown_issuer" | "oidc_wrong_audience" | "oidc_expired" | "oidc_not_yet_valid"
+  | "oidc_bad_signature" | "oidc_algorithm_refused" | "oidc_provider_unavailable"
+  | "invalid_identity_provider" | "already_in_room" | "not_found" | "app_not_found"
+  | "room_not_found" | "member_not_found" | "audio_sender_limit" | "video_sender_limit"
+  | "view_limit" | "call_full" | "limit_exceeded" | "rate_limited" | "body_too_large"
+  | "headers_too_large" | "media_unavailable" | "device_not_found" | "device_busy"
+  | "unsupported_feature" | "log_quota_exceeded" | "account_not_found" | "account_suspended"
+  | "email_taken" | "app_owned" | "invalid_amount" | "invalid_price_plan"
+  | "invalid_quality_profile" | "unknown_template" | "invalid_sdp" | "unsupported_codec";
 
 /** Error codes of docs/protocol.md plus the client-side ones. */
 export type ErrorCode = ClientErrorCode | ServerErrorCode | (string & {});
