@@ -32,7 +32,7 @@ import uvicorn
 from ilvb import __version__
 from ilvb.config import Settings, load_settings
 from ilvb.errors import IlvbError, InvalidArgument, NotFound
-from ilvb.store.interfaces import AppRecord
+from ilvb.store.interfaces import AppRecord, AppStore
 
 DEMO_APP_NAME = "demo"
 LISTENING_PREFIX = "ilvb listening on "
@@ -219,8 +219,7 @@ def _cmd_app_create(args: argparse.Namespace) -> None:
         name = AppCreate(name=args.name).name  # the same rules as POST /v1/apps
     except ValidationError as exc:
         raise InvalidArgument(
-            "invalid_argument",
-            "the app name must be 1-200 printable characters, not all spaces, without "
+            message="the app name must be 1-200 printable characters, not all spaces, without "
             "invisible or direction-changing characters",
         ) from exc
     app = _with_store(args, lambda store: store.create_app(name))
@@ -237,7 +236,7 @@ def _cmd_app_list(args: argparse.Namespace) -> None:
 
 
 def _cmd_app_show(args: argparse.Namespace) -> None:
-    async def show(store: Any) -> AppRecord:
+    async def show(store: AppStore) -> AppRecord:
         app = await store.get_app(args.app_id)
         if app is None:
             raise NotFound("app_not_found", f"no app {args.app_id!r}")

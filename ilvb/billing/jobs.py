@@ -48,9 +48,9 @@ class BillingSettings:
 
     def __post_init__(self) -> None:
         if not 5 <= self.settlement_day <= 8:
-            raise InvalidArgument("invalid_argument", "the settlement day is the 5th to the 8th")
+            raise InvalidArgument(message="the settlement day is the 5th to the 8th")
         if not self.settlement_day < self.suspend_day <= 28:
-            raise InvalidArgument("invalid_argument", "the suspension day follows settlement")
+            raise InvalidArgument(message="the suspension day follows settlement")
 
 
 class BillingJobs:
@@ -104,7 +104,7 @@ class BillingJobs:
         """The invoice of ``month`` (written once; later calls return the stored one)."""
         start, end = month_bounds(month)
         if self.clock() < end:
-            raise InvalidState("invalid_state", f"{month} has not ended")
+            raise InvalidState(message=f"{month} has not ended")
         for existing in await self.store.invoices(account_id):
             if existing.month == month:
                 return existing
@@ -188,7 +188,7 @@ class BillingJobs:
         whose arrears it clears. False if a top-up with this key exists (nothing written)."""
         value = parse_amount(amount)
         if not key or len(key) > 100:
-            raise InvalidArgument("invalid_argument", "a top-up needs a key of 1–100 characters")
+            raise InvalidArgument(message="a top-up needs a key of 1–100 characters")
         written = await self._append(account_id, f"topup:{key}", "topup", value, reason or "top-up")
         account = await self._require(account_id)
         balance = await self.balance(account_id)

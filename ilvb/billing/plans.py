@@ -51,7 +51,7 @@ class PricePlan:
     def unit_price(self, peak: Decimal) -> Decimal:
         """The unit price of the tier that ``peak`` falls in."""
         if peak < 0:
-            raise InvalidArgument("invalid_argument", "a peak cannot be negative")
+            raise InvalidArgument(message="a peak cannot be negative")
         for tier in self.tiers:
             if tier.up_to is None or peak <= tier.up_to:
                 return tier.unit_price

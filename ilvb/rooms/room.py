@@ -197,7 +197,7 @@ class Room:
         """Grant sending ``source``: permission, sender caps, view cap."""
         self._check(member)
         if not member.permissions.allows(source):
-            raise PermissionDenied("permission_denied", f"no permission to send {source}")
+            raise PermissionDenied(message=f"no permission to send {source}")
         if source in member.sending:
             return
         uid, limits = member.user_id, self.limits
@@ -275,9 +275,7 @@ class Room:
             ceiling = member.ceiling.to_dict()
             for key, value in changes.items():
                 if value and not ceiling[key]:
-                    raise PermissionDenied(
-                        "permission_denied", f"the ticket does not allow {key!r}"
-                    )
+                    raise PermissionDenied(message=f"the ticket does not allow {key!r}")
         else:
             member.ceiling = member.ceiling.with_changes(changes)
         new = member.permissions.with_changes(changes)
@@ -300,7 +298,7 @@ class Room:
         wanted: list[tuple[str, Source]] = []
         for uid in user_ids:
             if uid == member.user_id:
-                raise InvalidArgument("invalid_argument", "a member cannot view itself")
+                raise InvalidArgument(message="a member cannot view itself")
             if uid not in self.members:
                 raise NotFound("member_not_found", f"no member {uid!r} in this room")
             if (uid, source) not in member.views and (uid, source) not in wanted:
@@ -411,7 +409,7 @@ class Room:
         after: int | None = None
         if cursor is not None:
             if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 32):
-                raise InvalidArgument("invalid_argument", "cursor: not a cursor from this server")
+                raise InvalidArgument(message="cursor: not a cursor from this server")
             after = int(cursor)
         members, next_seq = self.page(after, limit)
         return wire.member_page(members, next_seq, len(self.members))

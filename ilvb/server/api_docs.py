@@ -61,7 +61,7 @@ def mount_api_docs(app: FastAPI, *, openapi_url: str = "/openapi.json") -> None:
     @app.get(DOCS_PATH, include_in_schema=False)
     async def docs_page() -> HTMLResponse:
         if assets is None:
-            raise NotFound("not_found", "API docs need the swagger-ui-py package")
+            raise NotFound(message="API docs need the swagger-ui-py package")
         page = _PAGE.format(title=app.title, assets=ASSETS_PATH, docs=DOCS_PATH)
         return HTMLResponse(page)
 

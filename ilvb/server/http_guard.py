@@ -121,7 +121,7 @@ class HttpGuard:
         declared = headers.get("content-length")
         if declared is not None:
             if not (declared.isascii() and declared.isdigit()):
-                raise InvalidArgument("invalid_argument", "Content-Length is not a number")
+                raise InvalidArgument(message="Content-Length is not a number")
             if int(declared) > self.max_body_bytes:
                 raise self._too_large()
         chunks: list[bytes] = []
@@ -141,7 +141,7 @@ class HttpGuard:
 
     def _too_large(self) -> BodyTooLarge:
         return BodyTooLarge(
-            "body_too_large", f"request bodies are limited to {self.max_body_bytes} bytes"
+            message=f"request bodies are limited to {self.max_body_bytes} bytes"
         )
 
 
@@ -222,7 +222,7 @@ def _path_table(schema: dict[str, Any]) -> list[tuple[re.Pattern[str], set[str]]
 async def _options(scope: Scope, send: Send) -> None:
     methods = _allowed_methods(scope)
     if methods == ["OPTIONS"]:
-        await _refuse(send, NotFound("not_found", "no API endpoint at this path"))
+        await _refuse(send, NotFound(message="no API endpoint at this path"))
         return
     await send(
         {

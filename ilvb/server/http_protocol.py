@@ -55,13 +55,13 @@ def _error_reply(error: IlvbError) -> bytes:
 
 
 TOO_MANY_CONNECTIONS = _error_reply(
-    Unavailable("unavailable", "too many open connections, try again later")
+    Unavailable(message="too many open connections, try again later")
 )
 HEADERS_TOO_LARGE = _error_reply(
-    HeadersTooLarge("headers_too_large", "the request line and headers are too large")
+    HeadersTooLarge(message="the request line and headers are too large")
 )
 REQUEST_TIMEOUT = _error_reply(
-    RequestTimeout("request_timeout", "the request was not received in time")
+    RequestTimeout(message="the request was not received in time")
 )
 
 

@@ -129,12 +129,12 @@ class AdminRoute(APIRoute):
             try:
                 return await handler(request)
             except RequestValidationError as exc:
-                raise InvalidArgument("invalid_argument", _describe(exc)) from exc
+                raise InvalidArgument(message=_describe(exc)) from exc
             except HTTPException as exc:
                 # FastAPI's own 400 for a body it cannot decode ("error parsing the body").
                 if exc.status_code != 400:
                     raise
-                raise InvalidArgument("invalid_argument", str(exc.detail)) from exc
+                raise InvalidArgument(message=str(exc.detail)) from exc
 
         return admin_handler
 

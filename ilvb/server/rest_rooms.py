@@ -218,7 +218,7 @@ async def lift_ban(
 ) -> dict[str, Any]:
     """End a kick-with-ban early (``not_found`` when the user is not banned)."""
     if not _rooms(request).bans.lift((app_id, kind, room), user_id):
-        raise NotFound("not_found", f"{user_id!r} is not banned from {room!r}")
+        raise NotFound(message=f"{user_id!r} is not banned from {room!r}")
     return {}
 
 

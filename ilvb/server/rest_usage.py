@@ -36,7 +36,7 @@ def _instant(value: str, name: str) -> float:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidArgument("invalid_argument", f"{name}: not an ISO 8601 time") from None
+        raise InvalidArgument(message=f"{name}: not an ISO 8601 time") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
@@ -57,11 +57,9 @@ async def usage(
     """Participants per ``step`` between ``from`` and ``to`` (ISO 8601; UTC if no offset)."""
     start, end = _instant(from_, "from"), _instant(to, "to")
     if end <= start:
-        raise InvalidArgument("invalid_argument", "to must be after from")
+        raise InvalidArgument(message="to must be after from")
     if end - start > MAX_RANGE_S[step]:
-        raise InvalidArgument(
-            "invalid_argument", f"at most {MAX_RANGE_S[step] // 86400} days with step={step}"
-        )
+        raise InvalidArgument(message=f"at most {MAX_RANGE_S[step] // 86400} days with step={step}")
     rows = await request.app.state.store.usage(app_id, start, end)
     samples = [Sample(r.app_id, r.timestamp, r.participants, r.call_participants) for r in rows]
     width = STEP_S[step]

@@ -117,7 +117,7 @@ class Channel:
     async def _answer(self, rid: int, method: str, args: tuple[Any, ...]) -> None:
         try:
             if self._on_request is None:
-                raise IlvbError("internal_error", "this end serves no requests")
+                raise IlvbError(message="this end serves no requests")
             value = self._on_request(method, args)
             if asyncio.iscoroutine(value):
                 value = await value

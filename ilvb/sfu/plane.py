@@ -210,7 +210,7 @@ class WorkerRouter:
         ):
             from ilvb.errors import InvalidArgument
 
-            raise InvalidArgument("invalid_argument", "slot counts must be 0..64, not both 0")
+            raise InvalidArgument(message="slot counts must be 0..64, not both 0")
         local, specs = await self._call("offer_receive", member_id, audio_slots, video_slots)
         self._slots[member_id] = list(specs)
         return build_receive_offer(local, list(specs))
@@ -220,7 +220,7 @@ class WorkerRouter:
         if specs is None:
             from ilvb.errors import InvalidState
 
-            raise InvalidState("invalid_state", "no receive offer for this member")
+            raise InvalidState(message="no receive offer for this member")
         answer = parse_receive_answer(answer_sdp, specs)
         await self._call("accept_receive_answer", member_id, answer.remote, answer.payload_types)
 

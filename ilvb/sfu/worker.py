@@ -235,7 +235,7 @@ class Worker:
             room_id = args[0]
             options = args[1] if len(args) > 1 else RouterOptions()
             if not isinstance(options, RouterOptions):
-                raise InvalidArgument("invalid_argument", "open_router takes RouterOptions")
+                raise InvalidArgument(message="open_router takes RouterOptions")
             if room_id not in self.routers:
                 self.routers[room_id] = Router(
                     room_id,
@@ -255,9 +255,9 @@ class Worker:
         if method in _ROUTER_COMMANDS:
             router = self.routers.get(args[0])
             if router is None:
-                raise NotFound("not_found", f"no router for room {args[0]!r} on this worker")
+                raise NotFound(message=f"no router for room {args[0]!r} on this worker")
             return getattr(router, method)(*args[1:])
-        raise InvalidArgument("invalid_argument", f"unknown worker command {method!r}")
+        raise InvalidArgument(message=f"unknown worker command {method!r}")
 
     def stats(self) -> dict[str, Any]:
         """Worker-wide counters, including which codec modules this process has imported."""
