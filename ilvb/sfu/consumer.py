@@ -30,14 +30,13 @@ from ilvb.sfu.rtp.red import parse_red, primary, relabel
 from ilvb.sfu.rtp.retransmit import RetransmitLimiter, Verdict
 from ilvb.sfu.rtp.rtcp import ReportBlock, build_sr, ntp_timestamp, rtt_from_report
 from ilvb.sfu.rtp.rtt import RttEstimator
+from ilvb.sfu.rtp.seq import ts_add
 
 if TYPE_CHECKING:
     from ilvb.sfu.producer import Producer
     from ilvb.sfu.transport import WebRtcTransport
 
 logger = logging.getLogger(__name__)
-
-_TS_MASK = 0xFFFFFFFF
 
 
 class ReceiveSlot:
@@ -133,7 +132,7 @@ class ReceiveSlot:
         last_out_ts = self.munger.last_out_ts
         if not self.packets or last_out_ts is None:
             return None
-        rtp_ts = (last_out_ts + int((now - self.last_send_time) * self.clock_rate)) & _TS_MASK
+        rtp_ts = ts_add(last_out_ts, int((now - self.last_send_time) * self.clock_rate))
         self.last_sr = now
         return build_sr(self.ssrc, ntp_timestamp(time.time()), rtp_ts, self.packets, self.octets)
 

@@ -36,12 +36,10 @@ import struct
 from enum import IntEnum
 
 from ilvb.sfu.rtp.packet import RtpView, rewrite_rtp
+from ilvb.sfu.rtp.seq import SEQ_HALF, SEQ_MASK, TS_MASK, seq_add, seq_diff, ts_add
 
 logger = logging.getLogger(__name__)
 
-_SEQ_MASK = 0xFFFF
-_SEQ_HALF = 0x8000
-_TS_MASK = 0xFFFFFFFF
 _FIXED = struct.Struct("!BBHII")
 
 # Ring of recently forwarded extended output seqs, for duplicate detection (power of two).
@@ -177,17 +175,18 @@ class RtpMunger:
         if self._pending:
             return self._start_generation(seq, timestamp, now)
         # 2. distance from the newest packet of this generation, in [-32768, 32767]
-        d = ((seq - self._hi_in + _SEQ_HALF) & _SEQ_MASK) - _SEQ_HALF
+        # (seq_diff inlined: this runs per packet per subscriber)
+        d = ((seq - self._hi_in + SEQ_HALF) & SEQ_MASK) - SEQ_HALF
         out = self._hi_out + d
         # 3. in-order (possibly after a loss): the new newest packet
         if d > 0:
             self._hi_in = seq
             self._hi_out = out
             self._last_time = now
-            out_ts = (timestamp + self._ts_offset) & _TS_MASK
+            out_ts = (timestamp + self._ts_offset) & TS_MASK
             self._last_out_ts = out_ts
             self._ring[out & (RING_SIZE - 1)] = out
-            return out & _SEQ_MASK, out_ts
+            return out & SEQ_MASK, out_ts
         # 4. duplicate of the newest packet
         if d == 0:
             return self._drop(DropReason.DUPLICATE)
@@ -203,7 +202,7 @@ class RtpMunger:
         if ring[out & (RING_SIZE - 1)] == out:
             return self._drop(DropReason.DUPLICATE)
         ring[out & (RING_SIZE - 1)] = out
-        return out & _SEQ_MASK, (timestamp + self._ts_offset) & _TS_MASK
+        return out & SEQ_MASK, (timestamp + self._ts_offset) & TS_MASK
 
     def forward(
         self, data: bytes, view: RtpView, payload_type: int, now: float, source: int | None = None
@@ -217,14 +216,15 @@ class RtpMunger:
         """
         if not self._pending and source is None and not data[0] & 0x0F:
             # distance from the newest packet of this generation, in [-32768, 32767]
-            d = ((view.seq - self._hi_in + _SEQ_HALF) & _SEQ_MASK) - _SEQ_HALF
+            # (seq_diff inlined: this runs per packet per subscriber)
+            d = ((view.seq - self._hi_in + SEQ_HALF) & SEQ_MASK) - SEQ_HALF
             if d > 0:
                 # rewrite() step 3, inlined
                 out = self._hi_out + d
                 self._hi_in = view.seq
                 self._hi_out = out
                 self._last_time = now
-                out_ts = (view.timestamp + self._ts_offset) & _TS_MASK
+                out_ts = (view.timestamp + self._ts_offset) & TS_MASK
                 self._last_out_ts = out_ts
                 self._ring[out & (RING_SIZE - 1)] = out
                 # rewrite_rtp() without extensions: V/P kept, X cleared, marker kept
@@ -232,7 +232,7 @@ class RtpMunger:
                     _FIXED.pack(
                         data[0] & 0xEF,
                         (data[1] & 0x80) | (payload_type & 0x7F),
-                        out & _SEQ_MASK,
+                        out & SEQ_MASK,
                         out_ts,
                         self.out_ssrc,
                     )
@@ -254,18 +254,18 @@ class RtpMunger:
         """Offsets for the first packet of a new source (the module docstring's rules)."""
         if not self._started:
             # very first packet: keep its values unless initial ones were given
-            out = 0x10000 + (seq if self._initial_seq is None else self._initial_seq & _SEQ_MASK)
-            out_ts = timestamp if self._initial_ts is None else self._initial_ts & _TS_MASK
+            out = 0x10000 + (seq if self._initial_seq is None else self._initial_seq & SEQ_MASK)
+            out_ts = timestamp if self._initial_ts is None else self._initial_ts & TS_MASK
             self._started = True
         else:
             # 1. continue the sequence right after the newest forwarded packet
             out = self._hi_out + 1
             # 2. advance the timestamp by the wall time that passed (at least one step)
             elapsed = max(now - self._last_time, MIN_SWITCH_STEP_S)
-            out_ts = (self._last_out_ts + max(1, round(elapsed * self.clock_rate))) & _TS_MASK
+            out_ts = ts_add(self._last_out_ts, max(1, round(elapsed * self.clock_rate)))
         self._pending = False
-        self._seq_offset = (out - seq) & _SEQ_MASK
-        self._ts_offset = (out_ts - timestamp) & _TS_MASK
+        self._seq_offset = seq_add(out, -seq)
+        self._ts_offset = ts_add(out_ts, -timestamp)
         self._hi_in = seq
         self._hi_out = out
         self._off = out - seq
@@ -276,7 +276,7 @@ class RtpMunger:
         self._ring[out & (RING_SIZE - 1)] = out
         self._gens.append((self.generation, out, self._seq_offset, self._ts_offset))
         self._trim()
-        return out & _SEQ_MASK, out_ts
+        return out & SEQ_MASK, out_ts
 
     def skip(self, seq: int, source: int | None = None) -> bool:
         """Drop the next in-order packet ``seq`` *without* leaving a hole in the output.
@@ -295,13 +295,13 @@ class RtpMunger:
             return True  # a late packet of an old source: drop it, nothing to compact
         if self._pending:
             return True  # the generation has not started: no output seq to spare
-        if ((seq - self._hi_in) & _SEQ_MASK) != 1:
+        if seq_diff(seq, self._hi_in) != 1:
             return False
         in_ext = self._hi_out - self._off + 1
         self._hi_in = seq
         off = self._off - 1
         self._off = off
-        self._seq_offset = off & _SEQ_MASK
+        self._seq_offset = off & SEQ_MASK
         first_out = self._hi_out + 1
         self._range_first_out = first_out
         ranges = self._ranges
@@ -314,9 +314,9 @@ class RtpMunger:
         gens = self._gens
         g = gens[-1]
         if g[1] == first_out:
-            gens[-1] = (g[0], first_out, off & _SEQ_MASK, g[3])
+            gens[-1] = (g[0], first_out, off & SEQ_MASK, g[3])
         else:
-            gens.append((self.generation, first_out, off & _SEQ_MASK, self._ts_offset))
+            gens.append((self.generation, first_out, off & SEQ_MASK, self._ts_offset))
         self._trim()
         return True
 
@@ -356,7 +356,7 @@ class RtpMunger:
     @property
     def last_out_seq(self) -> int | None:
         """The newest output sequence number, or ``None`` before the first packet."""
-        return self._hi_out & _SEQ_MASK if self._started else None
+        return self._hi_out & SEQ_MASK if self._started else None
 
     @property
     def last_out_ts(self) -> int | None:
@@ -374,12 +374,12 @@ class RtpMunger:
             return None
         hi = self._hi_out
         # extend out_seq to the extended number nearest the newest forwarded one
-        ext = hi + (((out_seq - hi + _SEQ_HALF) & _SEQ_MASK) - _SEQ_HALF)
+        ext = hi + seq_diff(out_seq, hi)
         if ext > hi or ext < hi - MAX_REORDER:
             return None
         for generation, first_out, offset, _ in reversed(self._gens):
             if ext >= first_out:
-                return generation, (ext - offset) & _SEQ_MASK
+                return generation, seq_add(ext, -offset)
         return None
 
     def out_timestamp(self, generation: int, timestamp: int) -> int | None:
@@ -387,5 +387,5 @@ class RtpMunger:
         cached packet found with :meth:`out_to_in`); ``None`` for a forgotten generation."""
         for g, _, _, ts_offset in reversed(self._gens):
             if g == generation:
-                return (timestamp + ts_offset) & _TS_MASK
+                return ts_add(timestamp, ts_offset)
         return None

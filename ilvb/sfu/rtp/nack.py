@@ -18,11 +18,10 @@ from __future__ import annotations
 import logging
 
 from ilvb.sfu.rtp.rtt import RttEstimator
+from ilvb.sfu.rtp.seq import SEQ_HALF, SEQ_MASK
 
 logger = logging.getLogger(__name__)
 
-_SEQ_MASK = 0xFFFF
-_SEQ_HALF = 0x8000
 
 # A forward jump larger than this (in packets) is not loss but a stream restart: forget the
 # missing list instead of NACKing hundreds of packets.
@@ -124,7 +123,7 @@ class NackGenerator:
     @property
     def missing(self) -> list[int]:
         """The seqs currently missing, oldest first."""
-        return [s & _SEQ_MASK for s in sorted(self._missing)]
+        return [s & SEQ_MASK for s in sorted(self._missing)]
 
     def on_packet(self, seq: int, now: float, retransmitted: bool | None = None) -> None:
         """Record the arrival of ``seq`` at ``now`` (``retransmitted``: it came on RTX; None
@@ -133,8 +132,8 @@ class NackGenerator:
         if hi is None:
             self._hi = seq
             return
-        # distance from the newest packet, in [-32768, 32767]
-        d = ((seq - hi + _SEQ_HALF) & _SEQ_MASK) - _SEQ_HALF
+        # distance from the newest packet, in [-32768, 32767] (seq_diff inlined: per packet)
+        d = ((seq - hi + SEQ_HALF) & SEQ_MASK) - SEQ_HALF
         ext = hi + d
         # 1. the next packet in order: the common case
         if d == 1:
@@ -209,4 +208,4 @@ class NackGenerator:
             self.keyframe_needed = True
         self.nacks_sent += len(out)
         out.sort()
-        return [s & _SEQ_MASK for s in out]
+        return [s & SEQ_MASK for s in out]

@@ -20,6 +20,8 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
+from ilvb.sfu.rtp.seq import SEQ_MASK, TS_MASK
+
 RTP_VERSION = 2
 FIXED_HEADER_LEN = 12
 ONE_BYTE_PROFILE = 0xBEDE
@@ -250,8 +252,8 @@ def rewrite_rtp(
     # V, P and CC as received (parse_rtp checked them); X cleared unless extensions are kept
     b0 = data[0] & 0xEF
     b1 = (payload_type & 0x7F) | (0x80 if (view.marker if marker is None else marker) else 0)
-    seq &= 0xFFFF
-    timestamp &= 0xFFFFFFFF
+    seq &= SEQ_MASK
+    timestamp &= TS_MASK
     # common case: no extension kept -> one concatenation (two with CSRCs)
     if keep_extensions is None or view.ext_profile < 0:
         header = _FIXED.pack(b0, b1, seq, timestamp, ssrc)
@@ -284,9 +286,9 @@ def build_rtx(
     """
     cc = data[0] & 0x0F
     b1 = (payload_type & 0x7F) | (0x80 if (view.marker if marker is None else marker) else 0)
-    header = _FIXED.pack(0x80 | cc, b1, seq & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc)
+    header = _FIXED.pack(0x80 | cc, b1, seq & SEQ_MASK, timestamp & TS_MASK, ssrc)
     csrcs = data[FIXED_HEADER_LEN : FIXED_HEADER_LEN + 4 * cc] if cc else b""
-    osn = _OSN.pack(original_seq & 0xFFFF)
+    osn = _OSN.pack(original_seq & SEQ_MASK)
     return b"".join((header, csrcs, osn, data[view.header_len : view.payload_end]))
 
 

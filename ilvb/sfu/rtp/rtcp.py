@@ -21,6 +21,8 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from ilvb.sfu.rtp.seq import seq_add, seq_diff
+
 RTCP_SR = 200
 RTCP_RR = 201
 RTCP_BYE = 203
@@ -39,7 +41,6 @@ _REPORT_BLOCK = struct.Struct("!LB3sLLLL")  # ssrc, fraction, lost (24 bit signe
 _REMB_HEAD = struct.Struct("!4sBBH")
 _FIR_ENTRY = struct.Struct("!LB3x")
 _NACK_ITEM = struct.Struct("!HH")
-_SEQ_MASK = 0xFFFF
 # seconds between the NTP epoch (1900) and the Unix epoch (1970)
 NTP_UNIX_OFFSET = 2_208_988_800
 
@@ -180,7 +181,7 @@ def _items(packet_type: int, count: int, body: bytes) -> list[RtcpItem]:
         for pos in range(8, len(body) - 3, 4):
             pid, blp = _NACK_ITEM.unpack_from(body, pos)
             lost.append(pid)
-            lost.extend((pid + bit + 1) & _SEQ_MASK for bit in range(16) if blp >> bit & 1)
+            lost.extend(seq_add(pid, bit + 1) for bit in range(16) if blp >> bit & 1)
         return [Nack(ssrc, media_ssrc, lost)]
     elif packet_type == RTCP_SR:
         ssrc, ntp, rtp_ts, packets, octets = _SENDER_INFO.unpack_from(body)
@@ -250,7 +251,7 @@ def build_nack(sender_ssrc: int, media_ssrc: int, seqs: Iterable[int]) -> bytes:
         return b""
     ref = seqs[0]
     # sort by signed distance from the first seq, then pack runs of up to 17 seqs per item
-    ordered = sorted({((s - ref + 0x8000) & _SEQ_MASK) - 0x8000 for s in seqs})
+    ordered = sorted({seq_diff(s, ref) for s in seqs})
     payload = bytearray(struct.pack("!LL", sender_ssrc, media_ssrc))
     pid = ordered[0]
     blp = 0
@@ -259,10 +260,10 @@ def build_nack(sender_ssrc: int, media_ssrc: int, seqs: Iterable[int]) -> bytes:
         if bit < 16:
             blp |= 1 << bit
         else:
-            payload += _NACK_ITEM.pack((ref + pid) & _SEQ_MASK, blp)
+            payload += _NACK_ITEM.pack(seq_add(ref, pid), blp)
             pid = d
             blp = 0
-    payload += _NACK_ITEM.pack((ref + pid) & _SEQ_MASK, blp)
+    payload += _NACK_ITEM.pack(seq_add(ref, pid), blp)
     return _HDR.pack(0x80 | RTPFB_NACK, RTCP_RTPFB, len(payload) // 4) + payload
 
 

@@ -10,11 +10,8 @@ same for its own receiver.
 from __future__ import annotations
 
 from ilvb.sfu.rtp.rtcp import ReportBlock, ntp_middle32
+from ilvb.sfu.rtp.seq import SEQ_HALF, SEQ_MASK, TS_HALF, TS_MASK
 
-_SEQ_MASK = 0xFFFF
-_SEQ_HALF = 0x8000
-_TS_MASK = 0xFFFFFFFF
-_TS_HALF = 0x80000000
 # RFC 3550 §6.4.1: cumulative lost is a signed 24-bit field
 _LOST_MAX = 0x7FFFFF
 _LOST_MIN = -0x800000
@@ -58,16 +55,16 @@ class ReceptionStats:
         if self._base is None:
             self._base = self._hi = seq
         else:
-            d = ((seq - self._hi + _SEQ_HALF) & _SEQ_MASK) - _SEQ_HALF
+            d = ((seq - self._hi + SEQ_HALF) & SEQ_MASK) - SEQ_HALF  # seq_diff, inlined
             if d > 0:
                 self._hi += d
         # 2. jitter: |D| of relative transit times, smoothed by 1/16
         arrival = int(now * self.clock_rate)
-        transit = (arrival - timestamp) & _TS_MASK
+        transit = (arrival - timestamp) & TS_MASK
         prev = self._transit
         self._transit = transit
         if prev is not None:
-            d = ((transit - prev + _TS_HALF) & _TS_MASK) - _TS_HALF
+            d = ((transit - prev + TS_HALF) & TS_MASK) - TS_HALF  # ts_diff, inlined
             self._jitter += (abs(d) - self._jitter) / 16.0
 
     def on_sender_report(self, ntp_ts: int, now: float) -> None:
@@ -111,12 +108,12 @@ class ReceptionStats:
         else:
             fraction = min(255, (lost_interval << 8) // expected_interval)
         cumulative = max(_LOST_MIN, min(_LOST_MAX, expected - self.received))
-        dlsr = int((now - self._sr_time) * 65536) & _TS_MASK if self._lsr else 0
+        dlsr = int((now - self._sr_time) * 65536) & TS_MASK if self._lsr else 0
         return ReportBlock(
             ssrc=ssrc,
             fraction_lost=fraction,
             packets_lost=cumulative,
-            highest_seq=self._hi & _TS_MASK,
+            highest_seq=self._hi & TS_MASK,
             jitter=int(self._jitter),
             lsr=self._lsr,
             dlsr=dlsr,
