@@ -230,6 +230,10 @@ async def measure_condition(
         raw = await receiver.evaluate("({samples: window.samples, shownAt: window.shownAt})")
         after = await receiver.evaluate(STATS_JS)
         up1, down1 = _snapshot(relay)
+        # the Web SDK's adaptive playout delay (playout.js) at the end of the window
+        targets = await receiver.evaluate(
+            "window.client.recvPc.getReceivers().map((r) => r.jitterBufferTarget ?? 0)"
+        )
     finally:
         await ctx.close()
     result = summarize(
@@ -243,6 +247,7 @@ async def measure_condition(
         _minus(down1, down0),
     )
     result["page_errors"] = errors[:5]
+    result["jitter_target_ms"] = max([float(t) for t in targets], default=0.0)
     return result
 
 

@@ -2,6 +2,7 @@
 // ilvb.client.remote in the Python SDK).
 
 import { gathered, newPeerConnection } from "./peer.js";
+import { PlayoutController } from "./playout.js";
 import { RemoteVideo } from "./remote.js";
 
 /** @typedef {import("../ilvb.js").Source} Source */
@@ -33,6 +34,8 @@ export class ReceiveTransport {
     this._videos = new Map();
     /** @type {Map<string, () => void>} mid -> stops playing that audio slot */
     this._audioStops = new Map();
+    /** @type {PlayoutController | null} adapts the playout delay to the path (playout.js) */
+    this.playout = null;
   }
 
   /** Negotiate the transport (server offers, I answer). Idempotent. */
@@ -54,6 +57,7 @@ export class ReceiveTransport {
       this.pc = null;
       throw e;
     }
+    this.playout = new PlayoutController(pc);
     // Tracks may have arrived before the slot events: bind those that are already known.
     for (const [mid, slot] of this.slots) this._bindSlot(mid, slot);
   }
@@ -67,6 +71,7 @@ export class ReceiveTransport {
     } else {
       this._audioStops.set(mid, this._play(ev.track));
     }
+    this.playout?.apply();
     const slot = this.slots.get(mid);
     if (slot) this._bindSlot(mid, slot);
   }
@@ -135,6 +140,8 @@ export class ReceiveTransport {
     }
     this._videos.clear();
     this.slots.clear();
+    this.playout?.close();
+    this.playout = null;
     this.pc?.close();
     this.pc = null;
     await this.open();
@@ -147,6 +154,8 @@ export class ReceiveTransport {
     for (const v of this._videos.values()) v.close();
     this._videos.clear();
     this.slots.clear();
+    this.playout?.close();
+    this.playout = null;
     this.pc?.close();
     this.pc = null;
   }
