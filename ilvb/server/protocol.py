@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
 
 from ilvb.errors import InvalidArgument
 
@@ -149,6 +158,22 @@ class RecvAnswer(_Data):
     sdp: Sdp
 
 
+# A quality report's keys name profile fields ("video.width", "audio.agc"); values are scalars.
+ReportKey = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+ReportValue = StrictBool | StrictInt | Annotated[
+    StrictFloat, Field(allow_inf_nan=False)
+] | Annotated[StrictStr, Field(max_length=64)] | None
+
+
+class QualityReport(_Data):
+    """``quality.report``: what the SDK applied of profile ``version``, and what its platform
+    cannot honour (field names)."""
+
+    version: Annotated[StrictInt, Field(ge=0, le=2**31)]
+    applied: Annotated[dict[ReportKey, ReportValue], Field(max_length=64)]
+    unsupported: Annotated[list[ReportKey], Field(max_length=64)] = Field(default_factory=list)
+
+
 REQUEST_MODELS: dict[str, type[_Data]] = {
     "hello": Hello,
     "ping": Empty,
@@ -169,6 +194,7 @@ REQUEST_MODELS: dict[str, type[_Data]] = {
     "transport.send.offer": SendOffer,
     "transport.recv.open": Empty,
     "transport.recv.answer": RecvAnswer,
+    "quality.report": QualityReport,
 }
 
 

@@ -21,6 +21,7 @@ from ilvb.rooms.bans import MAX_BAN_S
 from ilvb.rooms.manager import RoomManager
 from ilvb.rooms.room import Room
 from ilvb.server.rest_errors import error_responses
+from ilvb.server.sessions import SessionRecord
 
 Kind = Literal["room", "call"]
 
@@ -194,6 +195,31 @@ async def member_state(
 ) -> dict[str, Any]:
     """One member's state."""
     return _room(request, app_id, room, kind).member(user_id).state()
+
+
+class QualityReportModel(BaseModel):
+    """What a member's SDK applied of its quality profile (its last ``quality.report``)."""
+
+    version: int
+    applied: dict[str, bool | int | float | str | None]
+    unsupported: list[str]
+    at: float = Field(description="when the server received it (seconds since the epoch)")
+
+
+class MemberQuality(BaseModel):
+    """A member's last quality report, or null before its SDK has sent one."""
+
+    report: QualityReportModel | None
+
+
+@router.get("/{room}/members/{user_id}/quality", response_model=MemberQuality)
+async def member_quality(
+    request: Request, app_id: AppId, room: RoomKey, user_id: UserKey, kind: KindQuery = "room"
+) -> dict[str, Any]:
+    """What the member's SDK applied of its quality profile (its last ``quality.report``: the
+    profile version, what it applied, what its platform cannot honour)."""
+    record = _room(request, app_id, room, kind).member(user_id).session
+    return {"report": record.quality_report if isinstance(record, SessionRecord) else None}
 
 
 @router.post("/{room}/members/{user_id}/kick", response_model=Done)

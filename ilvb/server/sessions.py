@@ -21,6 +21,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ilvb.auth.tickets import TicketClaims
 from ilvb.config import AuthSettings
@@ -58,6 +59,8 @@ class SessionRecord:
     revoke_at: float | None = None
     # The SDK's platform from hello ("web", "python", …): selects the quality profile.
     platform: str = "web"
+    # The SDK's last ``quality.report`` (version, applied, unsupported, at), or None.
+    quality_report: dict[str, Any] | None = None
 
 
 class SignalingHub:

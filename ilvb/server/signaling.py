@@ -446,6 +446,18 @@ class SignalingSession:
         await self.rooms.accept_receive_answer(self._require_member(), data.sdp)
         return {}
 
+    async def quality_report(self, data: p.QualityReport) -> dict[str, Any]:
+        """Keep what the SDK applied of its quality profile (read back over REST)."""
+        self._require_member()
+        assert self.record is not None
+        self.record.quality_report = {
+            "version": data.version,
+            "applied": dict(data.applied),
+            "unsupported": list(data.unsupported),
+            "at": time.time(),
+        }
+        return {}
+
 
 def _readable_id(obj: object) -> int | str | None:
     """The request id when it is valid (``protocol.RequestId``), else None."""
@@ -480,6 +492,7 @@ HANDLERS: dict[str, Any] = {
     "transport.send.offer": SignalingSession.send_offer,
     "transport.recv.open": SignalingSession.recv_open,
     "transport.recv.answer": SignalingSession.recv_answer,
+    "quality.report": SignalingSession.quality_report,
 }
 
 

@@ -136,3 +136,39 @@ def test_the_profile_comes_with_room_enter_and_changes_are_pushed(
         assert not [
             e for e in py_student.events + teacher.events if e["event"] == "quality.changed"
         ]
+
+
+def test_the_server_keeps_each_members_quality_report(
+    make_app_env: Callable[..., Any],
+) -> None:
+    from tests.server.peer import Peer
+
+    env = make_app_env()
+    with TestClient(env.app) as client, client.websocket_connect("/ws") as ws:
+        token = {"Authorization": f"Bearer {env.server_token()}"}
+        url = f"/v1/apps/{env.app_id}/rooms/r/members/m1/quality"
+        member = Peer(ws, "m1")
+        member.hello(env.ticket("m1"), platform="web")
+        assert member.error("quality.report", {"version": 1, "applied": {}}).code == "not_in_room"
+        member.request("room.enter", {"room": "r"})
+        assert client.get(url, headers=token).json() == {"report": None}
+        report = {
+            "version": 3,
+            "applied": {"video.width": 320, "video.bitrate_kbps": 300, "audio.agc": True},
+            "unsupported": ["video.min_qp", "video.gop"],
+        }
+        assert member.request("quality.report", report) == {}
+        kept = client.get(url, headers=token).json()["report"]
+        assert {k: kept[k] for k in report} == report and kept["at"] > 0
+        for bad in (
+            {"version": "3", "applied": {}},
+            {"version": 3, "applied": {"video.width": [320]}},
+            {"version": 3, "applied": {}, "unsupported": ["x" * 65]},
+            {"version": 3, "applied": {f"k{i}": 1 for i in range(65)}},
+        ):
+            assert member.error("quality.report", bad).code == "invalid_argument"
+        # A refused report leaves the last good one in place.
+        assert client.get(url, headers=token).json()["report"]["version"] == 3
+        assert client.get(url).status_code == 401
+        missing = client.get(url.replace("/m1/", "/nobody/"), headers=token)
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "member_not_found"
