@@ -82,6 +82,11 @@ class RoomSettings(BaseModel):
     event_batch_ms: float = Field(50.0, ge=0)
     # Rooms with at least this many members use batching; smaller ones send at once.
     event_batch_min_members: int = Field(50, ge=1)
+    # Ticket roles holding the stage right: invite on stage, take off stage, see raised hands,
+    # mute others, stop their screen share, mute all, lock the room.
+    stage_roles: list[str] = Field(default_factory=lambda: ["host", "teacher"], max_length=32)
+    # A stage invitation not answered this long expires (stage.expired).
+    stage_invite_ttl_s: float = Field(30.0, gt=0, le=3600)
 
 
 class MediaSettings(BaseModel):

@@ -149,6 +149,16 @@ CODES: dict[str, type[IlvbError]] = {
     "app_not_found": NotFound,
     "room_not_found": NotFound,
     "member_not_found": NotFound,
+    # stage and room controls (ilvb.rooms.stage, ilvb.rooms.controls)
+    "stage_right_required": PermissionDenied,
+    "invite_not_found": NotFound,
+    "invite_not_for_you": PermissionDenied,
+    "invite_already_answered": InvalidState,
+    "invite_expired": InvalidState,
+    "invite_pending": InvalidState,
+    "already_on_stage": InvalidState,
+    "not_on_stage": InvalidState,
+    "room_locked": PermissionDenied,
     # limits
     "audio_sender_limit": LimitExceeded,
     "video_sender_limit": LimitExceeded,

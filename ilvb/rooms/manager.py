@@ -24,7 +24,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Literal, TypeVar
 
-from ilvb.auth.tickets import TicketClaims, check_room
+from ilvb.auth.tickets import AUDIENCE_ROLE, TicketClaims, check_room
 from ilvb.config import RoomSettings
 from ilvb.errors import InvalidArgument, LimitExceeded, NotFound, PermissionDenied
 from ilvb.rooms.bans import MAX_BAN_S, BanList
@@ -154,6 +154,8 @@ class RoomManager:
             if invite is not None and existing is None:
                 if not invite.admits(claims.user_id, call_token):
                     raise NotFound("room_not_found", f"no call {room}")
+            if target.locked and existing is None:
+                raise PermissionDenied("room_locked", "the room is locked: no new entries")
             if kind == "call" and occupied >= 2:
                 raise LimitExceeded("call_full", "this call already has two members")
             if occupied >= target.limits.max_members:
@@ -168,7 +170,10 @@ class RoomManager:
             target = self._create(app, kind, room)
             if kind == "call":
                 target.invite = CallInvite(claims.user_id, callee)
-        ceiling = Permissions(claims.priv.audio, claims.priv.video, claims.priv.screen)
+        ticket = Permissions(claims.priv.audio, claims.priv.video, claims.priv.screen)
+        # An audience member only watches; its ticket's priv is what a stage invite may grant.
+        watch_only = claims.role == AUDIENCE_ROLE
+        ceiling = Permissions(False, False, False) if watch_only else ticket
         member = Member(
             user_id=claims.user_id,
             role=claims.role,
@@ -176,6 +181,7 @@ class RoomManager:
             permissions=ceiling,
             seq=target.next_seq(),
             entered_at=self.clock.time(),
+            invitable_ceiling=ticket if watch_only else None,
             outbox=outbox,
         )
         target.add(member)
@@ -309,6 +315,9 @@ class RoomManager:
             batch_window_s=self.settings.event_batch_ms / 1000.0,
             batch_min_members=self.settings.event_batch_min_members,
             created_at=self.clock.time(),
+            clock=self.clock,
+            stage_roles=frozenset(self.settings.stage_roles),
+            stage_invite_ttl_s=self.settings.stage_invite_ttl_s,
         )
         new.link = RouterLink(
             self.media,

@@ -36,6 +36,9 @@ class Member:
     permissions: Permissions
     seq: int
     entered_at: float
+    # What a stage invitation from a member may grant (the ticket's ``priv``; for an
+    # ``audience`` ticket it differs from ``ceiling``, which starts empty). None = ``ceiling``.
+    invitable_ceiling: Permissions | None = None
     outbox: Outbox | None = None
     sending: set[Source] = field(default_factory=set)
     muted: set[Source] = field(default_factory=set)
@@ -49,6 +52,21 @@ class Member:
     session: Any = None
     # A transport.closed the member missed while away: ("send"|"recv"|"both", reason).
     lost_transport: tuple[str, str] | None = None
+
+    @property
+    def invitable(self) -> Permissions:
+        """What a member's stage invitation may grant this member."""
+        return self.invitable_ceiling if self.invitable_ceiling is not None else self.ceiling
+
+    @property
+    def on_stage(self) -> bool:
+        """Brought on stage by an accepted invitation."""
+        return self.room is not None and self.user_id in self.room.stage.seats
+
+    @property
+    def hand_raised(self) -> bool:
+        """Its hand is up (asks to speak)."""
+        return self.room is not None and self.room.stage.hand_raised(self.user_id)
 
     @property
     def sends_video(self) -> bool:

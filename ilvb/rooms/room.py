@@ -27,6 +27,7 @@ from typing import Any, Literal
 from ilvb.errors import InvalidArgument, InvalidState, LimitExceeded, NotFound, PermissionDenied
 from ilvb.rooms import wire
 from ilvb.rooms.calls import CallInvite
+from ilvb.rooms.clock import Clock, LoopClock
 from ilvb.rooms.events import (
     MemberEntered,
     MemberExited,
@@ -39,6 +40,7 @@ from ilvb.rooms.limits import RoomLimits
 from ilvb.rooms.media_link import Command, RouterLink
 from ilvb.rooms.member import Member
 from ilvb.rooms.permissions import FLAG_SOURCE
+from ilvb.rooms.stage import Stage
 from ilvb.rooms.wire import dumps, event_frame
 from ilvb.sfu.api import Source, Subscription, source_kind
 
@@ -75,6 +77,9 @@ class Room:
         batch_window_s: float,
         batch_min_members: int,
         created_at: float,
+        clock: Clock | None = None,
+        stage_roles: Set[str] = frozenset({"host", "teacher"}),
+        stage_invite_ttl_s: float = 30.0,
     ) -> None:
         self.app_id = app_id
         self.kind = kind  # "room" | "call"
@@ -88,6 +93,8 @@ class Room:
         # A call's parties (None for a multi-person room).
         self.invite: CallInvite | None = None
         self.closed = False
+        # No new entries while locked (``room_locked``); members inside stay.
+        self.locked = False
         self.observer = Observer()
         self._audio_senders: set[str] = set()
         self._video_senders: set[str] = set()
@@ -102,6 +109,9 @@ class Room:
             lambda: len(self.members),
             batch_window_s,
             batch_min_members,
+        )
+        self.stage = Stage(
+            self, clock or LoopClock(), invite_ttl_s=stage_invite_ttl_s, stage_roles=stage_roles
         )
 
     def __len__(self) -> int:
@@ -152,6 +162,7 @@ class Room:
         self._restricted_listeners.discard(uid)
         self._drop_viewer(uid, {target for target, _source in member.views})
         viewers = self._viewers_of.pop(uid, set())
+        self.stage.member_left(uid)
         member.room = None
         if announce:
             self.batcher.add(MembershipOp(self.next_seq(), "exited", reason, dumps(uid)))
@@ -186,6 +197,7 @@ class Room:
             return
         self.closed = True
         self.batcher.close()
+        self.stage.close()
         if self.link is not None:
             self.link.close()
         if self.observer:
@@ -202,20 +214,23 @@ class Room:
             return
         uid, limits = member.user_id, self.limits
         if source_kind(source) == "audio":
-            if len(self._audio_senders) >= limits.audio_senders:
+            # Seats granted on stage count as senders (their members were promised them).
+            taken = len((self._audio_senders | self.stage.seat_users("audio")) - {uid})
+            if taken >= limits.audio_senders:
                 raise LimitExceeded(
                     "audio_sender_limit",
-                    f"{len(self._audio_senders)} members already send audio "
+                    f"{taken} members already send audio or hold an audio seat "
                     f"(limit {limits.audio_senders})",
                 )
             self._audio_senders.add(uid)
             self._audio_senders_changed()
         else:
             if not member.sends_video:
-                if len(self._video_senders) >= limits.video_senders:
+                taken = len((self._video_senders | self.stage.seat_users("video")) - {uid})
+                if taken >= limits.video_senders:
                     raise LimitExceeded(
                         "video_sender_limit",
-                        f"{len(self._video_senders)} members already send video "
+                        f"{taken} members already send video or hold a video seat "
                         f"(limit {limits.video_senders})",
                     )
                 if len(member.views) > limits.view_cap(True):
@@ -246,6 +261,12 @@ class Room:
         for source in sorted(member.sending):
             self._stop_source(member, source)
         self.broadcast_state(member)
+
+    def stop_sources(self, member: Member, sources: Set[Source]) -> None:
+        """Stop these of the member's sources without an event (the caller sends one)."""
+        self._check(member)
+        for source in sorted(sources & member.sending):
+            self._stop_source(member, source)
 
     def mute(self, member: Member, source: Source, muted: bool) -> None:
         """The member's own mute switch for a source (a muted source is not forwarded)."""

@@ -59,6 +59,8 @@ def member_state(member: Member) -> dict[str, Any]:
         "sending": {flag: source in sending for source, flag in SOURCE_FLAG.items()},
         "muted": {flag: source in muted for source, flag in SOURCE_FLAG.items()},
         "connected": member.connected,
+        "on_stage": member.on_stage,
+        "hand_raised": member.hand_raised,
     }
 
 
@@ -94,6 +96,7 @@ def room_info(room: Room) -> dict[str, Any]:
         "created_at": room.created_at,
         "audio_senders": len(room.audio_senders),
         "video_senders": len(room.video_senders),
+        "locked": room.locked,
         "limits": {
             "audio_senders": limits.audio_senders,
             "video_senders": limits.video_senders,

@@ -227,3 +227,13 @@ def describe(exc: ValidationError) -> str:
     first = errors[0]
     where = ".".join(str(p) for p in first.get("loc", ())) or "frame"
     return f"{where}: {first.get('msg', 'invalid')}"[:300]
+
+
+def _register_stage() -> None:
+    """Add the stage and host-control requests (:mod:`ilvb.server.protocol_stage`)."""
+    from ilvb.server.protocol_stage import MODELS
+
+    REQUEST_MODELS.update(MODELS)
+
+
+_register_stage()

@@ -1,5 +1,6 @@
 """REST for an app's server (and admins) over live rooms: list, info, members, kick,
-permissions, close.
+permissions, close; the stage (invite, take off stage, raised hands) and the host controls
+(mute a member, stop its screen share, mute all, lock).
 
 Under ``/v1/apps/{app_id}/rooms``. Credentials: ``Authorization: Bearer <server token>`` signed
 with that app's secret (:func:`ilvb.auth.tickets.sign_server_token`), or the admin key
@@ -17,8 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from ilvb.auth.admin import authenticate_admin
 from ilvb.auth.app_auth import app_from_request, bearer_token
 from ilvb.errors import NotFound, Unauthenticated
+from ilvb.rooms import controls
 from ilvb.rooms.bans import MAX_BAN_S
 from ilvb.rooms.manager import RoomManager
+from ilvb.rooms.permissions import Permissions
 from ilvb.rooms.room import Room
 from ilvb.server.rest_errors import error_responses
 from ilvb.server.sessions import SessionRecord
@@ -44,6 +47,8 @@ class MemberStateModel(BaseModel):
     sending: Flags
     muted: Flags
     connected: bool
+    on_stage: bool
+    hand_raised: bool
 
 
 class RoomLimitsModel(BaseModel):
@@ -64,6 +69,7 @@ class RoomInfo(BaseModel):
     created_at: float
     audio_senders: int
     video_senders: int
+    locked: bool
     limits: RoomLimitsModel
 
 
@@ -105,6 +111,66 @@ class KickOptions(BaseModel):
     ban_s: Annotated[float, Field(gt=0, le=MAX_BAN_S, allow_inf_nan=False)] | None = None
 
 
+class StageInviteBody(BaseModel):
+    """Invite a member on stage; ``permissions`` default to audio + video. The app's server
+    may grant beyond the member's ticket (its ceiling moves)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    user_id: str = Field(min_length=1, max_length=256)
+    permissions: PermissionsChange | None = None
+
+
+class InviteModel(BaseModel):
+    """A stage invitation."""
+
+    invite_id: str
+    user_id: str
+    by: str | None
+    permissions: Flags
+    expires_at: float
+    status: str
+
+
+class InviteReply(BaseModel):
+    """The invitation made."""
+
+    invite: InviteModel
+
+
+class Hand(BaseModel):
+    """A raised hand."""
+
+    user_id: str
+    raised_at: float
+
+
+class HandList(BaseModel):
+    """Raised hands in the order they went up."""
+
+    hands: list[Hand]
+
+
+class MutedList(BaseModel):
+    """The members whose microphone was muted."""
+
+    muted: list[str]
+
+
+class LockBody(BaseModel):
+    """Lock (no new entries) or unlock the room."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    locked: bool = True
+
+
+class LockState(BaseModel):
+    """Whether the room is locked."""
+
+    locked: bool
+
+
 class Done(BaseModel):
     """An empty success."""
 
@@ -135,6 +201,7 @@ _ERRORS = error_responses(
         400: "invalid_argument",
         401: "app_signature_required / admin_key_required",
         404: "app_not_found / room_not_found / member_not_found",
+        409: "invite_pending / already_on_stage / not_on_stage",
     }
 )
 
@@ -272,3 +339,66 @@ async def close_room(
     """Close a room: everyone gets ``room.exited`` with reason ``room_closed``."""
     _rooms(request).close_room(_room(request, app_id, room, kind))
     return {}
+
+
+@router.post("/{room}/stage/invite", response_model=InviteReply)
+async def stage_invite(
+    request: Request, app_id: AppId, room: RoomKey, body: StageInviteBody, kind: KindQuery = "room"
+) -> dict[str, Any]:
+    """Invite a member on stage; it gets ``stage.invited`` and accepts over signaling."""
+    target = _room(request, app_id, room, kind)
+    grants = None
+    if body.permissions is not None:
+        flags = body.permissions.model_dump()
+        grants = Permissions(**{k: bool(v) for k, v in flags.items()})
+    return {"invite": target.stage.invite(None, body.user_id, grants).to_dict()}
+
+
+@router.post("/{room}/members/{user_id}/stage/remove", response_model=MemberStateModel)
+async def stage_remove(
+    request: Request, app_id: AppId, room: RoomKey, user_id: UserKey, kind: KindQuery = "room"
+) -> dict[str, Any]:
+    """Take a member off stage: its sources stop, its permissions return to the ticket's."""
+    return _room(request, app_id, room, kind).stage.remove(None, user_id).state()
+
+
+@router.get("/{room}/hands", response_model=HandList)
+async def hand_list(
+    request: Request, app_id: AppId, room: RoomKey, kind: KindQuery = "room"
+) -> dict[str, Any]:
+    """Raised hands, oldest first."""
+    return {"hands": _room(request, app_id, room, kind).stage.hands()}
+
+
+@router.post("/{room}/members/{user_id}/mute", response_model=MemberStateModel)
+async def mute_member(
+    request: Request, app_id: AppId, room: RoomKey, user_id: UserKey, kind: KindQuery = "room"
+) -> dict[str, Any]:
+    """Mute a member's microphone (it gets ``control.muted``; it may unmute itself)."""
+    return controls.mute_member(_room(request, app_id, room, kind), None, user_id).state()
+
+
+@router.post("/{room}/members/{user_id}/stop_screen", response_model=MemberStateModel)
+async def stop_screen(
+    request: Request, app_id: AppId, room: RoomKey, user_id: UserKey, kind: KindQuery = "room"
+) -> dict[str, Any]:
+    """Stop a member's screen share (it gets ``control.screen_stopped``)."""
+    return controls.stop_screen(_room(request, app_id, room, kind), None, user_id).state()
+
+
+@router.post("/{room}/mute_all", response_model=MutedList)
+async def mute_all(
+    request: Request, app_id: AppId, room: RoomKey, kind: KindQuery = "room"
+) -> dict[str, Any]:
+    """Mute every microphone being sent."""
+    return {"muted": controls.mute_all(_room(request, app_id, room, kind), None)}
+
+
+@router.post("/{room}/lock", response_model=LockState)
+async def lock_room(
+    request: Request, app_id: AppId, room: RoomKey, body: LockBody, kind: KindQuery = "room"
+) -> dict[str, Any]:
+    """Lock the room (new entries get ``room_locked``) or unlock it."""
+    target = _room(request, app_id, room, kind)
+    controls.lock(target, None, body.locked)
+    return {"locked": target.locked}

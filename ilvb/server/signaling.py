@@ -38,6 +38,7 @@ from ilvb.rooms.member import Member
 from ilvb.rooms.room import Room
 from ilvb.rooms.wire import dumps, event_frame
 from ilvb.server import protocol as p
+from ilvb.server import signaling_stage
 from ilvb.server.connection import Connection
 from ilvb.server.ratelimit import ConnectionLimits, take
 from ilvb.server.sessions import SessionRecord, SignalingHub
@@ -494,6 +495,7 @@ HANDLERS: dict[str, Any] = {
     "transport.recv.answer": SignalingSession.recv_answer,
     "quality.report": SignalingSession.quality_report,
 }
+HANDLERS.update(signaling_stage.HANDLERS)  # stage and host controls
 
 
 __all__ = ["HANDLERS", "SessionRecord", "SignalingHub", "SignalingSession", "router"]
