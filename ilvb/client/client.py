@@ -14,6 +14,12 @@ Every request raises the typed :mod:`ilvb.errors` exception the server reported 
 the Web SDK). Events arrive both as callbacks (``client.on("members.entered", cb)``) and as
 async iterators (``async for ev in client.events()``).
 
+The stage (docs/protocol.md, "Stage and room controls"): a host calls
+:meth:`Client.invite_to_stage`; the invitee gets a ``stage.invited`` event and calls
+:meth:`Client.accept_invite` (or :meth:`Client.decline_invite`), then publishes. Taken off stage
+(``stage.removed``) or with its screen share stopped by a host (``control.screen_stopped``),
+the client stops sending those sources by itself.
+
 When the server loses a media transport (``transport.closed``: ICE consent expired, DTLS
 closed, or ``media_restarted`` after a media worker died) the client asks again for the sources
 it was sending, negotiates new transports by itself and emits ``transport.restored``.
@@ -53,6 +59,8 @@ class Client:
         events.on("room.exited", self._on_exited)
         events.on("connection.closed", self._on_closed)
         events.on("transport.closed", self._on_transport_closed)
+        events.on("stage.removed", self._on_stage_removed)
+        events.on("control.screen_stopped", self._on_screen_stopped)
 
     @classmethod
     async def connect(cls, url: str, ticket: str, **options: Any) -> Client:
@@ -227,6 +235,68 @@ class Client:
         self.connection.ticket = ticket
         return float(reply["expires_at"])
 
+    # -- stage and host controls -------------------------------------------------------------
+
+    async def invite_to_stage(
+        self,
+        user_id: str,
+        *,
+        audio: bool = True,
+        video: bool = True,
+        screen: bool = False,
+    ) -> dict[str, Any]:
+        """Invite a member on stage (needs the stage right); returns the Invite."""
+        grants = {"audio": audio, "video": video, "screen": screen}
+        reply = await self._request("stage.invite", {"user_id": user_id, "permissions": grants})
+        return dict(reply["invite"])
+
+    async def accept_invite(self, invite_id: str) -> dict[str, Any]:
+        """Accept an invitation (from a ``stage.invited`` event); returns my new MemberState.
+
+        Refused with ``audio_sender_limit`` / ``video_sender_limit`` when the stage is full,
+        ``invite_expired``, ``invite_already_answered`` or ``invite_not_for_you``.
+        """
+        reply = await self._request("stage.accept", {"invite_id": invite_id})
+        self.me = reply.get("me", self.me)
+        return dict(reply["me"])
+
+    async def decline_invite(self, invite_id: str) -> dict[str, Any]:
+        """Decline an invitation; returns the Invite."""
+        return dict((await self._request("stage.decline", {"invite_id": invite_id}))["invite"])
+
+    async def remove_from_stage(self, user_id: str | None = None) -> dict[str, Any]:
+        """Take a member (default: myself) off stage; its sources stop. Returns its state."""
+        target = self.user_id if user_id is None else user_id
+        return await self._request("stage.remove", {"user_id": target})
+
+    async def raise_hand(self) -> None:
+        """Ask to speak: hosts get ``hand.raised``."""
+        await self._request("hand.raise", {})
+
+    async def lower_hand(self, user_id: str | None = None) -> None:
+        """Lower my hand (or, with the stage right, another member's)."""
+        await self._request("hand.lower", {} if user_id is None else {"user_id": user_id})
+
+    async def hands(self) -> list[dict[str, Any]]:
+        """Raised hands, oldest first (needs the stage right)."""
+        return list((await self._request("hand.list", {})).get("hands", []))
+
+    async def mute_member(self, user_id: str) -> dict[str, Any]:
+        """Mute a member's microphone (stage right); returns its state."""
+        return await self._request("member.mute", {"user_id": user_id})
+
+    async def stop_screen_share(self, user_id: str) -> dict[str, Any]:
+        """Stop a member's screen share (stage right); returns its state."""
+        return await self._request("member.stop_screen", {"user_id": user_id})
+
+    async def mute_all(self) -> list[str]:
+        """Mute every microphone but mine (stage right); returns who was muted."""
+        return list((await self._request("room.mute_all", {})).get("muted", []))
+
+    async def lock_room(self, locked: bool = True) -> bool:
+        """Lock the room against new entries (``room_locked``), or unlock it (stage right)."""
+        return bool((await self._request("room.lock", {"locked": locked}))["locked"])
+
     # -- receiving -----------------------------------------------------------------------------
 
     async def request_views(
@@ -325,6 +395,15 @@ class Client:
             self._events.emit(Event("error", {"error": exc}))
             return
         self._events.emit(Event("transport.restored", {"transport": which}))
+
+    async def _on_stage_removed(self, event: Event) -> None:
+        # Off stage: the server stopped my sources; stop sending their tracks too.
+        if event.data.get("user_id") == self.user_id:
+            for source in self.media.active_sources():
+                await self.media.unpublish(source)
+
+    async def _on_screen_stopped(self, event: Event) -> None:
+        await self.media.unpublish("screen")
 
     async def _left(self) -> None:
         self.room = None
