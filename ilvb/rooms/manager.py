@@ -22,6 +22,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Literal, TypeVar
 
 from ilvb.auth.tickets import AUDIENCE_ROLE, TicketClaims, check_room
@@ -170,10 +171,7 @@ class RoomManager:
             target = self._create(app, kind, room)
             if kind == "call":
                 target.invite = CallInvite(claims.user_id, callee)
-        ticket = Permissions(claims.priv.audio, claims.priv.video, claims.priv.screen)
-        # An audience member only watches; its ticket's priv is what a stage invite may grant.
-        watch_only = claims.role == AUDIENCE_ROLE
-        ceiling = Permissions(False, False, False) if watch_only else ticket
+        ceiling, invitable = ticket_ceiling(claims)
         member = Member(
             user_id=claims.user_id,
             role=claims.role,
@@ -181,7 +179,7 @@ class RoomManager:
             permissions=ceiling,
             seq=target.next_seq(),
             entered_at=self.clock.time(),
-            invitable_ceiling=ticket if watch_only else None,
+            invitable_ceiling=invitable,
             outbox=outbox,
         )
         target.add(member)
@@ -214,7 +212,13 @@ class RoomManager:
             except PermissionDenied:
                 self.exit(member, "ticket_wrong_room")
                 return
-        ceiling = Permissions(claims.priv.audio, claims.priv.video, claims.priv.screen)
+        ceiling, member.invitable_ceiling = ticket_ceiling(claims)
+        seat = room.stage.seats.get(member.user_id)
+        if seat is not None:
+            # On stage: the seat's grants stay; leaving the stage returns to the new ticket's.
+            room.stage.seats[member.user_id] = replace(seat, ceiling_before=ceiling)
+            kept = {flag: True for flag, on in seat.grants.to_dict().items() if on}
+            ceiling = ceiling.with_changes(kept)
         granted = member.permissions.to_dict()
         revoked = {
             k: False for k, allowed in ceiling.to_dict().items() if granted[k] and not allowed
@@ -378,6 +382,16 @@ class RoomManager:
             number = secrets.randbelow(MAX_CALL_NUMBER - 100_000) + 100_000
             if ("call", str(number)) not in app_rooms:
                 return number
+
+
+def ticket_ceiling(claims: TicketClaims) -> tuple[Permissions, Permissions | None]:
+    """A member's ceiling from its ticket, and what a stage invite may grant it (None: the
+    ceiling). An ``audience`` member only watches: its ceiling is empty and its ticket's
+    ``priv`` is what an invitation may grant."""
+    ticket = Permissions(claims.priv.audio, claims.priv.video, claims.priv.screen)
+    if claims.role == AUDIENCE_ROLE:
+        return Permissions(False, False, False), ticket
+    return ticket, None
 
 
 async def _media_call(awaitable: Awaitable[T]) -> T:

@@ -8,7 +8,7 @@ import pytest
 from ilvb.errors import IlvbError
 from ilvb.rooms.permissions import Permissions
 from ilvb.rooms.room import Room
-from tests.rooms.helpers import code_of, enter, make_manager, room_of
+from tests.rooms.helpers import claims, code_of, enter, make_manager, room_of
 
 
 def snapshot(room: Room) -> tuple[object, ...]:
@@ -174,3 +174,18 @@ async def test_a_member_may_step_off_stage_itself() -> None:
     room.stage.accept(s0, room.stage.invite(teacher, "s0").invite_id)
     room.stage.remove(s0, "s0")
     assert not s0.on_stage and tbox.events("stage.removed")[0]["by"] == "s0"
+
+
+async def test_a_renewed_ticket_keeps_the_stage_seat_and_the_audience_rule() -> None:
+    manager, _, (teacher, _), [(s0, _), (s1, _), _] = klass()
+    room = room_of(teacher)
+    room.stage.accept(s0, room.stage.invite(teacher, "s0").invite_id)
+    manager.apply_ticket(s0, claims("s0", role="audience", screen=False))
+    manager.apply_ticket(s1, claims("s1", role="audience", screen=False))
+    assert s0.permissions == Permissions(True, True, False)
+    assert s1.ceiling == Permissions(False, False, False)
+    assert code_of(lambda: room.set_permissions(s1, {"audio": True}, "self")) == (
+        "permission_denied"
+    )
+    room.stage.remove(teacher, "s0")
+    assert s0.ceiling == Permissions(False, False, False)
