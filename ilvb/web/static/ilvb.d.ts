@@ -42,7 +42,10 @@ export type ServerErrorCode =
   | "headers_too_large" | "media_unavailable" | "device_not_found" | "device_busy"
   | "unsupported_feature" | "log_quota_exceeded" | "account_not_found" | "account_suspended"
   | "email_taken" | "app_owned" | "invalid_amount" | "invalid_price_plan"
-  | "invalid_quality_profile" | "unknown_template" | "invalid_sdp" | "unsupported_codec";
+  | "invalid_quality_profile" | "unknown_template" | "invalid_sdp" | "unsupported_codec"
+  | "stage_right_required" | "invite_not_found" | "invite_not_for_you"
+  | "invite_already_answered" | "invite_expired" | "invite_pending" | "already_on_stage"
+  | "not_on_stage" | "room_locked";
 
 /** Error codes of docs/protocol.md plus the client-side ones. */
 export type ErrorCode = ClientErrorCode | ServerErrorCode | (string & {});
@@ -74,6 +77,20 @@ export interface MemberState {
   sending: { audio: boolean; video: boolean; screen: boolean };
   muted: { audio: boolean; video: boolean; screen: boolean };
   connected: boolean;
+  /** Brought on stage by an accepted invitation. */
+  on_stage: boolean;
+  hand_raised: boolean;
+}
+
+/** A stage invitation (docs/protocol.md, "Stage and room controls"). */
+export interface StageInvite {
+  invite_id: string;
+  user_id: string;
+  /** The inviter; null when the app's server invited over REST. */
+  by: string | null;
+  permissions: { audio: boolean; video: boolean; screen: boolean };
+  expires_at: number;
+  status: "pending" | "accepted" | "declined" | "expired" | "cancelled";
 }
 
 export interface EnterResult {
@@ -293,6 +310,19 @@ export declare class Client extends Emitter<ClientEvents> {
   setPermissions(perms: { audio?: boolean; video?: boolean; screen?: boolean }): Promise<MemberState>;
   /** session.refresh: a new ticket before the current one expires; resolves with its expiry. */
   refresh(ticket: string): Promise<number>;
+
+  /** Invite a member on stage (stage right); grants default to audio + video. */
+  inviteToStage(userId: string, grants?: { audio?: boolean; video?: boolean; screen?: boolean }): Promise<StageInvite>;
+  acceptInvite(inviteId: string): Promise<MemberState>;
+  declineInvite(inviteId: string): Promise<StageInvite>;
+  removeFromStage(userId?: string): Promise<MemberState>;
+  raiseHand(): Promise<void>;
+  lowerHand(userId?: string): Promise<void>;
+  hands(): Promise<{ user_id: string; raised_at: number }[]>;
+  muteMember(userId: string): Promise<MemberState>;
+  stopScreenShare(userId: string): Promise<MemberState>;
+  muteAll(): Promise<string[]>;
+  lockRoom(locked?: boolean): Promise<boolean>;
 
   publish(source: Source, opts?: PublishOptions): Promise<{ source: Source; track: MediaStreamTrack }>;
   unpublish(source: Source): Promise<void>;

@@ -13,6 +13,7 @@ import { SendTransport } from "./send.js";
 /** @typedef {import("../ilvb.js").EnterResult} EnterResult */
 /** @typedef {import("../ilvb.js").PublishOptions} PublishOptions */
 /** @typedef {import("../ilvb.js").View} View */
+/** @typedef {import("../ilvb.js").StageInvite} StageInvite */
 /** @typedef {import("../ilvb.js").Devices} DeviceManager the declared Devices (an app may pass its own) */
 /** @typedef {{devices?: DeviceManager, requestTimeoutMs?: number}} ClientOptions */
 
@@ -24,7 +25,11 @@ const SOURCES = ["microphone", "camera", "screen"];
  *
  * Events (`client.on(name, fn)`): the server events of docs/protocol.md (`room.entered`,
  * `room.exited`, `members.entered`, `members.exited`, `member.state`, `call.ended`, `slot`,
- * `permissions.changed`, `transport.closed`) with their `data`; and client events:
+ * `permissions.changed`, `transport.closed`, and the stage's `stage.invited`, `stage.accepted`,
+ * `stage.declined`, `stage.expired`, `stage.cancelled`, `stage.removed`, `hand.raised`,
+ * `hand.lowered`, `control.muted`, `control.screen_stopped`, `room.locked`) with their `data`;
+ * taken off stage or with its screen share stopped, the client stops those tracks itself (an
+ * `unpublished` event with reason "server" follows); and client events:
  * `video.added` / `video.removed` ({userId, source, video: RemoteVideo}), `audio.slot`
  * ({mid, userId}), `unpublished` ({source, reason: "server"}: a permission revoke stopped one
  * of my sources), `transport.restored`, `connection.lost`, `connection.resumed`,
@@ -252,6 +257,76 @@ export class Client extends Emitter {
    */
   async refresh(ticket) {
     return this._signaling.refresh(ticket);
+  }
+
+  // --- stage and host controls ---------------------------------------------------------------
+
+  /**
+   * Invite a member on stage (needs the stage right); `grants` default to audio + video.
+   * @param {string} userId @param {{audio?: boolean, video?: boolean, screen?: boolean}} [grants]
+   * @returns {Promise<StageInvite>}
+   */
+  async inviteToStage(userId, grants) {
+    const data = grants ? { user_id: userId, permissions: grants } : { user_id: userId };
+    return (await this.request("stage.invite", data)).invite;
+  }
+
+  /**
+   * Accept an invitation (from `stage.invited`); returns my MemberState, now on stage.
+   * @param {string} inviteId @returns {Promise<MemberState>}
+   */
+  async acceptInvite(inviteId) {
+    const reply = await this.request("stage.accept", { invite_id: inviteId });
+    this.me = reply.me;
+    return reply.me;
+  }
+
+  /** Decline an invitation. @param {string} inviteId @returns {Promise<StageInvite>} */
+  async declineInvite(inviteId) {
+    return (await this.request("stage.decline", { invite_id: inviteId })).invite;
+  }
+
+  /**
+   * Take a member (default: myself) off stage; its sources stop.
+   * @param {string} [userId] @returns {Promise<MemberState>}
+   */
+  async removeFromStage(userId) {
+    return this.request("stage.remove", { user_id: userId ?? this.userId });
+  }
+
+  /** Ask to speak (hosts get `hand.raised`). @returns {Promise<void>} */
+  async raiseHand() {
+    await this.request("hand.raise", {});
+  }
+
+  /** Lower my hand, or (stage right) another member's. @param {string} [userId] */
+  async lowerHand(userId) {
+    await this.request("hand.lower", userId ? { user_id: userId } : {});
+  }
+
+  /** Raised hands, oldest first (stage right). @returns {Promise<{user_id: string, raised_at: number}[]>} */
+  async hands() {
+    return (await this.request("hand.list", {})).hands;
+  }
+
+  /** Mute a member's microphone (stage right). @param {string} userId @returns {Promise<MemberState>} */
+  async muteMember(userId) {
+    return this.request("member.mute", { user_id: userId });
+  }
+
+  /** Stop a member's screen share (stage right). @param {string} userId @returns {Promise<MemberState>} */
+  async stopScreenShare(userId) {
+    return this.request("member.stop_screen", { user_id: userId });
+  }
+
+  /** Mute every microphone but mine (stage right); the muted user ids. @returns {Promise<string[]>} */
+  async muteAll() {
+    return (await this.request("room.mute_all", {})).muted;
+  }
+
+  /** Lock (no new entries) or unlock the room (stage right). @param {boolean} [locked] @returns {Promise<boolean>} */
+  async lockRoom(locked = true) {
+    return (await this.request("room.lock", { locked: !!locked })).locked;
   }
 
   // --- sending ---------------------------------------------------------------------------------
