@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -66,6 +67,12 @@ class DemoTicketRequest(BaseModel):
 
     user: str = Field(min_length=1, max_length=64)
     room: str | int | None = None
+    # The scenario pages' parts: "teacher"/"host" hold the stage right, "audience" watches
+    # (its priv below is what a stage invitation may grant).
+    role: Literal["speaker", "audience", "host", "teacher"] = "speaker"
+    audio: bool | None = None
+    video: bool | None = None
+    screen: bool | None = None
 
 
 class DemoTicket(BaseModel):
@@ -195,7 +202,15 @@ def create_app(
             if record is None:
                 raise NotFound("app_not_found", "the demo app does not exist")
             ticket = sign_ticket(
-                record.app_id, record.secret, body.user, ttl_s=DEMO_TICKET_TTL_S, room=body.room
+                record.app_id,
+                record.secret,
+                body.user,
+                ttl_s=DEMO_TICKET_TTL_S,
+                room=body.room,
+                role=body.role,
+                audio=body.audio,
+                video=body.video,
+                screen=body.screen,
             )
             return DemoTicket(ticket=ticket, app_id=record.app_id)
 
