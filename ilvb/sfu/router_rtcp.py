@@ -16,7 +16,6 @@ Originated here, on the router's slow timer:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from ilvb.sfu.member import MemberMedia
 from ilvb.sfu.producer import FEEDBACK_SSRC
@@ -67,12 +66,11 @@ class RouterRtcp:
                     slot = m.slot_by_ssrc.get(block.ssrc)
                     if slot is not None:
                         slot.on_report(block, now)
-            elif isinstance(pkt, (Pli, Fir)):
-                for ssrc in _media_ssrcs(pkt):
-                    slot = m.slot_by_ssrc.get(ssrc)
-                    if slot is not None and slot.consumer is not None:
-                        if slot.consumer.producer.request_keyframe(now):
-                            self.plis_relayed += 1
+            elif isinstance(pkt, (Pli, Fir)):  # both name the media SSRC (FIR: per FCI entry)
+                slot = m.slot_by_ssrc.get(pkt.media_ssrc)
+                if slot is not None and slot.consumer is not None:
+                    if slot.consumer.producer.request_keyframe(now):
+                        self.plis_relayed += 1
 
     # -- originated (slow timer) ----------------------------------------------------------------
 
@@ -98,12 +96,3 @@ class RouterRtcp:
                 sr = slot.sender_report(now)
                 if sr is not None:
                     m.recv.send_rtcp(sr)
-
-
-def _media_ssrcs(pkt: Any) -> list[int]:
-    """PLI names one media SSRC; FIR (RFC 5104 §4.3.1) lists its targets in the FCI."""
-    ssrcs = list(getattr(pkt, "ssrcs", ()) or ())
-    media = getattr(pkt, "media_ssrc", None)
-    if media:
-        ssrcs.append(media)
-    return ssrcs
