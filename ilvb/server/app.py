@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from ilvb.auth.admin import authenticate_admin
+from ilvb.auth.oidc import OidcVerifier
 from ilvb.auth.tickets import sign_ticket
 from ilvb.billing.service import BillingService
 from ilvb.billing.store import BillingStore, MemoryBillingStore
@@ -43,6 +44,7 @@ from ilvb.server.http_guard import HttpGuard, inline_script_hashes
 from ilvb.server.quality_push import QualityPush
 from ilvb.server.rest_apps import router as apps_router
 from ilvb.server.rest_billing import router as billing_router
+from ilvb.server.rest_identity import router as identity_router
 from ilvb.server.rest_quality import router as quality_router
 from ilvb.server.rest_rooms import app_access
 from ilvb.server.rest_rooms import router as rooms_router
@@ -128,6 +130,7 @@ def create_app(
             await rooms.close()
             await app.state.usage.close()
             await media_plane.close()
+            await app.state.oidc.close()
             await app_store.close()
 
     app = FastAPI(
@@ -148,6 +151,12 @@ def create_app(
     app.state.store = app_store
     app.state.media = media_plane
     app.state.demo_app_id = demo_app_id
+    app.state.oidc = OidcVerifier(
+        jwks_ttl_s=settings.oidc.jwks_ttl_s,
+        refetch_interval_s=settings.oidc.refetch_interval_s,
+        leeway_s=settings.oidc.leeway_s,
+        timeout_s=settings.oidc.timeout_s,
+    )
 
     app.add_exception_handler(IlvbError, _ilvb_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
@@ -159,6 +168,7 @@ def create_app(
     app.include_router(rooms_router)
     app.include_router(billing_router)
     app.include_router(usage_router)
+    app.include_router(identity_router)
     app.include_router(quality_router)
 
     @app.get("/healthz", tags=["server"])
