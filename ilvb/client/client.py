@@ -63,8 +63,10 @@ class Client:
         events.on("control.screen_stopped", self._on_screen_stopped)
 
     @classmethod
-    async def connect(cls, url: str, ticket: str, **options: Any) -> Client:
-        """Connect to ``ws://host:port/ws`` with a login ticket (raises ``ticket_*`` errors).
+    async def connect(cls, url: str, ticket: str | None = None, **options: Any) -> Client:
+        """Connect to ``ws://host:port/ws`` with a login ticket (raises ``ticket_*`` errors),
+        or with ``id_token=`` and ``app_id=``: an ID token of one of the app's OpenID Connect
+        providers (raises ``oidc_*`` errors, docs/identity.md).
 
         ``options`` go to :class:`~ilvb.client.connection.Connection` (``request_timeout_s``,
         ``resume_window_s``).
@@ -228,11 +230,18 @@ class Client:
         """Change my own ``audio`` / ``video`` / ``screen`` permissions (within the ticket's)."""
         return await self._request("permissions.set", permissions)
 
-    async def refresh(self, ticket: str) -> float:
-        """Hand the session a new ticket before the current one expires (``session.refresh``);
-        later reconnects use it too. Returns its expiry (seconds since the epoch)."""
-        reply = await self._request("session.refresh", {"ticket": ticket})
-        self.connection.ticket = ticket
+    async def refresh(self, ticket: str | None = None, *, id_token: str | None = None) -> float:
+        """Hand the session a new ticket (or ID token) before the current one expires
+        (``session.refresh``); later reconnects use it too. Returns its expiry (seconds since
+        the epoch)."""
+        if (ticket is None) == (id_token is None):
+            raise InvalidArgument(message="give a ticket or an id_token")
+        if ticket is not None:
+            reply = await self._request("session.refresh", {"ticket": ticket})
+            self.connection.ticket = ticket
+        else:
+            reply = await self._request("session.refresh", {"id_token": id_token})
+            self.connection.id_token = id_token
         return float(reply["expires_at"])
 
     # -- stage and host controls -------------------------------------------------------------

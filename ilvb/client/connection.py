@@ -24,7 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from ilvb.client.events import Event, EventHub
-from ilvb.errors import IlvbError, Unavailable, error_from_dict
+from ilvb.errors import IlvbError, InvalidArgument, Unavailable, error_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -40,21 +40,27 @@ class Connection:
     def __init__(
         self,
         url: str,
-        ticket: str,
+        ticket: str | None,
         events: EventHub,
         *,
+        id_token: str | None = None,
+        app_id: str | None = None,
         request_timeout_s: float = 15.0,
         resume_window_s: float = 30.0,
         max_message_bytes: int = 1 << 20,
     ) -> None:
         self.url = url
         self.ticket = ticket
+        # Instead of a ticket: an OpenID Connect ID token for app ``app_id`` (docs/identity.md).
+        self.id_token = id_token
+        if (ticket is None) == (id_token is None) or (id_token is not None and not app_id):
+            raise InvalidArgument(message="give a ticket, or an id_token with its app_id")
         self.events = events
         self.request_timeout_s = request_timeout_s
         self.resume_window_s = resume_window_s
         self.max_message_bytes = max_message_bytes
         self.user_id: str = ""
-        self.app_id: str = ""
+        self.app_id: str = app_id or ""
         self.session: str = ""
         self.heartbeat_interval_s: float = 10.0
         self._ids = itertools.count(1)
@@ -67,7 +73,7 @@ class Connection:
 
     @classmethod
     async def open(
-        cls, url: str, ticket: str, events: EventHub | None = None, **kw: Any
+        cls, url: str, ticket: str | None, events: EventHub | None = None, **kw: Any
     ) -> Connection:
         """Connect, send ``hello`` and return the open connection (raises typed ticket errors)."""
         conn = cls(url, ticket, events or EventHub(), **kw)
@@ -162,9 +168,12 @@ class Connection:
         self._reader = asyncio.ensure_future(self._read_loop(ws))
         hello: dict[str, Any] = {
             "protocol": PROTOCOL_VERSION,
-            "ticket": self.ticket,
             "platform": "python",  # selects this member's quality profile
         }
+        if self.id_token is not None:
+            hello.update(app_id=self.app_id, id_token=self.id_token)
+        else:
+            hello["ticket"] = self.ticket
         if resume:
             hello["resume"] = resume
         try:

@@ -14,6 +14,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
+    model_validator,
 )
 
 from ilvb.errors import InvalidArgument
@@ -51,20 +52,39 @@ class Envelope(BaseModel):
 
 
 class Hello(_Data):
-    """``hello``: protocol version, login ticket, optional resume token."""
+    """``hello``: protocol version, a login ticket (or ``app_id`` + an OpenID Connect
+    ``id_token``), optional resume token."""
 
     protocol: StrictInt
     # Its length (at most 8192) is checked with the ticket: an over-long one is ticket_malformed.
-    ticket: StrictStr
+    ticket: StrictStr | None = None
+    # Instead of a ticket: an ID token of one of the app's identity providers (docs/identity.md).
+    id_token: StrictStr | None = None
+    app_id: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
     resume: Annotated[StrictStr, Field(max_length=128)] | None = None
     # Which SDK this is: picks the member's quality profile (absent: "web").
     platform: Literal["web", "python", "android", "ios", "pc"] | None = None
 
+    @model_validator(mode="after")
+    def _one_credential(self) -> Hello:
+        if (self.ticket is None) == (self.id_token is None):
+            raise ValueError("send exactly one of ticket and id_token")
+        if self.id_token is not None and self.app_id is None:
+            raise ValueError("an id_token needs the app_id")
+        return self
+
 
 class SessionRefresh(_Data):
-    """``session.refresh``: a new login ticket for the same app and user."""
+    """``session.refresh``: a new login ticket (or ID token) for the same app and user."""
 
-    ticket: StrictStr
+    ticket: StrictStr | None = None
+    id_token: StrictStr | None = None
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> SessionRefresh:
+        if (self.ticket is None) == (self.id_token is None):
+            raise ValueError("send exactly one of ticket and id_token")
+        return self
 
 
 class Empty(_Data):

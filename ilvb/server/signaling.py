@@ -20,6 +20,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
 from ilvb.auth.app_auth import authenticate_ticket
+from ilvb.auth.oidc import authenticate_id_token
 from ilvb.auth.tickets import TicketClaims
 from ilvb.config import Settings
 from ilvb.errors import (
@@ -260,7 +261,7 @@ class SignalingSession:
                     f"protocol {data.protocol} is not supported (this server speaks "
                     f"{p.PROTOCOL_VERSION})",
                 )
-            app, claims = await self._authenticate(data.ticket)
+            app, claims = await self._credential(data.ticket, data.id_token, data.app_id)
             self.rooms.admit(app.app_id)  # e.g. billing refuses a suspended account's apps
         except IlvbError as exc:
             self._refuse_hello(request_id, exc)
@@ -311,6 +312,21 @@ class SignalingSession:
         )
         return {"source": source, "version": version, "profile": profile.to_dict()}
 
+    async def _credential(
+        self, ticket: str | None, id_token: str | None, app_id: str | None
+    ) -> tuple[AppRecord, TicketClaims]:
+        """A ticket, or an ID token of one of ``app_id``'s identity providers (ilvb.auth.oidc)."""
+        if id_token is None:
+            assert ticket is not None  # the request model requires one of the two
+            return await self._authenticate(ticket)
+        return await authenticate_id_token(
+            self.store,
+            self.ws.app.state.oidc,
+            app_id,
+            id_token,
+            max_ttl_s=self.settings.auth.max_ticket_ttl_s,
+        )
+
     async def _authenticate(self, ticket: str) -> tuple[AppRecord, TicketClaims]:
         auth = self.settings.auth
         return await authenticate_ticket(
@@ -337,7 +353,7 @@ class SignalingSession:
         """A new ticket for this session: moves its expiry, re-applies room and ceiling."""
         record = self.record
         assert record is not None
-        app, claims = await self._authenticate(data.ticket)
+        app, claims = await self._credential(data.ticket, data.id_token, record.app.app_id)
         if app.app_id != record.app.app_id or claims.user_id != record.claims.user_id:
             raise InvalidArgument("invalid_argument", "ticket: issued for another app or user")
         self.hub.renew(record, app, claims)
