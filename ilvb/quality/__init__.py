@@ -4,5 +4,6 @@ A profile says what an SDK should capture, encode and send (codec, size, frame r
 QP, GOP, sharpening, FEC, AGC/NS/AEC, screen-sharing modes, bandwidth caps). Ready templates
 cover the common scenarios; an app stores its own per (platform, role), validated, versioned.
 
-Imports: pydantic, ``ilvb.errors`` and the standard library; never ``server``, ``rooms``, ``sfu``.
+Imports: pydantic, ``ilvb.errors`` and the standard library; must not import ``ilvb.server``,
+``ilvb.rooms`` or ``ilvb.sfu`` (the SQL side lives in ``ilvb.store``).
 """

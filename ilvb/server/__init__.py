@@ -1,7 +1,7 @@
-"""ilvb.server: the FastAPI application — REST for apps and live rooms, WebSocket signaling,
-the app factory and its lifespan (store, media plane, rooms).
+"""ilvb.server: the FastAPI application — REST for apps, live rooms, usage, billing and quality
+profiles, WebSocket signaling, the app factory and its lifespan (store, media plane, rooms).
 
 The top of the control plane: imports ``ilvb.errors``, ``ilvb.config``, ``ilvb.auth``,
-``ilvb.store``, ``ilvb.rooms``, ``ilvb.sfu`` and ``ilvb.billing``; must not import the SDK
-(``ilvb.client``) or the command line.
+``ilvb.store``, ``ilvb.rooms``, ``ilvb.sfu``, ``ilvb.billing`` and ``ilvb.quality``; must not
+import the SDK (``ilvb.client``) or the command line.
 """
