@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 for pair in chromium:chromium janus:janus ip:iproute2 gcc:gcc python3-config:python3-dev \
-    node:nodejs npm:npm pulseaudio:pulseaudio pactl:pulseaudio-utils Xvfb:xvfb; do
+    node:nodejs npm:npm pulseaudio:pulseaudio pactl:pulseaudio-utils Xvfb:xvfb \
+    espeak-ng:espeak-ng; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
