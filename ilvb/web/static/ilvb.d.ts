@@ -102,6 +102,53 @@ export interface EnterResult {
   video_slots: number;
   /** The call's token, when I created the call (room 0): give it to the other party. */
   call_token?: string;
+  /** My effective quality profile (applied by the SDK, see `Client.quality`). */
+  quality?: QualityUpdate;
+}
+
+/** A quality profile (docs/console.md "Quality profiles"). */
+export interface QualityProfile {
+  audio: {
+    codec: string; sample_rate: 8000 | 16000 | 24000 | 48000; channels: 1 | 2;
+    packet_ms: 10 | 20 | 40 | 60; bitrate_kbps: number; agc: boolean; ns: boolean; aec: boolean;
+  };
+  video: {
+    codec: string; width: number; height: number; fps: number; bitrate_kbps: number;
+    min_qp: number; max_qp: number; gop: number; sharpen: boolean; sharpen_strength: number; fec: boolean;
+  };
+  screen: Record<"clear" | "smooth", { width: number; height: number; fps: number; bitrate_kbps: number }>;
+  network: {
+    max_send_kbps: number; max_recv_kbps: number;
+    degradation: "maintain-framerate" | "maintain-resolution" | "balanced";
+  };
+}
+
+/** room.enter's `quality` and the `quality.changed` event: the profile that applies to me. */
+export interface QualityUpdate {
+  /** `platform/role`, `platform/*` or `template:NAME`. */
+  source: string;
+  version: number;
+  profile: QualityProfile;
+}
+
+/** What the SDK applied of a profile (sent as `quality.report`; keys are profile field names). */
+export interface QualityReport {
+  version: number;
+  applied: Record<string, boolean | number | string | null>;
+  /** Field names this browser cannot honour, e.g. `video.min_qp`. */
+  unsupported: string[];
+}
+
+/** Applies the pushed profile to the published camera and microphone, then reports it. */
+export interface QualityApplier {
+  /** The profile in effect, or null before the server sent one. */
+  readonly current: QualityUpdate | null;
+  /** The last report sent to the server. */
+  readonly lastReport: QualityReport | null;
+  /** Apply a profile now; resolves with the report sent (null on failure, emitted as `error`). */
+  set(update: QualityUpdate): Promise<QualityReport | null>;
+  /** Apply the current profile again. */
+  reapply(): Promise<QualityReport | null>;
 }
 
 export interface View { user_id: string; source: "camera" | "screen"; mid: string }
@@ -142,6 +189,10 @@ export interface ClientEvents {
   "transport.closed": { transport: "send" | "recv" | "both"; reason: string };
   /** New transports are negotiated after a `transport.closed`. */
   "transport.restored": { transport: "send" | "recv" | "both" };
+  /** The server changed my quality profile; the SDK applies it (then `quality.applied`). */
+  "quality.changed": QualityUpdate;
+  /** The pushed profile was applied and reported to the server. */
+  "quality.applied": QualityReport;
   "connection.lost": { code: number };
   /** `resumed: false`: a new session (the old one had expired); `room.exited` follows if I was in one. */
   "connection.resumed": { resumed: boolean };
@@ -221,6 +272,10 @@ export declare class Devices extends Emitter<DevicesEvents> {
   closeMicrophone(): void;
   readonly microphoneOpen: boolean;
   readonly microphoneTrack: MediaStreamTrack | null;
+  /** The open microphone device's own track (its getSettings() show AGC/NS/AEC), or null. */
+  readonly microphoneDeviceTrack: MediaStreamTrack | null;
+  /** The open microphone's device id, or null. */
+  readonly microphoneDeviceId: string | null;
   /** Digital volume applied before sending, 0..2. */
   microphoneVolume: number;
   /** Peak (0..1) of the latest frame of what is sent. */
@@ -287,6 +342,8 @@ export declare class Client extends Emitter<ClientEvents> {
   readonly userId: string;
   readonly appId: string;
   readonly devices: Devices;
+  /** The pushed quality profile and what was applied of it. */
+  readonly quality: QualityApplier;
   room: string | number | null;
   kind: "room" | "call" | null;
   me: MemberState | null;

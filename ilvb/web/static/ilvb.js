@@ -18,6 +18,7 @@
 //   sources.js     ExternalAudio, Accompaniment: app-fed audio (ilvb.client.sources)
 //   screen.js      SCREEN_MODES, captureScreen: desktop sharing
 //   send.js        the send transport; receive.js the receive transport (ilvb.client.media)
+//   quality.js     QualityApplier (Client.quality): the pushed quality profile applied to what is sent, reported back
 //   remote.js      RemoteVideo: one received video slot (ilvb.client.remote)
 //   feed-worklet.js  the audio worklet behind ExternalAudio
 //   peer.js, tracks.js  small helpers shared by the others

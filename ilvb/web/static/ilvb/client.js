@@ -4,6 +4,7 @@ import { Signaling } from "./connection.js";
 import { Devices } from "./devices.js";
 import { IlvbError } from "./errors.js";
 import { Emitter } from "./events.js";
+import { QualityApplier } from "./quality.js";
 import { ReceiveTransport } from "./receive.js";
 import { captureScreen } from "./screen.js";
 import { SendTransport } from "./send.js";
@@ -32,7 +33,7 @@ const SOURCES = ["microphone", "camera", "screen"];
  * `unpublished` event with reason "server" follows); and client events:
  * `video.added` / `video.removed` ({userId, source, video: RemoteVideo}), `audio.slot`
  * ({mid, userId}), `unpublished` ({source, reason: "server"}: a permission revoke stopped one
- * of my sources), `transport.restored`, `connection.lost`, `connection.resumed`,
+ * of my sources), `quality.applied` (QualityReport: the pushed profile was applied and reported), `transport.restored`, `connection.lost`, `connection.resumed`,
  * `connection.closed`, `error` (IlvbError of a background step, e.g. receive negotiation).
  */
 export class Client extends Emitter {
@@ -79,6 +80,12 @@ export class Client extends Emitter {
     const emit = this.emit.bind(this);
     this._send = new SendTransport(request, emit, () => this.devices.cameraTrack);
     this._recv = new ReceiveTransport(request, emit, (track) => this.devices.play(track));
+    /** The pushed quality profile and what was applied of it (`quality.current`, `quality.lastReport`). */
+    this.quality = new QualityApplier(request, {
+      sender: (source) => this._send.sender(source),
+      micDeviceTrack: () => this.devices.microphoneDeviceTrack,
+      reopenMic: (flags) => this.devices.openMicrophone(this.devices.microphoneDeviceId || undefined, flags),
+    }, emit);
     this._onDeviceTrack = this.devices.on("track",
       (/** @type {{source: Source, track: MediaStreamTrack | null}} */ e) => this._send.replaceTrack(e.source, e.track));
   }
@@ -130,6 +137,7 @@ export class Client extends Emitter {
       this._send.dropRevoked(data);
     }
     if (name === "room.entered") this.me = data.me;
+    if (name === "quality.changed") this.quality.set(data);
     this.emit(name, data);
     if (name === "transport.closed") this._transportClosed(data).catch((e) => this.emit("error", e));
     if (name === "connection.resumed" && !data.resumed && this.room) {
@@ -179,6 +187,7 @@ export class Client extends Emitter {
     this.me = data.me;
     this.audioSlots = data.audio_slots;
     this.videoSlots = data.video_slots;
+    if (data.quality) this.quality.set(data.quality);
     if (opts.receive !== false) {
       try {
         await this.openReceive();
@@ -370,6 +379,7 @@ export class Client extends Emitter {
       await this.request("media.unpublish", { source }).catch(() => {});
       throw e;
     }
+    if (source !== "screen") await this.quality.reapply();
     if (screen) {
       this._send.setScreen(screen);
       track.addEventListener("ended", () => { this.unpublish("screen").catch(() => {}); });

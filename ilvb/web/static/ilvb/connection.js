@@ -71,7 +71,7 @@ export class Signaling extends Emitter {
     ws.onclose = (ev) => this._onClose(ws, ev);
     ws.onerror = null;
     /** @type {Record<string, unknown>} */
-    const hello = { protocol: PROTOCOL_VERSION, ticket: this._ticket };
+    const hello = { protocol: PROTOCOL_VERSION, ticket: this._ticket, platform: "web" };
     if (resume) hello.resume = resume;
     const data = await this.request("hello", hello);
     this.userId = data.user_id;

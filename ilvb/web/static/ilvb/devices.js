@@ -113,6 +113,16 @@ export class Devices extends Emitter {
     this._mic.closeDevice();
   }
 
+  /** The open microphone device's own track (its getSettings() show AGC/NS/AEC), or null. */
+  get microphoneDeviceTrack() {
+    return this._mic.deviceTrack;
+  }
+
+  /** The open microphone's device id, or null. */
+  get microphoneDeviceId() {
+    return this._mic.deviceId;
+  }
+
   /** True while a microphone or external audio feeds the sent audio. */
   get microphoneOpen() {
     return this._mic.open;

@@ -86,6 +86,11 @@ export class Microphone {
     return chain.dest.stream.getAudioTracks()[0];
   }
 
+  /** The open microphone device's own track (before the chain), or null. */
+  get deviceTrack() {
+    return this._stream?.getAudioTracks()[0] || null;
+  }
+
   /** Close the microphone device (the sent track goes silent; it is not stopped). */
   closeDevice() {
     if (!this._stream) return;

@@ -65,6 +65,11 @@ export class SendTransport {
     this._publishedWith = new Map();
   }
 
+  /** The RTCRtpSender of a source's m-line, or null before it is published. @param {Source} source */
+  sender(source) {
+    return this._senders.get(source)?.sender || null;
+  }
+
   /** The track currently sent for a source, or null. @param {Source} source */
   track(source) {
     return this._senders.get(source)?.sender.track || null;

@@ -1,0 +1,169 @@
+// The member's quality profile, pushed by the server (room.enter's `quality`, the event
+// `quality.changed`): applied to what is sent without rejoining, and reported back with
+// `quality.report` (docs/protocol.md; the profile itself is described in docs/console.md).
+
+/** @typedef {import("../ilvb.js").Source} Source */
+/** @typedef {import("../ilvb.js").QualityUpdate} QualityUpdate */
+/** @typedef {import("../ilvb.js").QualityProfile} QualityProfile */
+/** @typedef {import("../ilvb.js").QualityReport} QualityReport */
+/** @typedef {(type: string, data?: Record<string, unknown>) => Promise<any>} Request */
+/** @typedef {{echoCancellation?: boolean, noiseSuppression?: boolean, autoGainControl?: boolean}} AudioFlags */
+/**
+ * What the applier needs from the client.
+ * @typedef {{
+ *   sender: (source: Source) => RTCRtpSender | null,
+ *   micDeviceTrack: () => MediaStreamTrack | null,
+ *   reopenMic: (flags: AudioFlags) => Promise<unknown>,
+ * }} QualityHooks
+ */
+
+/**
+ * Profile fields a browser cannot set: the encoder's QP range and keyframe interval are not
+ * exposed by WebRTC, nor is video FEC per sender; sharpening would need a pre-encode canvas
+ * step (not done); Opus sample rate, channels and packet length need SDP fmtp (not done); the
+ * receive cap is the server's to enforce.
+ */
+export const WEB_UNSUPPORTED = Object.freeze([
+  "video.min_qp", "video.max_qp", "video.gop", "video.sharpen", "video.sharpen_strength",
+  "video.fec", "audio.sample_rate", "audio.channels", "audio.packet_ms", "network.max_recv_kbps",
+]);
+
+/**
+ * Applies the current profile to the published camera and microphone (and again whenever a
+ * source is published), one application at a time, then sends `quality.report`.
+ */
+export class QualityApplier {
+  /** @param {Request} request @param {QualityHooks} hooks @param {(name: string, data: unknown) => void} emit */
+  constructor(request, hooks, emit) {
+    this._request = request;
+    this._hooks = hooks;
+    this._emit = emit;
+    /** The profile in effect (from the server), or null. @type {QualityUpdate | null} */
+    this.current = null;
+    /** The last report sent. @type {QualityReport | null} */
+    this.lastReport = null;
+    /** @type {Promise<unknown>} */
+    this._running = Promise.resolve();
+  }
+
+  /**
+   * A profile from the server: apply it now (in the background; a failure is emitted as
+   * `error`). Resolves with the report sent. @param {QualityUpdate} update
+   * @returns {Promise<QualityReport | null>}
+   */
+  set(update) {
+    this.current = update;
+    return this.reapply();
+  }
+
+  /** Apply the current profile again (after a publish). @returns {Promise<QualityReport | null>} */
+  reapply() {
+    const run = this._running.then(() => this._apply());
+    this._running = run.catch(() => {});
+    return run.catch((e) => { this._emit("error", e); return null; });
+  }
+
+  /** @returns {Promise<QualityReport | null>} */
+  async _apply() {
+    const update = this.current;
+    if (!update) return null;
+    const { profile } = update;
+    /** @type {Record<string, boolean | number | string | null>} */
+    const applied = {};
+    /** @type {string[]} */
+    const unsupported = [...WEB_UNSUPPORTED];
+    const camera = this._hooks.sender("camera");
+    if (camera?.track) await applyVideo(camera, profile, applied, unsupported);
+    const mic = this._hooks.sender("microphone");
+    if (mic) await this._applyAudio(mic, profile, applied);
+    /** @type {QualityReport} */
+    const report = { version: update.version, applied, unsupported };
+    await this._request("quality.report", { ...report });
+    this.lastReport = report;
+    this._emit("quality.applied", report);
+    return report;
+  }
+
+  /**
+   * Processing flags on the microphone device (re-opened when the browser does not change
+   * them on the live track) and the Opus bitrate on the sender.
+   * @param {RTCRtpSender} sender @param {QualityProfile} profile
+   * @param {Record<string, boolean | number | string | null>} applied
+   */
+  async _applyAudio(sender, profile, applied) {
+    const a = profile.audio;
+    /** @type {AudioFlags} */
+    const flags = { autoGainControl: a.agc, noiseSuppression: a.ns, echoCancellation: a.aec };
+    let track = this._hooks.micDeviceTrack();
+    if (track && !flagsMatch(track, flags)) {
+      await track.applyConstraints(flags).catch(() => {});
+      if (!flagsMatch(track, flags)) {
+        await this._hooks.reopenMic(flags);
+        track = this._hooks.micDeviceTrack();
+      }
+    }
+    if (track) {
+      const s = track.getSettings();
+      applied["audio.agc"] = s.autoGainControl ?? null;
+      applied["audio.ns"] = s.noiseSuppression ?? null;
+      applied["audio.aec"] = s.echoCancellation ?? null;
+    }
+    const kbps = Math.min(a.bitrate_kbps, profile.network.max_send_kbps);
+    const params = sender.getParameters();
+    if (params.encodings?.length) {
+      params.encodings[0].maxBitrate = kbps * 1000;
+      await sender.setParameters(params);
+      applied["audio.bitrate_kbps"] = kbps;
+    }
+    applied["audio.codec"] = "opus";
+  }
+}
+
+/** @param {MediaStreamTrack} track @param {AudioFlags} flags */
+function flagsMatch(track, flags) {
+  const s = track.getSettings();
+  return s.autoGainControl === flags.autoGainControl && s.noiseSuppression === flags.noiseSuppression
+    && s.echoCancellation === flags.echoCancellation;
+}
+
+/**
+ * Capture size and frame rate through applyConstraints; what the capture cannot give is made up
+ * by scaleResolutionDownBy; bitrate, frame rate and degradation preference on the sender.
+ * @param {RTCRtpSender} sender @param {QualityProfile} profile
+ * @param {Record<string, boolean | number | string | null>} applied @param {string[]} unsupported
+ */
+async function applyVideo(sender, profile, applied, unsupported) {
+  const v = profile.video;
+  const track = /** @type {MediaStreamTrack} */ (sender.track);
+  await track.applyConstraints({ width: { ideal: v.width }, height: { ideal: v.height },
+    frameRate: { ideal: v.fps } }).catch(() => {});
+  const s = track.getSettings();
+  const width = s.width || v.width;
+  const height = s.height || v.height;
+  const scale = Math.max(1, width / v.width, height / v.height);
+  const kbps = Math.min(v.bitrate_kbps, profile.network.max_send_kbps);
+  const params = sender.getParameters();
+  if (!params.encodings?.length) return;
+  const enc = params.encodings[0];
+  enc.maxBitrate = kbps * 1000;
+  enc.maxFramerate = v.fps;
+  enc.scaleResolutionDownBy = scale;
+  /** @type {RTCRtpSendParameters & {degradationPreference?: string}} */
+  const withPref = params;
+  withPref.degradationPreference = profile.network.degradation;
+  try {
+    await sender.setParameters(withPref);
+    applied["network.degradation"] = profile.network.degradation;
+  } catch {
+    delete withPref.degradationPreference;
+    await sender.setParameters(params);
+    unsupported.push("network.degradation");
+  }
+  applied["video.width"] = Math.round(width / scale);
+  applied["video.height"] = Math.round(height / scale);
+  applied["video.fps"] = Math.min(v.fps, s.frameRate || v.fps);
+  applied["video.bitrate_kbps"] = kbps;
+  applied["network.max_send_kbps"] = profile.network.max_send_kbps;
+  const codec = sender.getParameters().codecs?.[0]?.mimeType?.split("/")[1] || null;
+  applied["video.codec"] = codec;
+}
