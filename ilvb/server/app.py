@@ -196,7 +196,7 @@ def create_app(
         """The web console (it signs in with the admin key; every page uses the REST API)."""
         page = CONSOLE_DIR / "index.html"
         if not page.is_file():
-            raise NotFound("not_found", "the console is not installed")
+            raise NotFound(message="the console is not installed")
         return FileResponse(page, headers={"Cache-Control": "no-store"})
 
     if demo_app_id is not None:
@@ -316,7 +316,7 @@ def _billing_service(
 def _static_file(name: str) -> FileResponse:
     path = STATIC_DIR / name
     if not path.is_file():
-        raise NotFound("not_found", f"{name} is not installed")
+        raise NotFound(message=f"{name} is not installed")
     return FileResponse(path)
 
 
@@ -337,7 +337,7 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
         first = errors[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
         message = f"{where}: {first.get('msg', 'invalid')}"[:300]
-    error = InvalidArgument("invalid_argument", message)
+    error = InvalidArgument(message=message)
     return JSONResponse({"error": error.to_dict()}, status_code=400)
 
 
@@ -362,5 +362,5 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log_id = secrets.token_hex(4)
     log.error("internal error (log id %s) on %s", log_id, request.url.path, exc_info=exc)
-    error = IlvbError("internal_error", f"internal error (log id {log_id})")
+    error = IlvbError(message=f"internal error (log id {log_id})")
     return JSONResponse({"error": error.to_dict()}, status_code=500)

@@ -225,7 +225,7 @@ def parse_envelope(obj: Any) -> Envelope:
     try:
         return Envelope.model_validate(obj)
     except ValidationError as exc:
-        raise InvalidArgument("invalid_argument", describe(exc)) from exc
+        raise InvalidArgument(message=describe(exc)) from exc
 
 
 def parse_data(kind: str, data: dict[str, Any]) -> _Data:
@@ -236,7 +236,7 @@ def parse_data(kind: str, data: dict[str, Any]) -> _Data:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidArgument("invalid_argument", describe(exc)) from exc
+        raise InvalidArgument(message=describe(exc)) from exc
 
 
 def describe(exc: ValidationError) -> str:

@@ -196,7 +196,7 @@ class SignalingSession:
                 return
             data = p.parse_data(envelope.type, envelope.data)
             if self.record is None:
-                raise Unauthenticated("unauthenticated", "send hello first")
+                raise Unauthenticated(message="send hello first")
             handler = HANDLERS[envelope.type]
             result = await handler(self, data)
             self._reply(request_id, result)
@@ -210,7 +210,7 @@ class SignalingSession:
             log_id = secrets.token_hex(4)
             log.exception("internal error (log id %s) handling a signaling frame", log_id)
             self._error(
-                request_id, IlvbError("internal_error", f"internal error (log id {log_id})")
+                request_id, IlvbError(message=f"internal error (log id {log_id})")
             )
 
     def _charge(self, kind: str) -> None:
@@ -253,7 +253,7 @@ class SignalingSession:
 
     async def _hello(self, request_id: int | str | None, data: p.Hello) -> None:
         if self.record is not None:
-            raise InvalidState("invalid_state", "hello was already accepted on this connection")
+            raise InvalidState(message="hello was already accepted on this connection")
         try:
             if data.protocol != p.PROTOCOL_VERSION:
                 raise InvalidArgument(
@@ -355,7 +355,7 @@ class SignalingSession:
         assert record is not None
         app, claims = await self._credential(data.ticket, data.id_token, record.app.app_id)
         if app.app_id != record.app.app_id or claims.user_id != record.claims.user_id:
-            raise InvalidArgument("invalid_argument", "ticket: issued for another app or user")
+            raise InvalidArgument(message="ticket: issued for another app or user")
         self.hub.renew(record, app, claims)
         if record.member is not None:
             self.rooms.apply_ticket(record.member, claims)
@@ -369,9 +369,9 @@ class SignalingSession:
         if self.member is not None and self.member.room is not None:
             raise InvalidState("already_in_room", "exit the current room first")
         if data.kind != "call" and (data.callee is not None or data.token is not None):
-            raise InvalidArgument("invalid_argument", "callee and token are for calls")
+            raise InvalidArgument(message="callee and token are for calls")
         if data.callee is not None and data.room != 0:
-            raise InvalidArgument("invalid_argument", "callee: only when creating a call (room 0)")
+            raise InvalidArgument(message="callee: only when creating a call (room 0)")
         quality = await self._quality()
         member = self.rooms.enter(
             self.record.app,
