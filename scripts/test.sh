@@ -38,6 +38,11 @@ python3 -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -
 echo "== npm ci (TypeScript for the Web SDK type check)"
 npm ci --no-audit --no-fund --loglevel=error
 
+# A real OpenID provider (oidc-provider, pinned in tests/auth/oidc_provider/package-lock.json)
+# for the OIDC tests, tests/auth/test_oidc_provider.py: into that directory's node_modules.
+echo "== npm ci (oidc-provider for the OIDC tests)"
+npm ci --prefix tests/auth/oidc_provider --no-audit --no-fund --loglevel=error
+
 echo "== ruff"
 python3 -m ruff check .
 

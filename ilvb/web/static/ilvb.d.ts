@@ -334,11 +334,14 @@ export interface PublishOptions {
   deviceId?: string;
 }
 
+/** A login ticket, or an ID token of one of the app's OpenID Connect providers (docs/identity.md). */
+export type Credential = string | { idToken: string; appId: string };
+
 export declare class Client extends Emitter<ClientEvents> {
-  static connect(url: string, ticket: string, opts?: { devices?: Devices; requestTimeoutMs?: number }): Promise<Client>;
+  static connect(url: string, ticket: Credential, opts?: { devices?: Devices; requestTimeoutMs?: number }): Promise<Client>;
   static wsUrl(url: string): string;
   /** A client not yet connected (`url` is the signaling URL); Client.connect is the usual way. */
-  constructor(url: string, ticket: string, opts?: { devices?: Devices; requestTimeoutMs?: number });
+  constructor(url: string, ticket: Credential, opts?: { devices?: Devices; requestTimeoutMs?: number });
   readonly userId: string;
   readonly appId: string;
   readonly devices: Devices;
@@ -399,4 +402,4 @@ export declare class Client extends Emitter<ClientEvents> {
   close(): Promise<void>;
 }
 
-export declare function connect(url: string, ticket: string, opts?: { devices?: Devices; requestTimeoutMs?: number }): Promise<Client>;
+export declare function connect(url: string, ticket: Credential, opts?: { devices?: Devices; requestTimeoutMs?: number }): Promise<Client>;

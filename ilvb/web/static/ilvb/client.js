@@ -38,9 +38,10 @@ const SOURCES = ["microphone", "camera", "screen"];
  */
 export class Client extends Emitter {
   /**
-   * Connect to an ilvb server with a login ticket.
+   * Connect to an ilvb server with a login ticket, or `{idToken, appId}`: an ID token of one of
+   * the app's OpenID Connect providers (docs/identity.md).
    * @param {string} url  e.g. "ws://127.0.0.1:7880/ws" (or the http(s) origin; /ws is added)
-   * @param {string} ticket
+   * @param {import("./connection.js").Credential} ticket
    * @param {ClientOptions} [opts]
    * @returns {Promise<Client>}
    */
@@ -59,7 +60,7 @@ export class Client extends Emitter {
     return u.toString();
   }
 
-  /** @param {string} url @param {string} ticket @param {ClientOptions} opts */
+  /** @param {string} url @param {import("./connection.js").Credential} ticket @param {ClientOptions} opts */
   constructor(url, ticket, opts = {}) {
     super();
     this._signaling = new Signaling(url, ticket, opts);
@@ -501,7 +502,7 @@ export class Client extends Emitter {
 
 /**
  * Connect (shorthand for Client.connect).
- * @param {string} url @param {string} ticket @param {ClientOptions} [opts]
+ * @param {string} url @param {import("./connection.js").Credential} ticket @param {ClientOptions} [opts]
  */
 export function connect(url, ticket, opts) {
   return Client.connect(url, ticket, opts);

@@ -7,6 +7,12 @@ import { Emitter } from "./events.js";
 export const PROTOCOL_VERSION = 1;
 
 /**
+ * A login ticket, or an OpenID Connect ID token of one of the app's identity providers
+ * (docs/identity.md).
+ * @typedef {string | {idToken: string, appId: string}} Credential
+ */
+
+/**
  * Close codes after which the SDK does not try to resume the session (docs/protocol.md): a
  * refused hello (4400 bad protocol, 4401 ticket, 4403 permission) or a session resumed on
  * another socket (4409). Anything else (a drop, 4408 silent, 4429 slow consumer) may resume
@@ -30,7 +36,7 @@ const RESUME_RETRY_MS = 500;
  * `connection.closed`, is emitted as `event` with `{name, data}`.
  */
 export class Signaling extends Emitter {
-  /** @param {string} url @param {string} ticket @param {{requestTimeoutMs?: number, resumeWindowMs?: number}} [opts] */
+  /** @param {string} url @param {Credential} ticket @param {{requestTimeoutMs?: number, resumeWindowMs?: number}} [opts] */
   constructor(url, ticket, opts = {}) {
     super();
     this.url = url;
@@ -70,8 +76,11 @@ export class Signaling extends Emitter {
     ws.onmessage = (ev) => this._onFrame(ev.data);
     ws.onclose = (ev) => this._onClose(ws, ev);
     ws.onerror = null;
+    const cred = this._ticket;
     /** @type {Record<string, unknown>} */
-    const hello = { protocol: PROTOCOL_VERSION, ticket: this._ticket, platform: "web" };
+    const hello = typeof cred === "string"
+      ? { protocol: PROTOCOL_VERSION, ticket: cred, platform: "web" }
+      : { protocol: PROTOCOL_VERSION, app_id: cred.appId, id_token: cred.idToken, platform: "web" };
     if (resume) hello.resume = resume;
     const data = await this.request("hello", hello);
     this.userId = data.user_id;
