@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from ilvb.errors import InvalidArgument
 
@@ -23,7 +23,7 @@ class _Strict(BaseModel):
 class AudioProfile(_Strict):
     """What the microphone path captures and sends."""
 
-    codec: str = "opus"
+    codec: Literal["opus"] = "opus"
     sample_rate: Literal[8000, 16000, 24000, 48000] = 48000
     channels: Literal[1, 2] = 1
     packet_ms: Literal[10, 20, 40, 60] = 20
@@ -36,7 +36,7 @@ class AudioProfile(_Strict):
 class VideoProfile(_Strict):
     """What the camera path captures and sends."""
 
-    codec: str = "VP8"
+    codec: Literal["VP8", "H264"] = "VP8"
     width: int = Field(640, ge=16, le=3840)
     height: int = Field(480, ge=16, le=2160)
     fps: int = Field(15, ge=1, le=60)
@@ -184,3 +184,47 @@ def difference(template: str, profile: QualityProfile) -> dict[str, Any]:
 
     walk(base, mine, "")
     return out
+
+
+def _bounds(info: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for meta in info.metadata:
+        for key in ("ge", "le", "gt", "lt"):
+            if getattr(meta, key, None) is not None:
+                out[key] = getattr(meta, key)
+    return out
+
+
+def _partial(model: type[BaseModel], name: str) -> Any:
+    """``model`` with every field optional (same types and bounds): a section override."""
+    fields: dict[str, Any] = {}
+    for field_name, info in model.model_fields.items():
+        annotation: Any = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            annotation = _partial(annotation, f"{annotation.__name__}Override")
+        fields[field_name] = (annotation | None, Field(None, **_bounds(info)))
+    return create_model(name, __config__=ConfigDict(extra="forbid", strict=True), **fields)
+
+
+AudioOverride = _partial(AudioProfile, "AudioOverride")
+VideoOverride = _partial(VideoProfile, "VideoOverride")
+ScreenOverride = _partial(ScreenProfile, "ScreenOverride")
+NetworkOverride = _partial(NetworkProfile, "NetworkOverride")
+
+
+class QualityBody(BaseModel):
+    """A stored profile as REST takes it: a template and overrides of its sections' fields."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    template: Literal["realtime_call", "interactive_live", "online_class", "screen_share"] = (
+        "realtime_call"  # DEFAULT_TEMPLATE
+    )
+    audio: AudioOverride | None = None  # type: ignore[valid-type]
+    video: VideoOverride | None = None  # type: ignore[valid-type]
+    screen: ScreenOverride | None = None  # type: ignore[valid-type]
+    network: NetworkOverride | None = None  # type: ignore[valid-type]
+
+    def overrides(self) -> dict[str, Any]:
+        """The body as :func:`build_profile` takes it (fields left out are not overrides)."""
+        return self.model_dump(exclude_none=True)

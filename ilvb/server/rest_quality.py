@@ -3,22 +3,53 @@ store one per (platform, role), and the effective profile of a platform and role
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 
 from ilvb.errors import InvalidArgument
-from ilvb.quality.profile import PLATFORMS, TEMPLATES, difference
+from ilvb.quality.profile import TEMPLATES, QualityBody, difference
 from ilvb.quality.service import QualityService
 from ilvb.quality.store import StoredProfile
 from ilvb.server.rest_errors import error_responses
 from ilvb.server.rest_rooms import app_access
 
 Role = Annotated[str, Path(pattern=r"^(\*|[A-Za-z0-9_.-]{1,64})$")]
+PlatformName = Literal["web", "python", "android", "ios", "pc"]
+
+
+class QualityRoute(APIRoute):
+    """A body that does not fit the profile schema is ``invalid_quality_profile`` naming the
+    field (``details.field``, e.g. ``video.fps``), like the checks the schema cannot express."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def quality_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                first = exc.errors()[0] if exc.errors() else {}
+                loc = [str(p) for p in first.get("loc", ())]
+                if not loc or loc[0] != "body":
+                    raise
+                field = ".".join(loc[1:])
+                raise InvalidArgument(
+                    "invalid_quality_profile",
+                    f"{field}: {first.get('msg', 'invalid')}"[:300],
+                    {"field": field},
+                ) from exc
+
+        return quality_handler
+
 
 router = APIRouter(
     prefix="/v1/apps/{app_id}/quality",
     tags=["quality profiles (app server / admin)"],
+    route_class=QualityRoute,
     responses=error_responses(
         {
             400: "invalid_quality_profile / unknown_template",
@@ -31,12 +62,6 @@ router = APIRouter(
 
 def _quality(request: Request) -> QualityService:
     return request.app.state.quality  # type: ignore[no-any-return]
-
-
-def _platform(platform: str) -> str:
-    if platform not in PLATFORMS:
-        raise InvalidArgument("invalid_argument", f"platform must be one of {', '.join(PLATFORMS)}")
-    return platform
 
 
 def _describe(p: StoredProfile) -> dict[str, Any]:
@@ -67,20 +92,23 @@ async def list_quality(
 async def put_quality(
     request: Request,
     app_id: Annotated[str, Depends(app_access)],
-    platform: str,
+    platform: PlatformName,
     role: Role,
-    body: Annotated[dict[str, Any], Body()],
+    body: QualityBody,
 ) -> dict[str, Any]:
     """Store the profile of ``platform`` × ``role`` (``*`` = any role): ``{"template": name}``
     with optional section overrides, e.g. ``{"template": "online_class", "video": {"fps": 20}}``."""
-    stored = await _quality(request).put(app_id, _platform(platform), role, body)
+    stored = await _quality(request).put(app_id, platform, role, body.overrides())
     return _describe(stored)
 
 
 @router.get("/{platform}/{role}/effective")
 async def effective_quality(
-    request: Request, app_id: Annotated[str, Depends(app_access)], platform: str, role: Role
+    request: Request,
+    app_id: Annotated[str, Depends(app_access)],
+    platform: PlatformName,
+    role: Role,
 ) -> dict[str, Any]:
     """The profile a member of this platform and role gets, and where it comes from."""
-    source, version, profile = await _quality(request).effective(app_id, _platform(platform), role)
+    source, version, profile = await _quality(request).effective(app_id, platform, role)
     return {"source": source, "version": version, "profile": profile.to_dict()}

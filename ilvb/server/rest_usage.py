@@ -3,7 +3,9 @@
 Per bucket (minute, hour or day, UTC) the largest number of participants seen in multi-person
 rooms (``multi``) and in two-person calls (``call``); ``peak`` is the range's billing peak (the
 largest minute of ``multi + call / 2``) and the minute it happened. Ranges are capped per step so
-a reply stays small: 2 days of minutes, 62 days of hours, 400 days of days.
+a reply stays small (2 days of minutes, 62 days of hours, 400 days of days): a longer range is cut
+to its newest part and the reply says so (``truncated``, and the ``from`` it covers). A range
+that ends before it starts is empty.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from ilvb.billing.metering import Sample, month_usage
-from ilvb.errors import InvalidArgument
 from ilvb.server.rest_errors import error_responses
 from ilvb.server.rest_rooms import app_access
 
@@ -32,14 +33,9 @@ router = APIRouter(
 )
 
 
-def _instant(value: str, name: str) -> float:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidArgument(message=f"{name}: not an ISO 8601 time") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+def _instant(value: datetime) -> float:
+    """Unix time; a time without an offset is UTC."""
+    return (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).timestamp()
 
 
 def _iso(t: float) -> str:
@@ -50,17 +46,16 @@ def _iso(t: float) -> str:
 async def usage(
     request: Request,
     app_id: Annotated[str, Depends(app_access)],
-    from_: Annotated[str, Query(alias="from", max_length=40)],
-    to: Annotated[str, Query(max_length=40)],
+    from_: Annotated[datetime, Query(alias="from")],
+    to: Annotated[datetime, Query()],
     step: Step = "minute",
 ) -> dict[str, Any]:
     """Participants per ``step`` between ``from`` and ``to`` (ISO 8601; UTC if no offset)."""
-    start, end = _instant(from_, "from"), _instant(to, "to")
-    if end <= start:
-        raise InvalidArgument(message="to must be after from")
-    if end - start > MAX_RANGE_S[step]:
-        raise InvalidArgument(message=f"at most {MAX_RANGE_S[step] // 86400} days with step={step}")
-    rows = await request.app.state.store.usage(app_id, start, end)
+    start, end = _instant(from_), _instant(to)
+    truncated = end - start > MAX_RANGE_S[step]
+    if truncated:
+        start = end - MAX_RANGE_S[step]
+    rows = await request.app.state.store.usage(app_id, start, end) if end > start else []
     samples = [Sample(r.app_id, r.timestamp, r.participants, r.call_participants) for r in rows]
     width = STEP_S[step]
     buckets: dict[int, list[int]] = defaultdict(lambda: [0, 0])
@@ -73,6 +68,9 @@ async def usage(
     return {
         "app_id": app_id,
         "step": step,
+        "from": _iso(start),
+        "to": _iso(end),
+        "truncated": truncated,
         "points": points,
         "peak": {
             "value": str(peak.peak),

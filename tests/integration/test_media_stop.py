@@ -79,7 +79,10 @@ async def test_disconnect_past_the_window_stops_forwarding() -> None:
 
 
 async def test_fifty_enter_exit_cycles_leak_nothing() -> None:
-    async with LiveServer() as server:
+    # 50 entries in a few seconds is past the default room.enter budget (10 at once, 2 per
+    # second, which stops call-number probing); this test is about leaks, so it gets room.
+    budget = {"connection_enter_burst": 100, "user_enter_burst": 100}
+    async with LiveServer(signaling=budget) as server:
         host = await server.client("host")
         await host.enter("cycles")
         await host.publish_audio(ToneSource(500, 0.3))

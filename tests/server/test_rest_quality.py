@@ -58,9 +58,12 @@ def test_bad_profiles_get_codes_and_change_nothing(q: Any) -> None:
     q("PUT", "/web/host", {"template": "interactive_live"})
     bad = q("PUT", "/web/host", {"video": {"fps": 500}}, status=400)["error"]
     assert bad["code"] == "invalid_quality_profile" and bad["details"]["field"] == "video.fps"
-    assert q("PUT", "/web/host", {"template": "nope"}, status=400)["error"]["code"] == (
-        "unknown_template"
+    unknown = q("PUT", "/web/host", {"template": "nope"}, status=400)["error"]
+    assert (
+        unknown["code"] == "invalid_quality_profile" and unknown["details"]["field"] == "template"
     )
+    qp = q("PUT", "/web/host", {"video": {"min_qp": 50, "max_qp": 10}}, status=400)["error"]
+    assert qp["code"] == "invalid_quality_profile"  # a rule across fields, checked after the schema
     assert q("PUT", "/tv/host", {}, status=400)["error"]["code"] == "invalid_argument"
     assert q("PUT", "/web/bad role!", {}, status=400)["error"]["code"] == "invalid_argument"
     (stored,) = q("GET", "")["profiles"]

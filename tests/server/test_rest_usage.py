@@ -46,21 +46,35 @@ def test_minutes_hours_and_the_billing_peak(env_client: tuple[Any, TestClient]) 
     assert day["points"] == [{"t": "2026-11-03T00:00:00Z", "multi": 5, "call": 4}]
 
 
-@pytest.mark.parametrize("query", [
-    "from=yesterday&to=2026-11-04", "from=2026-11-04&to=2026-11-03",
-    "from=2026-01-01&to=2026-11-03&step=minute", "from=2026-11-01&to=2026-11-02&step=week",
-    "to=2026-11-03",
-])
-def test_bad_ranges_are_invalid_argument(env_client: tuple[Any, TestClient], query: str) -> None:
+@pytest.mark.parametrize(
+    "query",
+    [
+        "from=yesterday&to=2026-11-04",
+        "from=2026-11-01&to=2026-11-02&step=week",
+        "to=2026-11-03",
+    ],
+)
+def test_bad_queries_are_invalid_argument(env_client: tuple[Any, TestClient], query: str) -> None:
     env, client = env_client
     r = _get(env, client, query)
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_argument"
+
+
+def test_reversed_and_overlong_ranges(env_client: tuple[Any, TestClient]) -> None:
+    env, client = env_client
+    reversed_ = _get(env, client, "from=2026-11-04&to=2026-11-03").json()
+    assert reversed_["points"] == [] and reversed_["truncated"] is False
+    long = _get(env, client, "from=2026-01-01&to=2026-11-03T12:00:00Z&step=minute").json()
+    assert long["truncated"] is True and long["from"] == "2026-11-01T12:00:00Z"
+    assert len(long["points"]) == 3  # the samples of 3 Nov are inside the newest two days
 
 
 def test_usage_needs_the_apps_credential(env_client: tuple[Any, TestClient]) -> None:
     env, client = env_client
     r = client.get(f"/v1/apps/{env.app_id}/usage?from=2026-11-03&to=2026-11-04")
     assert r.status_code == 401
-    admin = client.get(f"/v1/apps/{env.app_id}/usage?from=2026-11-03&to=2026-11-04",
-                       headers={"X-Admin-Key": env.admin_key})
+    admin = client.get(
+        f"/v1/apps/{env.app_id}/usage?from=2026-11-03&to=2026-11-04",
+        headers={"X-Admin-Key": env.admin_key},
+    )
     assert admin.status_code == 200 and len(admin.json()["points"]) == 3  # minutes by default
