@@ -160,3 +160,21 @@ async def test_a_key_rotation_is_picked_up(server: LiveServer, provider: RealPro
         assert verifier.fetches == fetches + 1
     finally:
         await asyncio.to_thread(provider.restart, "key-1")
+
+
+async def test_session_refresh_takes_a_new_id_token_of_the_same_user(
+    server: LiveServer, provider: RealProvider
+) -> None:
+    first = await asyncio.to_thread(provider.login, "alice")
+    client = await Client.connect(server.ws_url, id_token=first, app_id=server.app_id)
+    try:
+        await asyncio.sleep(1.1)  # the next token's iat/exp are a second later
+        again = await asyncio.to_thread(provider.login, "alice")
+        expires = await client.refresh(id_token=again)
+        assert expires == jwt.decode(again, options={"verify_signature": False})["exp"]
+        someone = await asyncio.to_thread(provider.login, "bob")
+        with pytest.raises(IlvbError) as err:
+            await client.refresh(id_token=someone)
+        assert err.value.code == "invalid_argument"
+    finally:
+        await client.close()
