@@ -351,9 +351,9 @@ def render(results: dict[str, Any], pngs: list[str], profile_text: str | None) -
         "`docs/internals/hotpath.md`.",
         "",
     ]
-    before = results["workloads"].get("fanout_before")
-    if before:
-        n = before["subscribers"]
+    before = results["workloads"].get("fanout_before") or []
+    for table in [before] if isinstance(before, dict) else before:  # one table per N
+        n = table["subscribers"]
         out += [
             f"ilvb at N={n}: older revisions of the `ilvb` package and this tree, measured in the "
             "same run with the same bench code (`run_all.py --before REV,…`), in interleaved "
@@ -363,7 +363,7 @@ def render(results: dict[str, Any], pngs: list[str], profile_text: str | None) -
             "added p99 ms |",
             "|---|---|---|---|---|---|---|",
         ]
-        for r in before["revisions"]:
+        for r in table["revisions"]:
             subject = r.get("subject", "")[:90].replace("|", "/")
             date = r.get("date", "")[:10]
             if "error" in r:

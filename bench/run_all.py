@@ -45,11 +45,11 @@ def _run_child(cmd: list[str], limit_s: float) -> tuple[int, str, str]:
     return run_child(cmd, limit_s, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
-def run_before(opts: argparse.Namespace) -> list[dict[str, Any]]:
-    """ilvb at ``--before-n`` subscribers for each older revision in ``--before`` (its ``ilvb``
-    package exported with ``git archive`` into a temp dir) and for this tree: the before → after
-    table. Rounds are interleaved (every revision once per round, ``--repeat`` rounds) and each
-    revision's row is its best round, as in the main fan-out."""
+def run_before(opts: argparse.Namespace, n: int) -> list[dict[str, Any]]:
+    """ilvb at ``n`` subscribers (one of ``--before-n``) for each older revision in ``--before``
+    (its ``ilvb`` package exported with ``git archive`` into a temp dir) and for this tree: the
+    before → after table. Rounds are interleaved (every revision once per round, ``--repeat``
+    rounds) and each revision's row is its best round, as in the main fan-out."""
     import shutil
     import tempfile
 
@@ -88,11 +88,11 @@ def run_before(opts: argparse.Namespace) -> list[dict[str, Any]]:
                 if "error" in entry:
                     continue
                 print(
-                    f"== fan-out ilvb@{entry['rev']} N={opts.before_n} "
+                    f"== fan-out ilvb@{entry['rev']} N={n} "
                     f"(round {round_ + 1}/{opts.repeat})",
                     flush=True,
                 )
-                args = fanout_args("ilvb", opts.before_n, opts)
+                args = fanout_args("ilvb", n, opts)
                 args.ilvb_src = entry["src"]
                 try:
                     r = fanout.run(args)
@@ -321,7 +321,12 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="comma-separated older git revisions of ilvb to measure too (before → after)",
     )
-    p.add_argument("--before-n", type=int, default=100, help="subscribers for --before runs")
+    p.add_argument(
+        "--before-n",
+        type=lambda v: [int(x) for x in v.split(",") if x],
+        default=[100],
+        help="comma-separated subscriber counts for --before runs (each interleaved on its own)",
+    )
     p.add_argument(
         "--repeat",
         type=int,
@@ -356,10 +361,9 @@ def main(argv: list[str] | None = None) -> int:
         if "fanout" not in skip:
             results["workloads"]["fanout"] = run_fanout(opts)
         if opts.before:
-            results["workloads"]["fanout_before"] = {
-                "subscribers": opts.before_n,
-                "revisions": run_before(opts),
-            }
+            results["workloads"]["fanout_before"] = [
+                {"subscribers": n, "revisions": run_before(opts, n)} for n in opts.before_n
+            ]
         if "glass" not in skip:
             glass = run_glass(opts)
             if glass is not None:
