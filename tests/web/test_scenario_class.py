@@ -23,7 +23,7 @@ from ilvb.client import Client
 from ilvb.client.sources import ToneSource
 from ilvb.errors import IlvbError
 from tests.integration.media_checks import AudioLog, record_audio
-from tests.web.pagekit import poll
+from tests.web.pagekit import inbound, poll
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
@@ -132,6 +132,10 @@ async def _run_class(page: Any, clients: list[Client]) -> None:
     await speaker.publish_audio(ToneSource(TONE_HZ, amplitude=0.5))
     heard_from = time.monotonic()
     await poll(lambda: _heard(audio, "s05", heard_from, 25), within=30)
+    # The teacher's browser hears it too: the slot carrying s05 gains audio energy.
+    mid = await poll(lambda: page.evaluate("c.remoteAudio('s05')?.mid || null"), within=10)
+    energy = (await inbound(page))[mid]["totalAudioEnergy"]
+    await poll(lambda: _energy_above(page, mid, energy + 0.01), within=10)
 
     # Off stage: its audio stops within 1 s at every decoding student.
     await page.evaluate("c.removeFromStage('s05').then(() => 0)")
@@ -185,3 +189,7 @@ async def _all_have(frames: dict[str, list[Any]], n: int) -> bool:
 
 async def _heard(audio: dict[str, AudioLog], user: str, since: float, n: int) -> bool:
     return all(len(tone_frames(log, user, since)) >= n for log in audio.values())
+
+
+async def _energy_above(page: Any, mid: str, floor: float) -> bool:
+    return bool((await inbound(page))[mid]["totalAudioEnergy"] > floor)
