@@ -28,7 +28,7 @@ it was sending, negotiates new transports by itself and emits ``transport.restor
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from aiortc.mediastreams import MediaStreamTrack
@@ -36,6 +36,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from ilvb.client.connection import Connection
 from ilvb.client.events import Callback, Event, EventHub, EventStream
 from ilvb.client.media import MediaSession
+from ilvb.client.quality import QualityApplier
 from ilvb.client.remote import FrameCallback, FrameStream, RemoteMedia
 from ilvb.errors import IlvbError, InvalidArgument, Unavailable
 
@@ -48,6 +49,8 @@ class Client:
         self._events = events
         self.remote = RemoteMedia()
         self.media = MediaSession(self._request, self.remote)
+        # The pushed quality profile and what was applied of it (ilvb.client.quality).
+        self.quality = QualityApplier(self._request, self._published_video)
         self.room: str | int | None = None
         self.kind: str | None = None
         self.me: dict[str, Any] | None = None
@@ -60,6 +63,7 @@ class Client:
         events.on("connection.closed", self._on_closed)
         events.on("transport.closed", self._on_transport_closed)
         events.on("stage.removed", self._on_stage_removed)
+        events.on("quality.changed", self._on_quality_changed)
         events.on("control.screen_stopped", self._on_screen_stopped)
 
     @classmethod
@@ -136,6 +140,8 @@ class Client:
         self.me = reply.get("me")
         self.audio_slots = int(reply.get("audio_slots", 0))
         self.video_slots = int(reply.get("video_slots", 0))
+        if isinstance(reply.get("quality"), dict):
+            await self._apply_quality(self.quality.set(reply["quality"]))
         if receive:
             try:
                 await self.media.open_receive()
@@ -208,6 +214,8 @@ class Client:
             raise InvalidArgument(message=f"unknown source {source!r}")
         await self._request("media.publish", {"source": source})
         await self.media.publish(source, track, codec)
+        if source == "camera":
+            await self._apply_quality(self.quality.reapply())
 
     def replace_track(self, source: str, track: MediaStreamTrack) -> None:
         """Switch what a published ``source`` sends (another camera, a file) at once.
@@ -404,6 +412,22 @@ class Client:
             self._events.emit(Event("error", {"error": exc}))
             return
         self._events.emit(Event("transport.restored", {"transport": which}))
+
+    def _published_video(self) -> dict[str, Any]:
+        return {
+            source: (tr.sender, self.media.switches[source])
+            for source, tr in self.media.sending.items()
+            if source in self.media.switches
+        }
+
+    async def _apply_quality(self, applying: Awaitable[Any]) -> None:
+        try:
+            await applying
+        except IlvbError as exc:  # e.g. the report raced a room exit
+            self._events.emit(Event("error", {"error": exc}))
+
+    async def _on_quality_changed(self, event: Event) -> None:
+        await self._apply_quality(self.quality.set(dict(event.data)))
 
     async def _on_stage_removed(self, event: Event) -> None:
         # Off stage: the server stopped my sources; stop sending their tracks too.

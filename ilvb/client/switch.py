@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import fractions
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -48,6 +49,9 @@ class TrackSwitch(MediaStreamTrack):
         self._last_s: float | None = None  # video: output time of the last frame
         self._audio_s = 0.0  # audio: output time of the next frame
         self.frames = 0
+        # Applied to each outgoing frame (ilvb.client.quality: size, frame rate, encoder cap);
+        # returning None drops the frame.
+        self.shape: Callable[[Any], Any | None] | None = None
 
     @property
     def source(self) -> MediaStreamTrack | None:
@@ -73,7 +77,12 @@ class TrackSwitch(MediaStreamTrack):
             frame = await self._next_of(source)
             if frame is None or source is not self._source:
                 continue  # replaced (or ended) while waiting
-            return self._rebased(frame)
+            out = self._rebased(frame)
+            if self.shape is not None:
+                out = self.shape(out)
+                if out is None:
+                    continue
+            return out
 
     async def _next_of(self, source: MediaStreamTrack) -> Any:
         receiving = asyncio.ensure_future(source.recv())

@@ -1,0 +1,67 @@
+"""A quality profile pushed to a publishing Python SDK member changes what its encoder sends."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ilvb.client import SyntheticVideoSource
+from ilvb.client.quality import sender_encoder
+from tests.integration.harness import LiveServer
+from tests.integration.media_checks import wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
+
+
+async def test_a_pushed_profile_resizes_paces_and_caps_the_python_publishers_video() -> None:
+    async with LiveServer() as server:
+        quality = server.app.state.quality
+        await quality.put(
+            server.app_id,
+            "python",
+            "*",
+            {"video": {"width": 640, "height": 480, "fps": 15, "bitrate_kbps": 800}},
+        )
+        pub = await server.client("pub")
+        sub = await server.client("sub")
+        entered = await pub.enter("q")
+        assert entered["quality"]["profile"]["video"]["width"] == 640
+        await sub.enter("q")
+        sizes: list[tuple[float, int, int]] = []
+        sub.on_frame("video", lambda uid, f: sizes.append((time.monotonic(), f.width, f.height)))
+        # The source makes 1280x720 at 30 fps with noise; the profile says what is sent.
+        await pub.publish_video(SyntheticVideoSource(5, fps=30, width=1280, height=720, noise=40))
+        await sub.request_views(["pub"])
+        await wait_until(lambda: any(s[1:] == (640, 480) for s in sizes), 20, "640x480 frames")
+        sender = pub.media.sending["camera"].sender
+        assert sender_encoder(sender).target_bitrate <= 800_000
+
+        changed = await quality.put(
+            server.app_id,
+            "python",
+            "*",
+            {"video": {"width": 320, "height": 240, "fps": 10, "bitrate_kbps": 300}},
+        )
+        pushed = time.monotonic()
+        await wait_until(
+            lambda: any(t > pushed and (w, h) == (320, 240) for t, w, h in sizes),
+            2.0,
+            "320x240 frames within 2 s of the push",
+        )
+        encoder = sender_encoder(sender)
+        assert encoder.target_bitrate <= 300_000
+        assert encoder.codec is None or (encoder.codec.width, encoder.codec.height) == (320, 240)
+        settled = time.monotonic()
+        await wait_until(lambda: time.monotonic() - settled > 2.0, 3, "2 s of frames")
+        late = [(w, h) for t, w, h in sizes if t > settled]
+        assert late and set(late) == {(320, 240)}
+        fps = len(late) / (time.monotonic() - settled)
+        assert 6 <= fps <= 12, fps
+        report = pub.quality.last_report
+        assert report is not None and report["version"] == changed.version
+        assert report["applied"]["video.width"] == 320
+        assert report["applied"]["video.bitrate_kbps"] == 300
+        assert {"video.min_qp", "video.gop"} <= set(report["unsupported"])
+        live = server.app.state.rooms.get(server.app_id, "q", "room").member("pub")
+        assert live.session.quality_report["version"] == changed.version
