@@ -31,6 +31,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamTrack
 
+from ilvb.client.playout import install as install_audio_buffer
 from ilvb.client.remote import RemoteMedia
 from ilvb.client.switch import TrackSwitch
 from ilvb.errors import InvalidArgument, InvalidState
@@ -53,6 +54,8 @@ class MediaSession:
         self.switches: dict[str, TrackSwitch] = {}  # source -> the track its m-line sends
         self.answer_filter: SdpFilter | None = None  # applied to the send answer
         self.offer_filter: SdpFilter | None = None  # applied to the receive offer
+        # received audio through ilvb.client.playout's adaptive buffer (False: aiortc's own)
+        self.adaptive_audio = True
         self._lock = asyncio.Lock()
 
     async def publish(self, source: str, track: MediaStreamTrack, codec: str | None = None) -> None:
@@ -170,6 +173,8 @@ class MediaSession:
                 if transceiver.mid is None:
                     continue
                 transceiver.direction = "recvonly"
+                if self.adaptive_audio and transceiver.kind == "audio":
+                    install_audio_buffer(transceiver.receiver)
                 self.remote.attach(transceiver.mid, transceiver.kind, transceiver.receiver.track)  # type: ignore[arg-type]
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
