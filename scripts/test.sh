@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh Debian machine: installs the system packages it needs
-# (when root), installs ilvb with its test extras, then ruff and pytest.
+# (when root), installs ilvb with its test extras, then ruff, mypy and pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +45,9 @@ npm ci --prefix tests/auth/oidc_provider --no-audit --no-fund --loglevel=error
 
 echo "== ruff"
 python3 -m ruff check .
+
+echo "== mypy (strict, ilvb/: [tool.mypy] in pyproject.toml)"
+python3 -m mypy
 
 echo "== pytest"
 set +e
