@@ -5,7 +5,8 @@ for a token of another client."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ CONNECT_JS = """async ([idToken, appId]) => {
 
 
 async def test_the_web_sdk_enters_a_room_with_an_id_token(
-    new_page: Callable[..., object], make_server: Callable[..., LiveServer]
+    new_page: Callable[..., Awaitable[Any]], make_server: Callable[..., LiveServer]
 ) -> None:
     require_provider()
     provider = RealProvider()
@@ -40,13 +41,13 @@ async def test_the_web_sdk_enters_a_room_with_an_id_token(
         good = await asyncio.to_thread(provider.login, "host-web")
         other = await asyncio.to_thread(provider.login, "host-web", "other-app")
         page = await new_page(f"{server.base_url}/console")
-        ok = await page.evaluate(CONNECT_JS, [good, server.app_id])  # type: ignore[attr-defined]
+        ok = await page.evaluate(CONNECT_JS, [good, server.app_id])
         assert ok == {
             "user": "host-web",
             "role": "host",
             "permissions": {"audio": True, "video": True, "screen": True},
         }
-        refused = await page.evaluate(CONNECT_JS, [other, server.app_id])  # type: ignore[attr-defined]
+        refused = await page.evaluate(CONNECT_JS, [other, server.app_id])
         assert refused == {"code": "oidc_wrong_audience"}
     finally:
         provider.close()
