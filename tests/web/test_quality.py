@@ -138,5 +138,6 @@ async def test_a_pushed_profile_change_resizes_and_caps_the_camera_and_is_report
     applied = report["applied"]
     assert applied["video.width"] == 320 and applied["video.height"] == 240
     assert applied["video.bitrate_kbps"] == 300
+    assert applied["video.codec"] == "VP8"  # the profile's codec, preferred at publish
     assert applied["audio.agc"] is False and applied["audio.aec"] is False
     assert {"video.min_qp", "video.max_qp", "video.gop"} <= set(report["unsupported"])

@@ -4,7 +4,7 @@ import { Signaling } from "./connection.js";
 import { Devices } from "./devices.js";
 import { IlvbError } from "./errors.js";
 import { Emitter } from "./events.js";
-import { QualityApplier } from "./quality.js";
+import { QualityApplier, profileCodec } from "./quality.js";
 import { ReceiveTransport } from "./receive.js";
 import { captureScreen } from "./screen.js";
 import { SendTransport } from "./send.js";
@@ -374,7 +374,10 @@ export class Client extends Emitter {
         screen = await captureScreen(opts.mode || "clear", { region: opts.region });
         track = screen.track;
       }
-      await this._send.add(source, track, opts, screen?.mode);
+      // The quality profile's codec, unless the app forces one (a later change of it applies
+      // at the next publish: it needs a new m-line).
+      const codec = source === "camera" && !opts.codec ? profileCodec(this.quality.current) : null;
+      await this._send.add(source, track, codec ? { ...opts, codec } : opts, screen?.mode);
     } catch (e) {
       screen?.stop();
       await this.request("media.unpublish", { source }).catch(() => {});

@@ -119,6 +119,17 @@ export class QualityApplier {
   }
 }
 
+/**
+ * The profile's video codec when this browser can send it (publish then prefers it), else null.
+ * @param {QualityUpdate | null} update @returns {"VP8" | "H264" | null}
+ */
+export function profileCodec(update) {
+  const want = update?.profile.video.codec;
+  if (want !== "VP8" && want !== "H264") return null;
+  const caps = RTCRtpSender.getCapabilities("video")?.codecs || [];
+  return caps.some((c) => c.mimeType.toLowerCase() === `video/${want.toLowerCase()}`) ? want : null;
+}
+
 /** @param {MediaStreamTrack} track @param {AudioFlags} flags */
 function flagsMatch(track, flags) {
   const s = track.getSettings();
