@@ -20,23 +20,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Literal, TypeVar
 
-from ilvb.auth.tickets import AUDIENCE_ROLE, TicketClaims, check_room
+from ilvb.auth.tickets import TicketClaims, check_room
 from ilvb.config import RoomSettings
-from ilvb.errors import InvalidArgument, LimitExceeded, NotFound, PermissionDenied
+from ilvb.errors import NotFound, PermissionDenied
 from ilvb.rooms.bans import MAX_BAN_S, BanList
 from ilvb.rooms.calls import CallInvite
 from ilvb.rooms.clock import Clock, LoopClock
+from ilvb.rooms.entry import (
+    allocate_call_number,
+    check_business_id,
+    check_entry,
+    ticket_ceiling,
+)
 from ilvb.rooms.events import Observer, RoomCreated
 from ilvb.rooms.limits import RoomLimits
 from ilvb.rooms.media_events import flush_media_notice, router_event_handler
 from ilvb.rooms.media_link import RouterLink
 from ilvb.rooms.member import Member, Outbox
-from ilvb.rooms.permissions import Permissions
 from ilvb.rooms.room import Room
 from ilvb.rooms.wire import event_frame
 from ilvb.sfu.api import MediaPlane, RouterOptions, Source
@@ -45,7 +49,6 @@ from ilvb.store.interfaces import AppRecord
 log = logging.getLogger(__name__)
 
 RoomKind = Literal["room", "call"]
-MAX_CALL_NUMBER = 999_999_999
 # Longest wait for the media plane in a negotiation request before media_unavailable.
 MEDIA_TIMEOUT_S = 15.0
 T = TypeVar("T")
@@ -134,13 +137,13 @@ class RoomManager:
         existing call needs to be that user or to present ``call_token``.
         """
         self.admit(app.app_id)
-        _check_business_id(room, kind)
+        check_business_id(room, kind)
         allocated = False
         if kind == "call":
             number = int(room)
             if number == 0:
                 check_room(claims, 0)
-                room = self._allocate_call_number(app.app_id)
+                room = allocate_call_number(self._rooms.get(app.app_id, {}))
                 allocated = True
             else:
                 room = number
@@ -149,20 +152,7 @@ class RoomManager:
         app_rooms = self._rooms.setdefault(app.app_id, {})
         target = app_rooms.get((kind, str(room)))
         if target is not None:
-            existing = target.members.get(claims.user_id)
-            occupied = len(target) - (1 if existing is not None else 0)
-            invite = target.invite
-            if invite is not None and existing is None:
-                if not invite.admits(claims.user_id, call_token):
-                    raise NotFound("room_not_found", f"no call {room}")
-            if target.locked and existing is None:
-                raise PermissionDenied("room_locked", "the room is locked: no new entries")
-            if kind == "call" and occupied >= 2:
-                raise LimitExceeded("call_full", "this call already has two members")
-            if occupied >= target.limits.max_members:
-                raise LimitExceeded(
-                    "limit_exceeded", f"the room is full ({target.limits.max_members} members)"
-                )
+            existing = check_entry(target, claims.user_id, call_token)
             if existing is not None:
                 self._remove(existing, "replaced")
         elif kind == "call" and not allocated:
@@ -376,23 +366,6 @@ class RoomManager:
         """After a resume: the ``transport.closed`` the member missed while away, if any."""
         flush_media_notice(member)
 
-    def _allocate_call_number(self, app_id: str) -> int:
-        app_rooms = self._rooms.get(app_id, {})
-        while True:
-            number = secrets.randbelow(MAX_CALL_NUMBER - 100_000) + 100_000
-            if ("call", str(number)) not in app_rooms:
-                return number
-
-
-def ticket_ceiling(claims: TicketClaims) -> tuple[Permissions, Permissions | None]:
-    """A member's ceiling from its ticket, and what a stage invite may grant it (None: the
-    ceiling). An ``audience`` member only watches: its ceiling is empty and its ticket's
-    ``priv`` is what an invitation may grant."""
-    ticket = Permissions(claims.priv.audio, claims.priv.video, claims.priv.screen)
-    if claims.role == AUDIENCE_ROLE:
-        return Permissions(False, False, False), ticket
-    return ticket, None
-
 
 async def _media_call(awaitable: Awaitable[T]) -> T:
     """Await the media plane, at most ``MEDIA_TIMEOUT_S`` (``media_unavailable`` after that)."""
@@ -420,19 +393,3 @@ def _link(room: Room) -> RouterLink:
 
         raise Unavailable("media_unavailable", "this room has no media router")
     return room.link
-
-
-def _check_business_id(room: object, kind: str) -> None:
-    if kind not in ("room", "call"):
-        raise InvalidArgument("invalid_argument", "kind must be 'room' or 'call'")
-    if isinstance(room, bool) or not isinstance(room, str | int):
-        raise InvalidArgument("invalid_argument", "room must be a string or an integer")
-    if isinstance(room, str) and not (1 <= len(room) <= 128):
-        raise InvalidArgument("invalid_argument", "room must be 1-128 characters")
-    if isinstance(room, int) and not (0 <= room <= 2**53):
-        raise InvalidArgument("invalid_argument", "room number out of range")
-    if kind == "call":
-        if isinstance(room, str) and not (room.isascii() and room.isdigit()):
-            raise InvalidArgument("invalid_argument", "a call is entered by its number")
-        if int(room) > MAX_CALL_NUMBER:
-            raise InvalidArgument("invalid_argument", "call number out of range")
