@@ -232,7 +232,7 @@ async def measure_condition(
         up1, down1 = _snapshot(relay)
         # the Web SDK's adaptive playout delay (playout.js) at the end of the window
         targets = await receiver.evaluate(
-            "window.client.recvPc.getReceivers().map((r) => r.jitterBufferTarget ?? 0)"
+            "(window.client.recvPc?.getReceivers() ?? []).map((r) => r.jitterBufferTarget ?? 0)"
         )
     finally:
         await ctx.close()
