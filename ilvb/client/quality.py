@@ -4,7 +4,9 @@
 What the Python SDK sets, on each published camera/screen m-line (its
 :class:`~ilvb.client.switch.TrackSwitch`):
 
-- **size**: each frame is scaled to ``video.width × video.height`` (PyAV ``reformat``);
+- **size**: a frame larger than ``video.width × video.height`` is scaled down to fit it, aspect
+  kept (PyAV ``reformat``); a smaller one is sent as it is, as a browser's
+  ``scaleResolutionDownBy`` does;
 - **frame rate**: frames beyond ``video.fps`` are dropped (by their timestamps);
 - **bitrate**: aiortc's encoder ``target_bitrate`` is held at or below
   ``min(video.bitrate_kbps, network.max_send_kbps)``, set before each frame is encoded, so a
@@ -87,11 +89,20 @@ class VideoShaper:
         if self.max_bitrate and encoder is not None and hasattr(encoder, "target_bitrate"):
             if encoder.target_bitrate > self.max_bitrate:
                 encoder.target_bitrate = self.max_bitrate
-        if self.width and (frame.width != self.width or frame.height != self.height):
-            scaled = frame.reformat(width=self.width, height=self.height, format="yuv420p")
+        size = self.size_for(frame.width, frame.height)
+        if size != (frame.width, frame.height):
+            scaled = frame.reformat(width=size[0], height=size[1], format="yuv420p")
             scaled.pts, scaled.time_base = frame.pts, frame.time_base
             return scaled
         return frame
+
+    def size_for(self, width: int, height: int) -> tuple[int, int]:
+        """The size sent for a ``width × height`` frame: scaled down (aspect kept, even sides)
+        to fit the profile's size; a smaller frame is sent as it is, never scaled up."""
+        if not self.width or (width <= self.width and height <= self.height):
+            return width, height
+        scale = max(width / self.width, height / self.height)
+        return max(2, round(width / scale / 2) * 2), max(2, round(height / scale / 2) * 2)
 
 
 class QualityApplier:

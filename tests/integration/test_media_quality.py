@@ -30,8 +30,8 @@ async def test_a_pushed_profile_resizes_paces_and_caps_the_python_publishers_vid
         await sub.enter("q")
         sizes: list[tuple[float, int, int]] = []
         sub.on_frame("video", lambda uid, f: sizes.append((time.monotonic(), f.width, f.height)))
-        # The source makes 1280x720 at 30 fps with noise; the profile says what is sent.
-        await pub.publish_video(SyntheticVideoSource(5, fps=30, width=1280, height=720, noise=40))
+        # The source makes 1280x960 at 30 fps with noise; the profile says what is sent.
+        await pub.publish_video(SyntheticVideoSource(5, fps=30, width=1280, height=960, noise=40))
         await sub.request_views(["pub"])
         await wait_until(lambda: any(s[1:] == (640, 480) for s in sizes), 20, "640x480 frames")
         sender = pub.media.sending["camera"].sender
