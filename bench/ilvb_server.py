@@ -27,6 +27,10 @@ if str(ROOT) not in sys.path:
 # ``fanout.py --ilvb-src DIR`` measures another source tree of ilvb (before → after figures).
 if os.environ.get("ILVB_BENCH_SRC"):
     sys.path.insert(0, os.environ["ILVB_BENCH_SRC"])
+    # The media workers start as ``python -m ilvb.sfu.worker``, which puts the working directory
+    # first on sys.path: run from the measured tree, or they import this checkout's ilvb while
+    # the server runs the other one (different channel protocols: the worker dies at once).
+    os.chdir(os.environ["ILVB_BENCH_SRC"])
 
 from ilvb.config import MediaSettings  # noqa: E402
 from ilvb.sfu.api import RouterHandle, Subscription  # noqa: E402
