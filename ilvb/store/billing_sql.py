@@ -93,11 +93,8 @@ class SqlBillingStore:
         row = AccountRow(
             account_id=new_account_id(), email=email, name=name, created_at=now, suspended=False
         )
-        try:
-            async with self._session() as session, session.begin():
-                session.add(row)
-        except IntegrityError:
-            raise InvalidState("email_taken", "an account with this e-mail exists") from None
+        if not await self._insert_once(row):
+            raise InvalidState("email_taken", "an account with this e-mail exists")
         return _account(row)
 
     async def get_account(self, account_id: str) -> Account | None:
@@ -163,12 +160,7 @@ class SqlBillingStore:
             reason=entry.reason,
             at=entry.at,
         )
-        try:
-            async with self._session() as session, session.begin():
-                session.add(row)
-        except IntegrityError:
-            return False
-        return True
+        return await self._insert_once(row)
 
     async def entries(self, account_id: str) -> list[LedgerEntry]:
         async with self._session() as session:
@@ -197,11 +189,7 @@ class SqlBillingStore:
             detail=detail,
             created_at=invoice.created_at,
         )
-        try:
-            async with self._session() as session, session.begin():
-                session.add(row)
-        except IntegrityError:
-            pass  # another run wrote it first: the stored one is the invoice
+        await self._insert_once(row)  # False: another run wrote it first, the stored one counts
         async with self._session() as session:
             stored = await session.get(InvoiceRow, (invoice.account_id, invoice.month))
             assert stored is not None
@@ -226,12 +214,7 @@ class SqlBillingStore:
             created_at=notice.created_at,
             emailed=notice.emailed,
         )
-        try:
-            async with self._session() as session, session.begin():
-                session.add(row)
-        except IntegrityError:
-            return False
-        return True
+        return await self._insert_once(row)
 
     async def notices(self, account_id: str | None = None) -> list[Notice]:
         query = select(NoticeRow).order_by(NoticeRow.created_at, NoticeRow.key)
@@ -267,6 +250,15 @@ class SqlBillingStore:
             )
             if result.rowcount == 0:
                 raise NotFound("account_not_found", f"no account {account_id}")
+
+    async def _insert_once(self, row: object) -> bool:
+        """Insert ``row`` in its own transaction; False if a unique key already holds it."""
+        try:
+            async with self._session() as session, session.begin():
+                session.add(row)
+        except IntegrityError:
+            return False
+        return True
 
     async def _require(self, account_id: str) -> None:
         if await self.get_account(account_id) is None:
