@@ -45,6 +45,7 @@ from ilvb.server.quality_push import QualityPush
 from ilvb.server.rest_apps import router as apps_router
 from ilvb.server.rest_billing import router as billing_router
 from ilvb.server.rest_identity import router as identity_router
+from ilvb.server.rest_logs import router as logs_router
 from ilvb.server.rest_quality import router as quality_router
 from ilvb.server.rest_rooms import app_access
 from ilvb.server.rest_rooms import router as rooms_router
@@ -169,6 +170,7 @@ def create_app(
     app.include_router(billing_router)
     app.include_router(usage_router)
     app.include_router(identity_router)
+    app.include_router(logs_router)
     app.include_router(quality_router)
 
     @app.get("/healthz", tags=["server"])
