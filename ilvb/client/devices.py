@@ -177,8 +177,10 @@ class Microphone(MediaStreamTrack):
         self._manager._closed(self)
         stream, self._stream = self._stream, None
         if stream is not None:
-            with contextlib.suppress(RuntimeError):
-                asyncio.get_running_loop().create_task(stream.close())
+            with contextlib.suppress(RuntimeError):  # no running loop: reaped at exit
+                task = asyncio.get_running_loop().create_task(stream.close())
+                self._manager._closing.add(task)
+                task.add_done_callback(self._manager._closing.discard)
 
 
 class Speaker:
@@ -273,6 +275,7 @@ class DeviceManager:
         self._events = EventHub()
         self._opened: list[Opened] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(cls, server: str | None = None) -> DeviceManager:
@@ -390,6 +393,8 @@ class DeviceManager:
                 item.close()
             else:
                 item.stop()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
         await asyncio.to_thread(self.backend.close)
         self._events.close()
 

@@ -111,6 +111,7 @@ async def test_microphone_level_follows_the_signal_and_precall_checks(
     finally:
         if player is not None:
             player.terminate()
+            player.wait(5)
         await devices.close()
 
 

@@ -66,6 +66,7 @@ async def test_microphone_tone_reaches_remote_member_volume_zero_silences(
             assert max(peaks[-20:]) == 0.0
     finally:
         player.terminate()
+        player.wait(5)
         await devices.close()
 
 
@@ -114,6 +115,7 @@ async def test_input_mixer_tones_arrive_at_their_own_volumes(
             assert 1.8 < band(local, 600) / band(local, 1800) < 2.2
     finally:
         player.terminate()
+        player.wait(5)
         await devices.close()
 
 
