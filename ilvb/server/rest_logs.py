@@ -66,7 +66,11 @@ def _used(directory: FsPath) -> int:
     "/client-logs",
     status_code=201,
     responses=error_responses(
-        {401: "ticket_malformed / ticket_bad_signature / ticket_expired", 429: "log_quota_exceeded"}
+        {
+            400: "invalid_argument",
+            401: "ticket_malformed / ticket_bad_signature / ticket_expired",
+            429: "log_quota_exceeded",
+        }
     ),
 )
 async def upload(request: Request, bundle: LogBundle) -> dict[str, Any]:
@@ -107,7 +111,9 @@ AppId = Annotated[str, Depends(app_access)]
 
 @router.get(
     "/v1/apps/{app_id}/logs",
-    responses=error_responses({401: "app_signature_required", 404: "app_not_found"}),
+    responses=error_responses(
+        {400: "invalid_argument", 401: "app_signature_required", 404: "app_not_found"}
+    ),
 )
 async def list_logs(request: Request, app_id: AppId) -> dict[str, Any]:
     """Every stored bundle of the app, newest first (without the log text)."""
@@ -129,7 +135,9 @@ async def list_logs(request: Request, app_id: AppId) -> dict[str, Any]:
 
 @router.get(
     "/v1/apps/{app_id}/logs/{bundle_id}",
-    responses=error_responses({401: "app_signature_required", 404: "not_found"}),
+    responses=error_responses(
+        {400: "invalid_argument", 401: "app_signature_required", 404: "not_found"}
+    ),
 )
 async def get_log(
     request: Request,
