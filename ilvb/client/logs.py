@@ -295,7 +295,7 @@ class SdkLogs:
             key=lambda p: p.stat().st_mtime,
         )
         text = "".join(p.read_text("utf-8", errors="replace") for p in files)
-        return _redact_tree(
+        redacted: dict[str, Any] = _redact_tree(
             {
                 "kind": "logs",
                 "created_at": time.time(),
@@ -306,6 +306,7 @@ class SdkLogs:
                 "environment": environment(),
             }
         )
+        return redacted
 
     async def upload(self, client: Any, stats: dict[str, Any] | None = None) -> str:
         """Send a bundle to the client's server; the stored bundle's id."""
