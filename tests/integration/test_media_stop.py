@@ -79,9 +79,19 @@ async def test_disconnect_past_the_window_stops_forwarding() -> None:
 
 
 async def test_fifty_enter_exit_cycles_leak_nothing() -> None:
-    # 50 entries in a few seconds is past the default room.enter budget (10 at once, 2 per
-    # second, which stops call-number probing); this test is about leaks, so it gets room.
-    budget = {"connection_enter_burst": 100, "user_enter_burst": 100}
+    # 50 cycles (enter, views, publish, exit) in a few seconds are past the default request and
+    # room.enter budgets (those stop call-number probing and floods); this test is about leaks,
+    # so it gets room in every bucket.
+    budget = {
+        f"{who}_{what}": value
+        for who in ("connection", "user")
+        for what, value in (
+            ("enter_burst", 1000),
+            ("enters_per_s", 1000.0),
+            ("request_burst", 10000),
+            ("requests_per_s", 10000.0),
+        )
+    }
     async with LiveServer(signaling=budget) as server:
         host = await server.client("host")
         await host.enter("cycles")
