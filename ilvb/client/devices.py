@@ -91,7 +91,36 @@ def pcm_frame(samples: np.ndarray, pts: int) -> AudioFrame:
     return frame
 
 
-class Microphone(MediaStreamTrack):
+class PulseEndpoint:
+    """What a microphone and a speaker share: a PulseAudio stream on a device, a digital
+    volume, and switching to another device (the subclass opens the stream in ``_open``)."""
+
+    device_id: str
+    _volume: float
+    _stream: PcmStream | None
+
+    @property
+    def volume(self) -> float:
+        """Digital gain (0–4)."""
+        return self._volume
+
+    @volume.setter
+    def volume(self, value: float) -> None:
+        self._volume = check_volume(value)
+
+    async def _open(self) -> None:
+        raise NotImplementedError
+
+    async def switch(self, device_id: str) -> None:
+        """Use another device from now on (a published stream stays continuous)."""
+        old, self._stream = self._stream, None
+        self.device_id = device_id
+        if old is not None:
+            await old.close()
+        await self._open()
+
+
+class Microphone(PulseEndpoint, MediaStreamTrack):
     """An opened PulseAudio source as an audio track (publish it), with volume and level.
 
     ``peak`` is the last frame's peak after the volume; ``on_level(peak)`` is called per frame.
@@ -111,25 +140,8 @@ class Microphone(MediaStreamTrack):
         self._samples = 0
         self._start: float | None = None
 
-    @property
-    def volume(self) -> float:
-        """Digital gain (0–4)."""
-        return self._volume
-
-    @volume.setter
-    def volume(self, value: float) -> None:
-        self._volume = check_volume(value)
-
     async def _open(self) -> None:
         self._stream = await PcmStream.record(self.device_id, self._manager.server)
-
-    async def switch(self, device_id: str) -> None:
-        """Record from another source from now on (the published stream stays continuous)."""
-        old, self._stream = self._stream, None
-        self.device_id = device_id
-        if old is not None:
-            await old.close()
-        await self._open()
 
     def set_processing(self, feature: str, enabled: bool = True) -> None:
         """AGC / NS / AEC: unsupported in the Python SDK (raises ``unsupported_feature``)."""
@@ -183,7 +195,7 @@ class Microphone(MediaStreamTrack):
                 task.add_done_callback(self._manager._closing.discard)
 
 
-class Speaker:
+class Speaker(PulseEndpoint):
     """An opened PulseAudio sink: :meth:`play` audio frames at a volume, with a level."""
 
     def __init__(self, manager: DeviceManager, device_id: str, volume: float = 1.0) -> None:
@@ -195,25 +207,8 @@ class Speaker:
         self._resampler = audio_resampler()
         self.closed = False
 
-    @property
-    def volume(self) -> float:
-        """Digital gain (0–4)."""
-        return self._volume
-
-    @volume.setter
-    def volume(self, value: float) -> None:
-        self._volume = check_volume(value)
-
     async def _open(self) -> None:
         self._stream = await PcmStream.play(self.device_id, self._manager.server)
-
-    async def switch(self, device_id: str) -> None:
-        """Play to another sink from now on."""
-        old, self._stream = self._stream, None
-        self.device_id = device_id
-        if old is not None:
-            await old.close()
-        await self._open()
 
     def play(self, frame: AudioFrame | np.ndarray) -> None:
         """Play one frame (any format; or 48 kHz mono s16 samples)."""
