@@ -229,3 +229,36 @@ async def test_batched_connection_changes_reach_the_app_as_member_state_events(
     assert "members.state" in await watcher.evaluate("wire")  # batched on the wire
     for page in pages[1:]:
         await page.wait_for_function("c.me && c.me.connected === true", timeout=10000)
+
+
+async def test_a_host_mute_disables_the_muted_members_microphone_track(new_page, ilvb_origin):
+    """``member.mute`` by a teacher: the student's page gets ``control.muted`` and its SDK turns
+    the local microphone track off (and back on when the student unmutes itself)."""
+    room = room_name()
+    teacher = await new_page(f"{ilvb_origin}/demo")
+    student = await new_page(f"{ilvb_origin}/demo")
+    await teacher.evaluate(
+        """async (room) => {
+          const sdk = await import('/sdk/ilvb.js');
+          const res = await fetch('/demo/ticket', {method: 'POST',
+            headers: {'content-type': 'application/json'},
+            body: JSON.stringify({user: 'teacher', room, role: 'teacher'})});
+          window.c = await sdk.Client.connect(location.origin, (await res.json()).ticket);
+          await window.c.enter(room, {receive: false});
+        }""",
+        room,
+    )
+    await join(student, "student", room, receive=False)
+    await student.evaluate(
+        "window.mutedBy = []; c.on('control.muted', d => mutedBy.push(d.source));"
+        " c.publish('microphone')"
+    )
+    assert await student.evaluate("c.localTrack('microphone').enabled") is True
+    await teacher.evaluate("c.muteMember('student')")
+    await student.wait_for_function(
+        "mutedBy.includes('microphone') && c.localTrack('microphone').enabled === false",
+        timeout=5000,
+    )
+    assert await student.evaluate("c.me.muted.audio") is True
+    await student.evaluate("c.mute('microphone', false)")
+    assert await student.evaluate("c.localTrack('microphone').enabled") is True

@@ -139,6 +139,11 @@ export class Client extends Emitter {
     }
     if (name === "room.entered") this.me = data.me;
     if (name === "quality.changed") this.quality.set(data);
+    if (name === "control.muted") {
+      // A host muted me: the server stops forwarding; stop capturing sound too, as mute() does.
+      const track = this.localTrack(data.source);
+      if (track) track.enabled = false;
+    }
     this.emit(name, data);
     if (name === "transport.closed") this._transportClosed(data).catch((e) => this.emit("error", e));
     if (name === "connection.resumed" && !data.resumed && this.room) {
