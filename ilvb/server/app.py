@@ -185,6 +185,16 @@ def create_app(
     async def demo_page() -> FileResponse:
         return _static_file("demo.html")
 
+    @app.get("/class", include_in_schema=False)
+    async def class_page() -> FileResponse:
+        """The online-class scenario page (teacher and students; scenario.js)."""
+        return _static_file("scenario.html")
+
+    @app.get("/live", include_in_schema=False)
+    async def live_page() -> FileResponse:
+        """The live-stream scenario page (host, co-hosts and viewers; scenario.js)."""
+        return _static_file("scenario.html")
+
     @app.get("/precall", include_in_schema=False)
     async def precall_page() -> FileResponse:
         return _static_file("precall.html")

@@ -42,11 +42,17 @@ async def test_api_docs_render_from_local_assets_under_the_csp(new_page, ilvb_or
 
 @pytest.mark.parametrize(
     "path",
-    ["/demo?user=csp&room=csp-room&autojoin=1", "/precall", "/sdk/example.html?user=csp&room=e"],
+    [
+        "/demo?user=csp&room=csp-room&autojoin=1",
+        "/class?user=csp&room=csp-class&role=teacher&autojoin=1",
+        "/live?user=csp&room=csp-live&role=viewer&autojoin=1",
+        "/precall",
+        "/sdk/example.html?user=csp&room=e",
+    ],
 )
 async def test_pages_run_without_csp_violations(new_page, ilvb_origin, path):
     page, violations = await _open_recording_violations(new_page, f"{ilvb_origin}{path}")
-    if path.startswith("/demo"):
+    if path.startswith(("/demo", "/class", "/live")):
         await page.wait_for_selector("body[data-state=joined]", timeout=20000)
     elif path.startswith("/sdk/example"):  # its inline module script ran and entered the room
         await page.wait_for_selector("#status:has-text('in e as csp')", timeout=20000)

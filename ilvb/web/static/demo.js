@@ -2,6 +2,7 @@
 // to 4 remote views, the member list with live sending state, level meters and device pickers.
 // URL parameters prefill the form: ?user=alice&room=demo&mic=1&cam=1&autojoin=1
 import { Client, Devices, IlvbError, SCREEN_MODES } from "./ilvb.js";
+import { ViewGrid } from "./views.js";
 
 /** @type {(id: string) => any} an element by id (form controls, media elements) */
 const $ = (id) => document.getElementById(id);
@@ -15,6 +16,7 @@ const members = new Map();
 /** @type {Map<string, number>} user_id -> time (ms) the page last saw that member's state change */
 const changedAt = new Map();
 const MAX_VIEWS = 4;
+const views = new ViewGrid($("grid"), members, { max: MAX_VIEWS, onError: (e) => showError(e) });
 
 // Exposed for tests and for poking around in the console.
 /** @type {any} */ (window).demo = { devices, members, changedAt, get client() { return client; }, errors: [] };
@@ -95,6 +97,7 @@ async function join() {
     client = await Client.connect(location.origin, ticket, { devices });
     $("app").textContent = `app ${client.appId}`;
     wireClient(client);
+    views.attach(client);
     setStatus(`connected as ${client.userId}`);
     const entered = await client.enter(room);
     $("me-name").textContent = client.userId;
@@ -124,7 +127,7 @@ async function leave() {
   client = null;
   members.clear();
   renderMembers();
-  $("grid").replaceChildren();
+  views.attach(null);
   $("preview").srcObject = null;
   $("room-view").hidden = true;
   $("join").hidden = false;
@@ -216,77 +219,13 @@ function renderMembers() {
   $("member-count").textContent = `(${members.size})`;
 }
 
-/** @type {Map<string, boolean>} "user|source" -> true */
-const viewing = new Map();
-let viewsBusy = false;
-let viewsAgain = false;
-
 /** Watch up to 4 members who send video (screen first), in entry order. */
-async function autoViews() {
-  if (!client) return;
-  if (viewsBusy) { viewsAgain = true; return; }
-  viewsBusy = true;
-  try {
-    do {
-      viewsAgain = false;
-      await syncViews();
-    } while (viewsAgain && client);
-  } catch (e) {
-    showError(e);
-  } finally {
-    viewsBusy = false;
-  }
-  renderGrid();
-}
-
-async function syncViews() {
-  const client = joined();
-  const limit = MAX_VIEWS - (client.localTrack("camera") ? 1 : 0);
-  /** @type {[string, string][]} */
-  const wanted = [];
-  for (const m of members.values()) {
-    if (m.user_id === client.userId) continue;
-    if (m.sending?.screen) wanted.push([m.user_id, "screen"]);
-    if (m.sending?.video) wanted.push([m.user_id, "camera"]);
-  }
-  const keep = new Set(wanted.slice(0, Math.max(0, limit)).map(([u, s]) => `${u}|${s}`));
-  const drop = [...viewing.keys()].filter((k) => !keep.has(k));
-  if (drop.length) {
-    const users = [...new Set(drop.map((k) => k.split("|")[0]))];
-    await client.cancelViews(users);
-    for (const k of [...viewing.keys()]) if (users.includes(k.split("|")[0])) viewing.delete(k);
-  }
-  for (const key of keep) {
-    if (viewing.has(key)) continue;
-    const [user, source] = key.split("|");
-    await client.requestViews([user], /** @type {"camera"|"screen"} */ (source));
-    viewing.set(key, true);
-  }
+function autoViews() {
+  views.sync();
 }
 
 function renderGrid() {
-  if (!client) return;
-  const grid = $("grid");
-  grid.replaceChildren();
-  const bound = client.remoteVideos().filter((v) => v.userId);
-  for (const v of bound.slice(0, MAX_VIEWS)) {
-    const tile = document.createElement("div");
-    tile.className = "tile";
-    tile.dataset.user = v.userId || "";
-    tile.dataset.source = v.source || "";
-    const label = document.createElement("span");
-    label.className = "label";
-    label.textContent = `${v.userId} · ${v.source}`;
-    tile.append(v.element, label);
-    v.element.play().catch(() => {});
-    grid.append(tile);
-  }
-  for (let i = bound.length; i < MAX_VIEWS; i++) {
-    const tile = document.createElement("div");
-    tile.className = "tile empty";
-    tile.textContent = "no video";
-    grid.append(tile);
-  }
+  views.render();
 }
 
 // --- publishing --------------------------------------------------------------------------------

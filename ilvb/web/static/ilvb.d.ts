@@ -193,6 +193,21 @@ export interface ClientEvents {
   "quality.changed": QualityUpdate;
   /** The pushed profile was applied and reported to the server. */
   "quality.applied": QualityReport;
+  /** Stage invitations, to the invitee and the inviter (docs/protocol.md, "Stage and room controls"). */
+  "stage.invited": StageInvite;
+  "stage.accepted": StageInvite;
+  "stage.declined": StageInvite;
+  "stage.expired": StageInvite;
+  "stage.cancelled": StageInvite;
+  /** Taken off stage (`by` null: the app's server). */
+  "stage.removed": { user_id: string; by: string | null };
+  /** To members with the stage right. */
+  "hand.raised": { user_id: string };
+  "hand.lowered": { user_id: string };
+  /** A host muted my microphone (the SDK disables the local track). */
+  "control.muted": { source: "microphone"; by: string | null };
+  "control.screen_stopped": { by: string | null };
+  "room.locked": { locked: boolean; by: string | null };
   "connection.lost": { code: number };
   /** `resumed: false`: a new session (the old one had expired); `room.exited` follows if I was in one. */
   "connection.resumed": { resumed: boolean };
