@@ -50,6 +50,7 @@ from ilvb.server.rest_quality import router as quality_router
 from ilvb.server.rest_rooms import app_access
 from ilvb.server.rest_rooms import router as rooms_router
 from ilvb.server.rest_usage import router as usage_router
+from ilvb.server.sdk_downloads import router as sdk_router
 from ilvb.server.signaling import SignalingHub
 from ilvb.server.signaling import router as signaling_router
 from ilvb.server.usage import UsageRecorder
@@ -172,6 +173,7 @@ def create_app(
     app.include_router(identity_router)
     app.include_router(logs_router)
     app.include_router(quality_router)
+    app.include_router(sdk_router)
 
     @app.get("/healthz", tags=["server"])
     async def healthz() -> dict[str, str]:

@@ -17,5 +17,10 @@ def test_console_assets_ship_with_the_package() -> None:
         "chart.js",
         "dom.js",
         "console.css",
+        "view.js",
+        "app-page.js",
+        "rooms-page.js",
+        "quality-page.js",
+        "sdk-page.js",
     }
     assert os.path.getsize(root / "console.js") > 1000

@@ -5,12 +5,14 @@
 
 const KEY = "ilvb.console.adminKey";
 
-/** An error from the server: `code` is the machine-readable code of docs/protocol.md. */
+/** An error from the server: `code` is the machine-readable code of docs/protocol.md;
+ * `details` its details (e.g. `{field: "video.fps"}`). */
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, details = {}) {
     super(message);
     this.status = status;
     this.code = code;
+    this.details = details;
   }
 }
 
@@ -30,7 +32,8 @@ export async function api(method, path, body) {
   const data = reply.status === 204 ? {} : await reply.json().catch(() => ({}));
   if (!reply.ok) {
     const err = data.error || {};
-    throw new ApiError(reply.status, err.code || "internal_error", err.message || reply.statusText);
+    throw new ApiError(reply.status, err.code || "internal_error", err.message || reply.statusText,
+      err.details || {});
   }
   return data;
 }

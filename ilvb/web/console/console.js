@@ -5,24 +5,11 @@
  */
 
 import { api, adminKey, setAdminKey, signOut } from "./api.js";
-import { drawUsage } from "./chart.js";
+import { appPage } from "./app-page.js";
 import { fmtTime, form, h } from "./dom.js";
-
-const view = document.getElementById("view");
-const nav = document.getElementById("nav");
-const errorBox = document.getElementById("error");
-
-function show(...nodes) {
-  errorBox.hidden = true;
-  view.replaceChildren(...nodes);
-}
-
-function fail(err) {
-  errorBox.hidden = false;
-  errorBox.textContent = `${err.code || "error"}: ${err.message}`;
-  errorBox.dataset.code = err.code || "";
-  if (err.status === 401) { signOut(); location.hash = "#/signin"; }
-}
+import { qualityPage } from "./quality-page.js";
+import { sdkPage } from "./sdk-page.js";
+import { fail, nav, show, view } from "./view.js";
 
 // ------------------------------------------------------------------------------ sign-in
 
@@ -72,90 +59,6 @@ async function appsPage() {
           h("th", {}, "created")), rows)));
 }
 
-function capInput(name, value) {
-  return h("label", {}, name.replace("_", " "), " ",
-    h("input", { name, type: "number", value: value ?? "", placeholder: "default" }));
-}
-
-async function appPage(appId) {
-  const app = await api("GET", `/v1/apps/${encodeURIComponent(appId)}`);
-  const secret = h("span", { class: "secret", id: "secret" }, app.secret || "(hidden)");
-  const settings = form([
-    h("label", {}, "name ", h("input", { name: "name", value: app.name, maxlength: 200 })),
-    capInput("audio_sender_cap", app.audio_sender_cap),
-    capInput("video_sender_cap", app.video_sender_cap),
-    h("label", {}, h("input", { name: "enabled", type: "checkbox", checked: app.enabled }), " enabled"),
-  ], "Save", async (values) => {
-    const body = { name: values.name, enabled: values.enabled === "on" };
-    for (const cap of ["audio_sender_cap", "video_sender_cap"]) {
-      if (values[cap] !== "") body[cap] = Number(values[cap]);
-    }
-    await api("PATCH", `/v1/apps/${encodeURIComponent(appId)}`, body);
-    await appPage(appId);
-  }, { id: "app-settings" });
-  const rotate = h("button", { id: "rotate", type: "button", onclick: async () => {
-    if (!confirm("Rotate the key? Tickets signed with the old one stop working at once.")) return;
-    try {
-      const rotated = await api("POST", `/v1/apps/${encodeURIComponent(appId)}/rotate`);
-      secret.textContent = rotated.secret;
-      secret.dataset.rotated = "1";
-    } catch (err) { fail(err); }
-  } }, "Rotate key");
-  const canvas = h("canvas", { id: "usage" });
-  const peak = h("p", { id: "peak", class: "muted" });
-  const rooms = h("div", { id: "rooms" });
-  show(
-    h("section", {}, h("h2", {}, app.name), h("p", {}, "App id ", h("code", {}, app.app_id),
-      " · created ", fmtTime(app.created_at)), h("p", {}, "Secret ", secret, " ", rotate)),
-    h("section", {}, h("h2", {}, "Settings"), settings),
-    h("section", { id: "integration" }, h("h2", {}, "Account integration"),
-      h("p", {}, "Own accounts: your server signs a login ticket for each user with the app's " +
-        "secret (HS256 JWT, iss = app id, sub = user id) and hands it to the SDK:"),
-      h("pre", {}, `ilvb ticket --app-id ${app.app_id} --secret-file ./secret --user alice`),
-      h("p", { class: "muted" }, "Third-party identity providers are not configurable yet.")),
-    h("section", {}, h("h2", {}, "Usage (last 24 hours)"), canvas, peak),
-    h("section", {}, h("h2", {}, "Live rooms"), rooms));
-  await Promise.all([drawAppUsage(appId, canvas, peak), drawRooms(appId, rooms)]);
-}
-
-async function drawAppUsage(appId, canvas, peak) {
-  const to = new Date(Date.now() + 60_000);
-  const from = new Date(to.getTime() - 86_400_000);
-  const q = `from=${from.toISOString()}&to=${to.toISOString()}&step=minute`;
-  const usage = await api("GET", `/v1/apps/${encodeURIComponent(appId)}/usage?${q}`);
-  drawUsage(canvas, usage.points);
-  peak.textContent = usage.peak.t ? `peak ${usage.peak.value} at ${usage.peak.t}` : "no usage";
-}
-
-async function drawRooms(appId, box) {
-  const base = `/v1/apps/${encodeURIComponent(appId)}/rooms`;
-  const { rooms } = await api("GET", base);
-  if (!rooms.length) { box.replaceChildren(h("p", { class: "muted" }, "No live rooms.")); return; }
-  const sections = [];
-  for (const room of rooms) {
-    const path = `${base}/${encodeURIComponent(room.room)}`;
-    const kind = `kind=${room.kind}`;
-    const page = await api("GET", `${path}/members?${kind}&limit=100`);
-    const rows = page.members.map((m) => {
-      const flag = (f) => (m.sending[f] ? "sending" : m.permissions[f] ? "allowed" : "—");
-      const act = (label, call) => h("button", { type: "button", onclick: async () => {
-        try { await call(); await drawRooms(appId, box); } catch (err) { fail(err); }
-      } }, label);
-      const member = `${path}/members/${encodeURIComponent(m.user_id)}`;
-      return h("tr", { dataset: { user: m.user_id } },
-        h("td", {}, m.user_id), h("td", {}, m.role),
-        h("td", {}, flag("audio")), h("td", {}, flag("video")), h("td", {}, flag("screen")),
-        h("td", {}, act("Mute", () => api("POST", `${member}/permissions?${kind}`, { audio: false })),
-          " ", act("Kick", () => api("POST", `${member}/kick?${kind}`))));
-    });
-    sections.push(h("div", { class: "room", dataset: { room: String(room.room) } },
-      h("h3", {}, `${room.kind} ${room.room} — ${page.total} member(s)`),
-      h("table", {}, h("tr", {}, ...["user", "role", "audio", "video", "screen", ""].map(
-        (t) => h("th", {}, t))), rows)));
-  }
-  box.replaceChildren(...sections);
-}
-
 // ------------------------------------------------------------------------------ billing
 
 async function accountsPage() {
@@ -203,15 +106,6 @@ async function accountPage(accountId) {
           h("td", {}, e.reason))))));
 }
 
-function sdkPage() {
-  show(h("section", { id: "sdk" }, h("h2", {}, "SDK downloads"),
-    h("ul", {},
-      h("li", {}, h("a", { href: "/sdk/ilvb.js", download: "ilvb.js" }, "Web SDK entry point (ilvb.js)"),
-        " — an ES module; its modules load from /sdk/"),
-      h("li", {}, h("a", { href: "/sdk/ilvb.d.ts", download: "ilvb.d.ts" }, "TypeScript types (ilvb.d.ts)")),
-      h("li", {}, "Python SDK: ", h("code", {}, "pip install ilvb"), " (module ilvb.client)"))));
-}
-
 // ------------------------------------------------------------------------------ router
 
 async function route() {
@@ -221,11 +115,12 @@ async function route() {
   try {
     if (hash === "#/signin") { signinPage(); } else {
       nav.hidden = false;
-      const [, page, id] = hash.split("/");
-      if (page === "apps" && id) await appPage(decodeURIComponent(id));
+      const [, page, id, sub] = hash.split("/");
+      if (page === "apps" && id && sub === "quality") await qualityPage(decodeURIComponent(id));
+      else if (page === "apps" && id) await appPage(decodeURIComponent(id));
       else if (page === "accounts" && id) await accountPage(decodeURIComponent(id));
       else if (page === "accounts") await accountsPage();
-      else if (page === "sdk") sdkPage();
+      else if (page === "sdk") await sdkPage();
       else await appsPage();
     }
   } catch (err) {
