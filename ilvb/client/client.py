@@ -35,6 +35,7 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from ilvb.client.connection import Connection
 from ilvb.client.events import Callback, Event, EventHub, EventStream
+from ilvb.client.logs import SdkLogs
 from ilvb.client.media import MediaSession
 from ilvb.client.quality import QualityApplier
 from ilvb.client.remote import FrameCallback, FrameStream, RemoteMedia
@@ -229,6 +230,11 @@ class Client:
         """Stop sending ``source``."""
         await self._request("media.unpublish", {"source": source})
         await self.media.unpublish(source)
+
+    async def upload_logs(self, logs: SdkLogs, stats: dict[str, Any] | None = None) -> str:
+        """Upload a bundle of ``logs`` (and ``stats``) to the server; the bundle's id (the Web
+        SDK's ``uploadLogs``)."""
+        return await logs.upload(self, stats)
 
     async def mute(self, source: str, muted: bool = True) -> None:
         """Mute (or unmute) one of my sources: a muted source is not forwarded."""

@@ -62,7 +62,7 @@ async def test_level_directory_ids_upload_and_rest_listing(tmp_path: Path) -> No
             assert line["room"] == "logs-room" and len(line["session_id"]) == 12
             assert client.connection.ticket not in json.dumps(line)
 
-            bundle_id = await logs.upload(client, stats={"rtt_ms": 3, "ticket": "x"})
+            bundle_id = await client.upload_logs(logs, stats={"rtt_ms": 3, "ticket": "x"})
             listed = await _rest(server, f"/v1/apps/{server.app_id}/logs")
             assert [b["id"] for b in listed["bundles"]] == [bundle_id]
             assert listed["bundles"][0]["user_id"] == "alice"

@@ -370,6 +370,10 @@ export declare class Client extends Emitter<ClientEvents> {
   readonly sendPc: RTCPeerConnection | null;
   readonly recvPc: RTCPeerConnection | null;
   readonly slots: Map<string, { userId: string | null; source: Source | null; kind: string }>;
+  /** A short hash of my session's resume token (for logs; never the token). */
+  sessionId: string;
+  /** Upload the SDK's logs (the installed SdkLogs or `opts.logs`) and recent media stats; the bundle id. */
+  uploadLogs(opts?: { logs?: SdkLogs; stats?: Record<string, unknown> }): Promise<string>;
 
   request<T = any>(type: string, data?: Record<string, unknown>): Promise<T>;
   enter(room: string | number, opts?: { receive?: boolean }): Promise<EnterResult>;
@@ -418,3 +422,37 @@ export declare class Client extends Emitter<ClientEvents> {
 }
 
 export declare function connect(url: string, ticket: Credential, opts?: { devices?: Devices; requestTimeoutMs?: number }): Promise<Client>;
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** The Web SDK's log sink and crash reporter (the Python SDK's `ilvb.client.logs.SdkLogs`). */
+export declare class SdkLogs {
+  constructor(opts?: { level?: LogLevel; maxLines?: number; console?: boolean; storage?: Storage | null });
+  level: LogLevel;
+  maxLines: number;
+  toConsole: boolean;
+  /** Where crash reports wait for upload (localStorage by default; null: memory only). */
+  storage: Storage | null;
+  /** The newest lines (JSON, redacted). */
+  lines: string[];
+  /** Make this the SDK's sink; catches `error` / `unhandledrejection` unless `crashReports: false`. */
+  install(opts?: { crashReports?: boolean }): this;
+  close(): void;
+  setLevel(level: LogLevel): void;
+  /** Ids put on every line (`app_id`, `room`, `user_id`, `session_id`); null clears one. */
+  context(ids: Record<string, string | number | null | undefined>): void;
+  contextFrom(client: Client): void;
+  /** Keep a crash report now (redacted error, the last 200 lines, environment). */
+  writeCrash(error: unknown, where?: string): void;
+  pendingCrashes(): Record<string, unknown>[];
+  bundle(stats?: Record<string, unknown>): any;
+  /** `POST /client-logs` with the client's login ticket; the bundle id. */
+  upload(client: Client, stats?: Record<string, unknown>): Promise<string>;
+  /** Upload the waiting crash reports (removed once accepted); their ids. */
+  uploadPending(client: Client): Promise<string[]>;
+}
+
+/** `text` with tickets, keys, tokens, secrets and ICE passwords replaced by `***`. */
+export declare function redact(text: string): string;
+/** The runtime the SDK runs in (user agent, language, cores), nothing personal. */
+export declare function environment(): { sdk: string; userAgent: string; language: string; hardwareConcurrency: number };

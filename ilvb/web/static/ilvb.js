@@ -12,6 +12,7 @@
 //   connection.js  Signaling: the WebSocket, requests, heartbeats, resume (ilvb.client.connection)
 //   errors.js      IlvbError and CLIENT_ERROR_CODES, every code the SDK raises itself
 //   events.js      Emitter (ilvb.client.events)
+//   logs.js        SdkLogs, redact: the SDK's log lines, upload, crash reports (ilvb.client.logs)
 //   devices.js     Devices: lists, opens and closes microphones, cameras and speakers, with
 //   microphone.js  what is sent as "microphone" (device or app-fed audio, volume, input mixer)
 //   speaker.js     what is played (volume, output device, level)
@@ -30,6 +31,7 @@ export { PROTOCOL_VERSION, Signaling } from "./ilvb/connection.js";
 export { CAMERA_DEFAULTS, Devices } from "./ilvb/devices.js";
 export { CLIENT_ERROR_CODES, IlvbError } from "./ilvb/errors.js";
 export { Emitter } from "./ilvb/events.js";
+export { SdkLogs, environment, redact } from "./ilvb/logs.js";
 export { RemoteVideo } from "./ilvb/remote.js";
 export { SCREEN_MODES, captureScreen } from "./ilvb/screen.js";
 export { Accompaniment, ExternalAudio } from "./ilvb/sources.js";

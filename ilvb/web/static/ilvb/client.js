@@ -4,6 +4,7 @@ import { Signaling } from "./connection.js";
 import { Devices } from "./devices.js";
 import { IlvbError } from "./errors.js";
 import { Emitter } from "./events.js";
+import { installedLogs, log } from "./logs.js";
 import { QualityApplier, profileCodec } from "./quality.js";
 import { ReceiveTransport } from "./receive.js";
 import { captureScreen } from "./screen.js";
@@ -15,11 +16,25 @@ import { SendTransport } from "./send.js";
 /** @typedef {import("../ilvb.js").PublishOptions} PublishOptions */
 /** @typedef {import("../ilvb.js").View} View */
 /** @typedef {import("../ilvb.js").StageInvite} StageInvite */
+/** @typedef {import("./logs.js").SdkLogs} SdkLogs */
 /** @typedef {import("../ilvb.js").Devices} DeviceManager the declared Devices (an app may pass its own) */
 /** @typedef {{devices?: DeviceManager, requestTimeoutMs?: number}} ClientOptions */
 
 /** @type {readonly Source[]} */
 const SOURCES = ["microphone", "camera", "screen"];
+/** Events logged at info level (the rest at debug). */
+const LOGGED_EVENTS = ["room.exited", "connection.lost", "connection.resumed", "connection.closed",
+  "transport.closed", "transport.restored", "quality.changed", "control.muted", "stage.removed"];
+
+/**
+ * A short id for a session, from its (secret) resume token: sha256, 12 hex digits, as the
+ * Python SDK's (never the token itself). @param {string} token @returns {Promise<string>}
+ */
+async function sessionHash(token) {
+  if (!token || !globalThis.crypto?.subtle) return "";
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("").slice(0, 12);
+}
 
 /**
  * A connected ilvb client: room and call membership, members, media, devices.
@@ -48,6 +63,8 @@ export class Client extends Emitter {
   static async connect(url, ticket, opts = {}) {
     const client = new Client(Client.wsUrl(url), ticket, opts);
     await client._signaling.open();
+    client.sessionId = await sessionHash(client._signaling.session);
+    log.info("connected", { url: client._signaling.url, app_id: client.appId, user_id: client.userId });
     return client;
   }
 
@@ -75,6 +92,8 @@ export class Client extends Emitter {
     this.kind = null;
     /** My MemberState after entering. @type {MemberState | null} */
     this.me = null;
+    /** A short hash of my session's resume token (for logs; never the token). */
+    this.sessionId = "";
     this.audioSlots = 0;
     this.videoSlots = 0;
     const request = this.request.bind(this);
@@ -121,11 +140,66 @@ export class Client extends Emitter {
    * @param {string} type @param {Record<string, unknown>} [data] @returns {Promise<any>}
    */
   request(type, data) {
-    return this._signaling.request(type, data);
+    log.debug("request", { type });
+    return this._signaling.request(type, data).catch((/** @type {any} */ e) => {
+      log.warn("request failed", { type, code: e?.code, message: e?.message });
+      throw e;
+    });
+  }
+
+  /**
+   * Upload a bundle of the SDK's logs (the installed SdkLogs, or `opts.logs`) with recent media
+   * stats to the server (`POST /client-logs`, my login ticket); resolves with the bundle's id.
+   * @param {{logs?: SdkLogs, stats?: Record<string, unknown>}} [opts] @returns {Promise<string>}
+   */
+  async uploadLogs(opts = {}) {
+    const logs = opts.logs ?? installedLogs();
+    if (!logs) throw new IlvbError("invalid_state", "no SdkLogs installed: new SdkLogs().install()");
+    return logs.upload(this, opts.stats ?? (await this._statsSummary()));
+  }
+
+  /** A small JSON summary of both transports' getStats (inbound / outbound RTP and candidate pairs). */
+  async _statsSummary() {
+    /** @type {Record<string, unknown>} */
+    const out = {};
+    /** @type {[string, RTCPeerConnection | null][]} */
+    const pcs = [["send", this.sendPc], ["recv", this.recvPc]];
+    for (const [name, pc] of pcs) {
+      if (!pc) continue;
+      /** @type {Record<string, unknown>[]} */
+      const rows = [];
+      (await pc.getStats()).forEach((/** @type {any} */ r) => {
+        if (["inbound-rtp", "outbound-rtp", "candidate-pair"].includes(r.type)) rows.push(r);
+      });
+      out[name] = rows;
+    }
+    return out;
+  }
+
+  /**
+   * POST a log bundle or crash report with my login ticket; the stored bundle's id.
+   * @param {Record<string, unknown>} body @returns {Promise<string>}
+   */
+  async _postLogs(body) {
+    const cred = this._signaling._ticket;
+    if (typeof cred !== "string") {
+      throw new IlvbError("invalid_state", "log upload needs a login ticket (not an ID token)");
+    }
+    const base = this._signaling.url.replace(/^ws/, "http").replace(/\/ws$/, "");
+    const res = await fetch(`${base}/client-logs`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${cred}` },
+      body: JSON.stringify(body),
+    });
+    const reply = await res.json().catch(() => ({}));
+    if (res.status !== 201) throw IlvbError.fromWire(reply.error || { code: "unavailable", message: `HTTP ${res.status}` });
+    return String(reply.id);
   }
 
   /** @param {string} name @param {any} data */
   _onEvent(name, data) {
+    if (LOGGED_EVENTS.includes(name)) log.info("event", { name, data });
+    else log.debug("event", { name });
     if (name === "members.state") {
       // Batched member.state (large rooms): one event per member, as if unbatched.
       for (const m of data.members || []) this._onEvent("member.state", m);
@@ -190,6 +264,7 @@ export class Client extends Emitter {
     const data = await this.request("room.enter", req);
     this.room = data.room;
     this.kind = data.kind || kind;
+    log.info("entered", { room: data.room, kind: this.kind });
     this.me = data.me;
     this.audioSlots = data.audio_slots;
     this.videoSlots = data.video_slots;
@@ -388,6 +463,7 @@ export class Client extends Emitter {
       await this.request("media.unpublish", { source }).catch(() => {});
       throw e;
     }
+    log.info("published", { source, track: track.label });
     if (source !== "screen") await this.quality.reapply();
     if (screen) {
       this._send.setScreen(screen);

@@ -1,6 +1,7 @@
 // Event fan-out for the Web SDK (ilvb.client.events in the Python SDK).
 
 import { IlvbError } from "./errors.js";
+import { log } from "./logs.js";
 
 /** A tiny event emitter; a failing listener is logged, never fatal (mediasoup's safeEmit). */
 export class Emitter {
@@ -47,10 +48,10 @@ export class Emitter {
   /** @param {string} name @param {unknown} [data] */
   emit(name, data) {
     for (const fn of [...(this._listeners.get(name) || [])]) {
-      try { fn(data); } catch (e) { console.error(`ilvb: listener for ${name} failed`, e); }
+      try { fn(data); } catch (e) { log.error(`listener for ${name} failed`, e); }
     }
     for (const fn of [...(this._listeners.get("*") || [])]) {
-      try { fn(name, data); } catch (e) { console.error("ilvb: * listener failed", e); }
+      try { fn(name, data); } catch (e) { log.error("* listener failed", e); }
     }
   }
 
