@@ -23,7 +23,7 @@ export declare const CAMERA_DEFAULTS: Readonly<{ width: number; height: number; 
 /** The codes the Web SDK raises itself (not from the server). */
 export type ClientErrorCode =
   | "unavailable" | "timeout" | "invalid_argument" | "invalid_state" | "not_in_room"
-  | "permission_denied" | "device_unavailable" | "internal_error";
+  | "permission_denied" | "device_unavailable" | "unsupported_feature" | "internal_error";
 
 /** Every code the Web SDK raises itself, with what it means. */
 export declare const CLIENT_ERROR_CODES: Readonly<Record<ClientErrorCode, string>>;
@@ -307,6 +307,8 @@ export declare class Devices extends Emitter<DevicesEvents> {
   closeCamera(): void;
   readonly cameraTrack: MediaStreamTrack | null;
   readonly cameraDeviceId: string | null;
+  /** Zoom the open camera; `unsupported_feature` when it has no zoom control. Resolves with the zoom applied. */
+  setZoom(zoom: number): Promise<number>;
   openExternalVideo(canvas: HTMLCanvasElement, frameRate?: number): MediaStreamTrack;
 
   play(track: MediaStreamTrack): () => void;
@@ -315,6 +317,8 @@ export declare class Devices extends Emitter<DevicesEvents> {
   speakerLevel(): number;
   setSpeaker(deviceId: string): Promise<void>;
   readonly speakerDeviceId: string;
+  /** Everything the speaker plays, mixed (after the speaker volume), as one stream. */
+  outputStream(): MediaStream;
   close(): void;
 }
 
@@ -456,3 +460,18 @@ export declare class SdkLogs {
 export declare function redact(text: string): string;
 /** The runtime the SDK runs in (user agent, language, cores), nothing personal. */
 export declare function environment(): { sdk: string; userAgent: string; language: string; hardwareConcurrency: number };
+
+/** A video track's frames through `hook` before encoding (MediaStreamTrackProcessor / Generator). */
+export declare class ProcessedVideo {
+  /** Fails with `unsupported_feature` where the browser lacks MediaStreamTrackProcessor / Generator. */
+  constructor(source: MediaStreamTrack, hook: (frame: VideoFrame) => VideoFrame | Promise<VideoFrame>);
+  readonly source: MediaStreamTrack;
+  hook: (frame: VideoFrame) => VideoFrame | Promise<VideoFrame>;
+  /** A hook's error (that frame is sent unprocessed); default: logged as an error (a crash report). */
+  onError: (e: unknown) => void;
+  /** The processed track: preview it, publish it. */
+  readonly track: MediaStreamTrack;
+  /** Frames processed so far. */
+  frames: number;
+  stop(): void;
+}

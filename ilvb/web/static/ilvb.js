@@ -20,6 +20,7 @@
 //   screen.js      SCREEN_MODES, captureScreen: desktop sharing
 //   send.js        the send transport; receive.js the receive transport (ilvb.client.media)
 //   quality.js     QualityApplier (Client.quality): the pushed quality profile applied to what is sent, reported back
+//   processing.js  ProcessedVideo: a frame hook before encoding (image pre-processing)
 //   remote.js      RemoteVideo: one received video slot (ilvb.client.remote)
 //   feed-worklet.js  the audio worklet behind ExternalAudio
 //   peer.js, tracks.js  small helpers shared by the others
@@ -32,6 +33,7 @@ export { CAMERA_DEFAULTS, Devices } from "./ilvb/devices.js";
 export { CLIENT_ERROR_CODES, IlvbError } from "./ilvb/errors.js";
 export { Emitter } from "./ilvb/events.js";
 export { SdkLogs, environment, redact } from "./ilvb/logs.js";
+export { ProcessedVideo } from "./ilvb/processing.js";
 export { RemoteVideo } from "./ilvb/remote.js";
 export { SCREEN_MODES, captureScreen } from "./ilvb/screen.js";
 export { Accompaniment, ExternalAudio } from "./ilvb/sources.js";

@@ -13,12 +13,13 @@ import * as devices from "../../../ilvb/web/static/ilvb/devices.js";
 import * as errors from "../../../ilvb/web/static/ilvb/errors.js";
 import * as events from "../../../ilvb/web/static/ilvb/events.js";
 import * as logs from "../../../ilvb/web/static/ilvb/logs.js";
+import * as processing from "../../../ilvb/web/static/ilvb/processing.js";
 import * as remote from "../../../ilvb/web/static/ilvb/remote.js";
 import * as screen from "../../../ilvb/web/static/ilvb/screen.js";
 import * as sources from "../../../ilvb/web/static/ilvb/sources.js";
 
 type Modules = typeof client & typeof connection & typeof devices & typeof errors &
-  typeof events & typeof logs & typeof remote & typeof screen & typeof sources;
+  typeof events & typeof logs & typeof processing & typeof remote & typeof screen & typeof sources;
 type Declared = typeof Api;
 
 /** Compiles only when `Impl` is assignable to `Decl`. */
@@ -47,6 +48,7 @@ export type MembersDeclared = [
   NoneOf<Undeclared<errors.IlvbError, Api.IlvbError>>,
   NoneOf<Undeclared<events.Emitter, Api.Emitter>>,
   NoneOf<Undeclared<logs.SdkLogs, Api.SdkLogs>>,
+  NoneOf<Undeclared<processing.ProcessedVideo, Api.ProcessedVideo>>,
   NoneOf<Undeclared<remote.RemoteVideo, Api.RemoteVideo>>,
   NoneOf<Undeclared<sources.ExternalAudio, Api.ExternalAudio>>,
   NoneOf<Undeclared<sources.Accompaniment, Api.Accompaniment>>,

@@ -234,6 +234,25 @@ export class Devices extends Emitter {
     return this._cameraTrack;
   }
 
+  /**
+   * Zoom the open camera (`track.applyConstraints({zoom})`) where the device supports it; a camera
+   * without a zoom control fails with `unsupported_feature`. Resolves with the zoom applied.
+   * @param {number} zoom @returns {Promise<number>}
+   */
+  async setZoom(zoom) {
+    const track = this._cameraTrack;
+    if (!track || this._externalVideo) throw new IlvbError("invalid_state", "no camera is open");
+    const caps = /** @type {any} */ (track.getCapabilities?.() || {});
+    if (!caps.zoom) {
+      throw new IlvbError("unsupported_feature", `camera ${this._cameraDeviceId} has no zoom control`);
+    }
+    if (!Number.isFinite(zoom) || zoom < caps.zoom.min || zoom > caps.zoom.max) {
+      throw new IlvbError("invalid_argument", `zoom must be within ${caps.zoom.min}..${caps.zoom.max}`);
+    }
+    await track.applyConstraints(/** @type {any} */ ({ advanced: [{ zoom }] }));
+    return /** @type {any} */ (track.getSettings()).zoom ?? zoom;
+  }
+
   /** The id of the open camera, or null. */
   get cameraDeviceId() {
     return this._cameraDeviceId;
@@ -289,6 +308,15 @@ export class Devices extends Emitter {
       throw new IlvbError("device_unavailable", `no speaker with id ${deviceId}`);
     }
     await this._speaker.use(deviceId);
+  }
+
+  /**
+   * What the speaker plays (every remote member's audio, after the speaker volume) mixed into one
+   * MediaStream; per-member streams are `client.remoteAudio(userId).track`.
+   * @returns {MediaStream}
+   */
+  outputStream() {
+    return this._speaker.outputStream();
   }
 
   /** The chosen speaker's id. */

@@ -14,6 +14,7 @@ export const CLIENT_ERROR_CODES = Object.freeze({
   not_in_room: "the call needs a room and the client is in none",
   permission_denied: "the person refused access to the camera, microphone or screen",
   device_unavailable: "no such device, or the device could not be opened",
+  unsupported_feature: "the device or browser cannot do it (camera zoom, frame processing, …)",
   internal_error: "the server replied with an error without a code",
 });
 

@@ -16,6 +16,8 @@ export class Speaker {
     this._deviceId = "default";
     /** @type {AnalyserNode | null} */
     this._analyser = null;
+    /** @type {MediaStreamAudioDestinationNode | null} the mix as a stream (outputStream) */
+    this._mix = null;
     /** @type {Map<HTMLMediaElement, GainNode>} element playing -> its gain for the level meter */
     this._playing = new Map();
     this._buf = new Float32Array(1024);
@@ -27,6 +29,19 @@ export class Speaker {
     this._analyser = this._context().createAnalyser();
     this._analyser.fftSize = 1024;
     return this._analyser;
+  }
+
+  /**
+   * Everything played, mixed at the speaker volume, as a MediaStream (the output mixer's mix:
+   * record it, analyse it or send it on). The same stream on every call.
+   * @returns {MediaStream}
+   */
+  outputStream() {
+    if (!this._mix) {
+      this._mix = this._context().createMediaStreamDestination();
+      for (const gain of this._playing.values()) gain.connect(this._mix);
+    }
+    return this._mix.stream;
   }
 
   /**
@@ -48,6 +63,7 @@ export class Speaker {
     gain.gain.value = this._volume;
     const src = this._context().createMediaStreamSource(stream);
     src.connect(gain).connect(analyser);
+    if (this._mix) gain.connect(this._mix);
     this._playing.set(el, gain);
     return () => {
       try { src.disconnect(); gain.disconnect(); } catch { /* ignore */ }
@@ -95,5 +111,6 @@ export class Speaker {
     for (const el of this._playing.keys()) el.srcObject = null;
     this._playing.clear();
     this._analyser = null;
+    this._mix = null;
   }
 }
