@@ -179,4 +179,3 @@ def _complete(data: bytearray) -> bool:
 def env_with(**settings: str) -> dict[str, str]:
     """The test environment plus ``ILVB_…`` settings."""
     return {**os.environ, **settings}
-

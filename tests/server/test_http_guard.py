@@ -43,9 +43,10 @@ def test_unauthenticated_50_mib_body_is_refused_before_it_is_read(
     served: Served, chunked: bool
 ) -> None:
     assert _attack(served, "/v1/apps", {}, chunked) == (401, "admin_key_required")
-    assert _attack(
-        served, "/v1/apps/app_x/rooms/r/members/u/permissions", {}, chunked
-    ) == (401, "app_signature_required")
+    assert _attack(served, "/v1/apps/app_x/rooms/r/members/u/permissions", {}, chunked) == (
+        401,
+        "app_signature_required",
+    )
     wrong = {"Authorization": "Bearer a.b.c"}
     assert _attack(served, "/v1/apps/app_x/rooms/r/members/u/permissions", wrong, chunked) == (
         401,

@@ -36,8 +36,13 @@ def test_put_replaces_and_get_reads_back_with_defaults(env_client: tuple[Any, Te
     assert r.status_code == 200
     expected = [
         {**GOOD, "user_claim": "sub", "default_role": "audience"},
-        {**second, "algorithms": ["RS256"], "user_claim": "sub", "role_claim": None,
-         "default_role": "audience"},
+        {
+            **second,
+            "algorithms": ["RS256"],
+            "user_claim": "sub",
+            "role_claim": None,
+            "default_role": "audience",
+        },
     ]
     assert r.json() == {"providers": expected}
     admin = {"X-Admin-Key": env.admin_key}
@@ -75,8 +80,12 @@ def test_a_repeated_issuer_and_malformed_bodies_are_refused(
     auth = {"Authorization": f"Bearer {env.server_token()}"}
     r = client.put(_url(env), headers=auth, json={"providers": [GOOD, GOOD]})
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_identity_provider"
-    for body in ({"providers": [{**GOOD, "extra": 1}]}, {"providers": [{"issuer": "x"}]},
-                 {"providers": [GOOD] * 9}, {"providers": [{**GOOD, "audience": 5}]}):
+    for body in (
+        {"providers": [{**GOOD, "extra": 1}]},
+        {"providers": [{"issuer": "x"}]},
+        {"providers": [GOOD] * 9},
+        {"providers": [{**GOOD, "audience": 5}]},
+    ):
         r = client.put(_url(env), headers=auth, json=body)
         assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_argument", body
 

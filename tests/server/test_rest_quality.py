@@ -175,3 +175,72 @@ def test_the_server_keeps_each_members_quality_report(
         assert client.get(url).status_code == 401
         missing = client.get(url.replace("/m1/", "/nobody/"), headers=token)
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "member_not_found"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"video": {"fps": "20"}}, "video.fps"),  # a string for a number
+        ({"audio": {"agc": 1}}, "audio.agc"),  # a number for a flag
+        ({"video": {"width": 12.5}}, "video.width"),
+        ({"video": []}, "video"),
+        ({"video": {"codec": "AV1"}}, "video.codec"),  # a codec no SDK sends
+        ({"audio": {"codec": "aac"}}, "audio.codec"),
+        ({"video": {"fsp": 20}}, "video.fsp"),  # a field that does not exist
+        ({"network": {"max_send_kbps": 10}}, "network.max_send_kbps"),  # below the range
+        ({"screen": {"clear": {"fps": 0}}}, "screen.clear.fps"),
+        ({"audio": {"sample_rate": 44100}}, "audio.sample_rate"),
+        ({"template": 3}, "template"),
+        ({"template": "webinar"}, "template"),  # an unknown template
+    ],
+)
+def test_wrong_types_codecs_and_fields_name_the_field_and_write_nothing(
+    q: Any, body: dict[str, Any], field: str
+) -> None:
+    q("PUT", "/web/host", {"template": "online_class"})
+    error = q("PUT", "/web/host", {"template": "online_class", **body}, status=400)["error"]
+    assert error["code"] == "invalid_quality_profile"
+    assert error["details"]["field"] == field and error["message"].startswith(field)
+    (stored,) = q("GET", "")["profiles"]
+    assert (stored["version"], stored["differs"]) == (1, {})
+
+
+def test_host_and_audience_tickets_get_their_own_profiles_at_entry(
+    make_app_env: Callable[..., Any],
+) -> None:
+    from contextlib import ExitStack
+
+    from tests.server.peer import Peer
+
+    env = make_app_env()
+    with TestClient(env.app) as client, ExitStack() as stack:
+        token = {"Authorization": f"Bearer {env.server_token()}"}
+        base = f"/v1/apps/{env.app_id}/quality"
+        host_body = {"template": "interactive_live", "video": {"bitrate_kbps": 2000}}
+        audience_body = {
+            "template": "interactive_live",
+            "video": {"width": 320, "height": 180, "bitrate_kbps": 150},
+            "network": {"max_send_kbps": 200},
+        }
+        for role, body in (("host", host_body), ("audience", audience_body)):
+            assert client.put(f"{base}/web/{role}", json=body, headers=token).status_code == 200
+
+        def enter(user: str, role: str, platform: str = "web") -> dict[str, Any]:
+            p = Peer(stack.enter_context(client.websocket_connect("/ws")), user)
+            p.hello(env.ticket(user, role=role), platform=platform)
+            return p.request("room.enter", {"room": "show"})["quality"]  # type: ignore[no-any-return]
+
+        host = enter("h", "host")
+        assert (host["source"], host["version"]) == ("web/host", 1)
+        assert host["profile"]["video"]["bitrate_kbps"] == 2000
+        assert host["profile"]["video"]["width"] == 1280  # the template's, not overridden
+        viewer = enter("v", "audience")
+        assert viewer["source"] == "web/audience"
+        assert (viewer["profile"]["video"]["width"], viewer["profile"]["video"]["height"]) == (
+            320,
+            180,
+        )
+        assert viewer["profile"]["network"]["max_send_kbps"] == 200
+        # Other roles and platforms fall back to the default template.
+        assert enter("x", "cohost")["source"] == "template:realtime_call"
+        assert enter("y", "host", "python")["source"] == "template:realtime_call"
