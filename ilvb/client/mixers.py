@@ -29,6 +29,9 @@ from ilvb.errors import InvalidArgument
 MAX_BUFFER = RATE // 2  # at most 500 ms of accompaniment / member audio waits
 
 
+SILENT_AFTER_TICKS = 10  # 200 ms without samples: a member's level drops to 0
+
+
 class _Buffer:
     """A FIFO of samples with a small reserve against jitter; the oldest are dropped past
     ``MAX_BUFFER``. Reading starts once ``prime`` samples wait, and after an underrun again."""
@@ -199,13 +202,15 @@ class OutputMixer:
 
     ``client`` is an :class:`~ilvb.client.Client` (anything with ``on_frame``). ``on_member``
     callbacks get ``(user_id, samples)`` per member frame, ``on_mix`` the mix; ``levels`` holds
-    each member's last peak. With a ``speaker`` the mix is played to it.
+    each member's last peak (0 once it has sent nothing for 200 ms). With a ``speaker`` the mix
+    is played to it.
     """
 
     def __init__(self, client: Any, speaker: Speaker | None = None) -> None:
         self.speaker = speaker
         self.levels: dict[str, float] = {}
         self.volumes: dict[str, float] = {}
+        self._missed: dict[str, int] = {}
         self._buffers: dict[str, _Buffer] = {}
         self._resamplers: dict[str, AudioResampler] = {}
         self._member_cbs: list[MemberCallback] = []
@@ -243,8 +248,13 @@ class OutputMixer:
             for user_id, buffer in self._buffers.items():
                 samples = buffer.take(FRAME_SAMPLES)
                 if samples is None:
-                    self.levels[user_id] = 0.0
+                    # A short underrun (a late burst) keeps the last peak; a member silent for
+                    # longer than SILENT_AFTER_TICKS reads 0.
+                    missed = self._missed[user_id] = self._missed.get(user_id, 0) + 1
+                    if missed > SILENT_AFTER_TICKS:
+                        self.levels[user_id] = 0.0
                     continue
+                self._missed[user_id] = 0
                 parts.append((samples, self.volumes.get(user_id, 1.0)))
                 peak = float(np.abs(samples.astype(np.float64)).max() / 32768.0)
                 self.levels[user_id] = peak

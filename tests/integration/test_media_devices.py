@@ -172,3 +172,54 @@ async def test_output_mixer_gives_member_streams_and_a_mix_played_to_the_speaker
     finally:
         await recorder.close()
         await devices.close()
+
+
+async def test_hotplug_during_a_call_falls_back_and_the_far_side_keeps_hearing(
+    pulse: PulseServer, tmp_path: Path
+) -> None:
+    """The published microphone's source is unplugged mid-call: the SDK says ``removed`` with
+    the fallback, the stream goes on from the default source (another tone at the far side),
+    and the member never left the room."""
+    pulse.null_sink("room_a")
+    pulse.null_sink("room_b")
+    pulse.pactl("set-default-source", "room_b.monitor")
+    plugged = pulse.source("headset", "room_a.monitor")
+    players = [
+        pulse.play("room_a", tone_wav(tmp_path / "a.wav", 700, 0.4)),
+        pulse.play("room_b", tone_wav(tmp_path / "b.wav", 1100, 0.4)),
+    ]
+    devices = await DeviceManager.open(pulse.server)
+    removed: list[dict] = []
+    devices.on("removed", lambda ev: removed.append(ev.data))
+    try:
+        async with LiveServer() as server:
+            pub = await server.client("pub")
+            sub = await server.client("sub")
+            await pub.enter("plug")
+            await sub.enter("plug")
+            exits: list[object] = []
+            sub.on("members.exited", exits.append)
+            log = record_audio(sub)
+            mic = await devices.open_microphone("headset")
+            await pub.publish_audio(mic)
+
+            def heard(freq: float, since: float) -> int:
+                return sum(
+                    abs(f - freq) <= 40 and rms > 0.05 for f, rms in log.of("pub", since)
+                )
+
+            t0 = time.monotonic()
+            await wait_until(lambda: heard(700, t0) >= 25, 20, "the headset's tone far away")
+            pulse.unload(plugged)
+            t1 = time.monotonic()
+            await wait_until(lambda: bool(removed), 2, "a removed event within 2 s")
+            assert removed[0]["device"].id == "headset"
+            assert removed[0]["fallback"] == "room_b.monitor" == mic.device_id
+            await wait_until(lambda: heard(1100, t1) >= 25, 5, "the default source's tone")
+            print(f"fallback tone heard {time.monotonic() - t1:.2f} s after the unplug")
+            assert exits == [] and (await sub.member("pub"))["connected"] is True
+    finally:
+        for p in players:
+            p.terminate()
+            p.wait(5)
+        await devices.close()
