@@ -195,6 +195,29 @@ class OidcSettings(BaseModel):
     timeout_s: float = Field(5.0, gt=0, le=60)
 
 
+class LiveSettings(BaseModel):
+    """Room composites (recorder processes) and bypass live: HLS and RTMP (docs/recording.md)."""
+
+    # Composite picture: "640x480" or "1280x720"; 30 fps H.264 + AAC.
+    resolution: str = Field("640x480", pattern=r"^(640x480|1280x720)$")
+    fps: int = Field(30, ge=5, le=60)
+    # libx264 preset and threads per composite (one thread keeps each job's cost measurable).
+    preset: str = Field("veryfast", pattern=r"^[a-z]+$")
+    encoder_threads: int = Field(1, ge=0, le=16)
+    ffmpeg: str = "ffmpeg"
+    # Admission: cores all composites of this node may use, and the cost of one composite
+    # before it was measured here (bench/recording.py measures both resolutions).
+    cpu_budget_cores: float = Field(default_factory=lambda: round(_cpu_count() * 0.8, 2), gt=0)
+    cost_640x480_cores: float = Field(0.35, gt=0)
+    cost_1280x720_cores: float = Field(0.9, gt=0)
+    max_jobs: int = Field(16, ge=0)
+    # HLS: segment length (seconds, one keyframe per second) and playlist length (segments).
+    hls_segment_s: float = Field(1.0, ge=1.0, le=2.0)
+    hls_list_size: int = Field(6, ge=3, le=30)
+    # RTMP push URLs per live room.
+    max_rtmp_urls: int = Field(5, ge=0, le=20)
+
+
 class Settings(BaseSettings):
     """All settings. Build with :func:`load_settings`."""
 
@@ -207,6 +230,7 @@ class Settings(BaseSettings):
     signaling: SignalingSettings = SignalingSettings()
     auth: AuthSettings = AuthSettings()
     oidc: OidcSettings = OidcSettings()
+    live: LiveSettings = LiveSettings()
     log_level: str = "info"
 
 

@@ -188,6 +188,13 @@ CODES: dict[str, type[IlvbError]] = {
     # quality profiles (ilvb.quality, /v1/apps/{app_id}/quality)
     "invalid_quality_profile": InvalidArgument,
     "unknown_template": InvalidArgument,
+    # room composites and bypass live (ilvb.live, /v1/apps/{app_id}/rooms/{room}/live)
+    "room_no_senders": InvalidState,
+    "live_already_started": InvalidState,
+    "live_not_found": NotFound,
+    "rtmp_url_invalid": InvalidArgument,
+    "composite_capacity": Unavailable,
+    "recorder_failed": Unavailable,
     # media negotiation (ilvb.sfu.sdp)
     "invalid_sdp": InvalidArgument,
     "unsupported_codec": InvalidArgument,

@@ -35,6 +35,8 @@ from ilvb.billing.service import BillingService
 from ilvb.billing.store import BillingStore, MemoryBillingStore
 from ilvb.config import Settings
 from ilvb.errors import IlvbError, InvalidArgument, NotFound
+from ilvb.live.composite import CompositeRunner
+from ilvb.live.service import LiveService
 from ilvb.quality.service import QualityService
 from ilvb.quality.store import MemoryQualityStore, QualityStore
 from ilvb.rooms.clock import Clock, LoopClock
@@ -45,6 +47,8 @@ from ilvb.server.quality_push import QualityPush
 from ilvb.server.rest_apps import router as apps_router
 from ilvb.server.rest_billing import router as billing_router
 from ilvb.server.rest_identity import router as identity_router
+from ilvb.server.rest_live import hls_router
+from ilvb.server.rest_live import router as live_router
 from ilvb.server.rest_logs import router as logs_router
 from ilvb.server.rest_quality import router as quality_router
 from ilvb.server.rest_rooms import app_access
@@ -125,9 +129,14 @@ def create_app(
         app.state.signaling = SignalingHub(rooms)
         app.state.signaling.quality = app.state.quality
         QualityPush(app.state.signaling, app.state.quality)
+        # Room composites (recorder processes) and bypass live (docs/recording.md).
+        app.state.composites = CompositeRunner(rooms, settings.live)
+        app.state.live = LiveService(app.state.composites, settings.live, settings.server.data_dir)
         try:
             yield
         finally:
+            await app.state.live.close()
+            await app.state.composites.close()
             await billing.close()
             await rooms.close()
             await app.state.usage.close()
@@ -174,6 +183,8 @@ def create_app(
     app.include_router(logs_router)
     app.include_router(quality_router)
     app.include_router(sdk_router)
+    app.include_router(live_router)
+    app.include_router(hls_router)
 
     @app.get("/healthz", tags=["server"])
     async def healthz() -> dict[str, str]:

@@ -45,7 +45,8 @@ export type ServerErrorCode =
   | "invalid_quality_profile" | "unknown_template" | "invalid_sdp" | "unsupported_codec"
   | "stage_right_required" | "invite_not_found" | "invite_not_for_you"
   | "invite_already_answered" | "invite_expired" | "invite_pending" | "already_on_stage"
-  | "not_on_stage" | "room_locked";
+  | "not_on_stage" | "room_locked" | "room_no_senders" | "live_already_started"
+  | "live_not_found" | "rtmp_url_invalid" | "composite_capacity" | "recorder_failed";
 
 /** Error codes of docs/protocol.md plus the client-side ones. */
 export type ErrorCode = ClientErrorCode | ServerErrorCode | (string & {});
@@ -179,6 +180,10 @@ export interface ClientEvents {
   "member.state": MemberState;
   "call.ended": { reason: string };
   "slot": SlotEvent;
+  /** The app's server started the room's bypass live (HLS and/or `rtmp` RTMP pushes). */
+  "live.started": { hls: boolean; rtmp: number };
+  /** The room's bypass live ended (`stopped`, `room_closed`, `recorder_exited`, `shutdown`). */
+  "live.stopped": { reason: string };
   "permissions.changed": { permissions: MemberState["permissions"]; by: "self" | "server" };
   "video.added": { userId: string; source: "camera" | "screen"; video: RemoteVideo };
   "video.removed": { userId: string; source: "camera" | "screen"; video: RemoteVideo };
