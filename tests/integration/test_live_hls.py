@@ -112,7 +112,10 @@ async def test_bad_live_requests_get_clear_codes_and_leave_nothing_running() -> 
         assert anon.status_code == 401
         hls = (await http.get(live)).json()["hls_url"]
         base = hls.rsplit("/", 2)[0]
-        assert code(await http.get(base + "/" + "A" * 43 + "/index.m3u8")) == (404, "live_not_found")
+        assert code(await http.get(base + "/" + "A" * 43 + "/index.m3u8")) == (
+            404,
+            "live_not_found",
+        )
         token = hls.split("/")[-2]
         for name in ["../../../../etc/passwd", "..%2f..%2fetc%2fpasswd", "index.m3u8.tmp", "x.ts"]:
             assert (await http.get(f"{base}/{token}/{name}")).status_code == 404
