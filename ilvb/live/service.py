@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ilvb.config import LiveSettings
-from ilvb.errors import InvalidArgument, InvalidState, NotFound
+from ilvb.errors import InvalidArgument, InvalidState, NotFound, Unavailable
 from ilvb.live.composite import CompositeJob, CompositeRunner, JobOutputs
 from ilvb.live.sinks import rtmp_url_problem
 
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 HLS_FILE = re.compile(r"^(index\.m3u8|seg\d{6}\.ts)$")
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
+# POST /live returns once the playlist exists (the first 1 s segment), at most this late.
+PLAYLIST_WAIT_S = 15.0
 
 
 @dataclass
@@ -138,6 +140,15 @@ class LiveService:
         session.job = job
         self._by_token[token] = session
         job.on_exit(lambda j, reason: self._ended(session, reason))
+        if hls:  # the URL we hand out plays at once: wait for the first segment's playlist
+            playlist = hls_dir / "index.m3u8"
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + PLAYLIST_WAIT_S
+            # ffmpeg (another process) writes it: nothing to wait on but the file itself
+            while job.running and loop.time() < deadline and not playlist.is_file():  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+        if not job.running:
+            raise Unavailable("recorder_failed", f"the composite ended: {job.exit_reason}")
         job.room.broadcast("live.started", {"hls": hls, "rtmp": len(urls)})
         return session
 

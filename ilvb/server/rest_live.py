@@ -15,9 +15,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from ilvb.errors import IlvbError
 from ilvb.live.service import LiveService, LiveSession
 from ilvb.server.rest_errors import error_responses
 from ilvb.server.rest_rooms import AppId, Done, RoomKey
@@ -133,12 +134,14 @@ async def hls_file(
     name: str,
     exp: Annotated[str | None, Query(max_length=16)] = None,
     sig: Annotated[str | None, Query(max_length=64)] = None,
-) -> FileResponse:
-    """A playlist or segment of a live HLS stream (``live_not_found`` otherwise)."""
-    path = _live(request).hls_file(token, name, exp, sig)
+) -> Response:
+    """A playlist or segment of a live HLS stream (``live_not_found`` otherwise); every reply,
+    errors too, allows any origin (players on the app's own pages)."""
+    cors = {"Access-Control-Allow-Origin": "*"}
+    try:
+        path = _live(request).hls_file(token, name, exp, sig)
+    except IlvbError as exc:
+        return JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status, headers=cors)
     playlist = name.endswith(".m3u8")
-    headers = {
-        "Access-Control-Allow-Origin": "*",
-        "Cache-Control": "no-cache, no-store" if playlist else "max-age=60",
-    }
+    headers = {**cors, "Cache-Control": "no-cache, no-store" if playlist else "max-age=60"}
     return FileResponse(path, media_type=_TYPES[path.suffix], headers=headers)
