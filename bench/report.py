@@ -16,6 +16,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.impairment import existing_section, splice  # noqa: E402
+from bench.recording import existing_section as recording_section  # noqa: E402
+from bench.recording import splice as splice_recording  # noqa: E402
 
 # Targets from issue 6.
 TARGET_CPU_RATIO = 2.0
@@ -392,7 +394,9 @@ def write_report(results: dict[str, Any], md_path: Path, png_dir: Path) -> None:
     text = render(results, pngs, profile_text)
     old = md_path.read_text() if md_path.exists() else ""
     kept = existing_section(old)  # bench/impairment.py's runs are recorded separately
-    md_path.write_text(splice(text, kept) if kept else text)
+    text = splice(text, kept) if kept else text
+    recording = recording_section(old)  # so are bench/recording.py's
+    md_path.write_text(splice_recording(text, recording) if recording else text)
 
 
 if __name__ == "__main__":

@@ -7,13 +7,15 @@ cd "$(dirname "$0")/.."
 need_apt=()
 for pair in chromium:chromium janus:janus ip:iproute2 gcc:gcc python3-config:python3-dev \
     node:nodejs npm:npm pulseaudio:pulseaudio pactl:pulseaudio-utils Xvfb:xvfb \
-    espeak-ng:espeak-ng; do
+    espeak-ng:espeak-ng ffmpeg:ffmpeg ffprobe:ffmpeg nginx:nginx; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 # The store tests start their own PostgreSQL server (tests/store/conftest.py); Debian keeps its
 # binaries off PATH, under /usr/lib/postgresql/<version>/bin.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
+# The RTMP ingest of the bypass-live tests: nginx's RTMP module (tests/live/nginx_rtmp.py).
+[ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ] || need_apt+=(libnginx-mod-rtmp)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "== installing system packages: ${need_apt[*]}"
@@ -42,6 +44,11 @@ npm ci --no-audit --no-fund --loglevel=error
 # for the OIDC tests, tests/auth/test_oidc_provider.py: into that directory's node_modules.
 echo "== npm ci (oidc-provider for the OIDC tests)"
 npm ci --prefix tests/auth/oidc_provider --no-audit --no-fund --loglevel=error
+
+# hls.js (pinned in tests/live/hlsjs/package-lock.json) plays the HLS bypass live in Chromium,
+# tests/web/test_live_hls_player.py: into that directory's node_modules.
+echo "== npm ci (hls.js for the HLS player test)"
+npm ci --prefix tests/live/hlsjs --no-audit --no-fund --loglevel=error
 
 echo "== ruff"
 python3 -m ruff check .
