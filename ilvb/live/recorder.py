@@ -228,6 +228,15 @@ class Recorder:
             if mid is not None:
                 self._tasks.append(spawn(self._read(mid, track), f"read:{mid}"))
 
+        @self.pc.on("connectionstatechange")
+        def on_state() -> None:
+            # The SFU side is gone (the room's worker died, the transport timed out): end, so
+            # the server sees the job end instead of a composite of black frames.
+            if self.pc.connectionState in ("failed", "closed") and not self._stopping:
+                self.send({"type": "error", "message": f"media {self.pc.connectionState}"})
+                self._stopping = True
+                self._quit.set()
+
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)

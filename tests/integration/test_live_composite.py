@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,23 @@ async def test_room_closing_stops_the_composite(tmp_path: Path) -> None:
         assert await asyncio.wait_for(job.wait(), 20) == 0
         assert reasons == ["room_closed"] and runner.jobs == {}
         assert codecs(ffprobe(tmp_path / "c.mkv")) == {"video": "h264", "audio": "aac"}
+
+
+async def test_a_recorder_killed_with_sigkill_leaves_a_playable_file(tmp_path: Path) -> None:
+    async with LiveServer() as server:
+        await publish(server, "alice", marker=5, tone_hz=500)
+        runner: CompositeRunner = server.app.state.composites
+        out = tmp_path / "c.mkv"
+        job = await runner.start_job(server.app_id, "class", JobOutputs(file=out))
+        await wait_until(lambda: job.stats.frames > 90, 20, "3 s of composite")
+        written = job.stats.frames / 30
+        assert job.pid is not None
+        os.kill(job.pid, signal.SIGKILL)
+        assert await asyncio.wait_for(job.wait(), 20) == -signal.SIGKILL
+        assert job.exit_reason == "recorder_exited" and runner.jobs == {}
+        # ffmpeg saw end-of-file and closed the file: it plays up to about the kill.
+        info = await asyncio.to_thread(ffprobe, out)
+        assert codecs(info) == {"video": "h264", "audio": "aac"}
+        assert float(info["format"]["duration"]) > written - 2.0
+        # The room goes on.
+        assert sorted(server.app.state.rooms.get(server.app_id, "class").members) == ["alice"]
