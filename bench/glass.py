@@ -209,6 +209,30 @@ def start_server(
     raise RuntimeError("ilvb serve did not print its address")
 
 
+def set_web_camera_fps(origin: str, data_dir: Path, fps: int) -> None:
+    """Give the demo app's web members a camera profile of ``fps`` frames a second (the
+    ``realtime_call`` template with ``video.fps`` overridden, through the quality REST API with
+    the admin key the server wrote into ``data_dir``), as an app that wants a 30 fps camera
+    does: the Web SDK caps what it sends at the profile's ``video.fps`` (15 in the template)."""
+    import urllib.request
+
+    key = (data_dir / "admin-key").read_text().strip()
+
+    def call(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        req = urllib.request.Request(
+            origin + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"x-admin-key": key, "content-type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    app_id = next(a["app_id"] for a in call("GET", "/v1/apps")["apps"] if a["name"] == "demo")
+    body = {"template": "realtime_call", "video": {"fps": fps}}
+    call("PUT", f"/v1/apps/{app_id}/quality/web/*", body)
+
+
 async def measure(origin: str, seconds: float) -> dict[str, Any]:
     """Run the two pages and collect the receiver's samples."""
     from playwright.async_api import Route, async_playwright

@@ -8,7 +8,8 @@ to the port of an :class:`bench.impair.ImpairmentRelay` in this process, so ever
 the SFU announces is the relay: both pages' send and receive transports (publisher → SFU and
 SFU → viewer) cross it, each flow impaired the same way in both directions. For each condition
 a fresh Chromium context opens the two pages of ``bench/glass.py`` (the sender draws the time
-into its 640×480 30 fps canvas and also sends a continuous 440 Hz tone; the receiver views it),
+into its 640×480 30 fps canvas, the demo app's camera profile set to ``--camera-fps`` (30), and
+also sends a continuous 440 Hz tone; the receiver views it),
 waits for the first decoded frame plus ``--warmup`` seconds, then measures ``--seconds`` at the
 viewer:
 
@@ -55,6 +56,7 @@ from bench.glass import (  # noqa: E402
     COMMON_JS,
     RECEIVER_HTML,
     SENDER_HTML,
+    set_web_camera_fps,
     start_server,
 )
 from bench.impair import ImpairmentRelay, LinkProfile, LinkStats, profile  # noqa: E402
@@ -251,12 +253,19 @@ async def measure_condition(
     return result
 
 
-class Setup:
-    """One server under test (a source tree) behind its own relay."""
+# The camera frame rate of the demo app's quality profile (the template's is 15): the sender
+# page draws 30 frames a second, as a real camera gives.
+CAMERA_FPS = 30
 
-    def __init__(self, name: str, src: Path, seed: int) -> None:
+
+class Setup:
+    """One server under test (a source tree) behind its own relay, its demo app's web camera
+    profile at ``camera_fps``."""
+
+    def __init__(self, name: str, src: Path, seed: int, camera_fps: int = CAMERA_FPS) -> None:
         self.name = name
         self.src = src
+        self.camera_fps = camera_fps
         self.relay = ImpairmentRelay(("127.0.0.1", free_udp_port()), seed=seed)
         self.server: Any = None
         self.origin = ""
@@ -269,6 +278,7 @@ class Setup:
             "ILVB_MEDIA__ANNOUNCED_PORT": str(self.relay.address[1]),
         }
         self.server, self.origin = start_server(Path(self._tmp.name), env, self.src)
+        set_web_camera_fps(self.origin, Path(self._tmp.name), self.camera_fps)
 
     def stop(self) -> None:
         if self.server is not None:
@@ -284,13 +294,18 @@ async def run(
     seed: int,
     trees: dict[str, Path],
     viewer_jitter_target_ms: float = 0.0,
+    camera_fps: dict[str, int] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Every condition in ``names`` on every tree in ``trees`` (name → source dir), one server
-    and one relay per tree, the trees interleaved per condition so that a change in the
-    machine's load hits them alike. Returns the rows per tree."""
+    """Every condition in ``names`` on every tree in ``trees`` (name → source dir; its camera
+    frame rate from ``camera_fps``, else :data:`CAMERA_FPS`), one server and one relay per
+    tree, the trees interleaved per condition so that a change in the machine's load hits them
+    alike. Returns the rows per tree."""
     from playwright.async_api import async_playwright
 
-    setups = [Setup(name, src, seed) for name, src in trees.items()]
+    fps = camera_fps or {}
+    setups = [
+        Setup(name, src, seed, fps.get(name, CAMERA_FPS)) for name, src in trees.items()
+    ]
     rows: dict[str, list[dict[str, Any]]] = {s.name: [] for s in setups}
     try:
         for setup in setups:
@@ -311,7 +326,12 @@ async def run(
                             warmup_s,
                             viewer_jitter_target_ms,
                         )
-                        r.update(condition=name, label=label, seconds=seconds)
+                        r.update(
+                            condition=name,
+                            label=label,
+                            seconds=seconds,
+                            camera_fps=setup.camera_fps,
+                        )
                         r["load_1min"] = round(os.getloadavg()[0], 2)
                         print("   " + summary_line(r), flush=True)
                         rows[setup.name].append(r)
@@ -531,6 +551,17 @@ def main(argv: list[str] | None = None) -> int:
         help="also run the source tree DIR (e.g. a worktree of the previous revision), "
         "interleaved with this one per condition; recorded as LABEL with --record",
     )
+    p.add_argument(
+        "--camera-fps",
+        type=int,
+        default=CAMERA_FPS,
+        help="the demo app's web camera profile frame rate (the template's is 15)",
+    )
+    p.add_argument(
+        "--compare-camera-fps",
+        type=int,
+        help="the same for the --compare tree (default: --camera-fps)",
+    )
     p.add_argument("--render", action="store_true", help="only redraw the docs from the JSON")
     args = p.parse_args(argv)
     if args.render:
@@ -543,14 +574,25 @@ def main(argv: list[str] | None = None) -> int:
     from bench.fanout import bench_lock
 
     trees: dict[str, Path] = {}
+    fps: dict[str, int] = {}
     if args.compare:
         other, _, src = args.compare.partition("=")
         trees[other] = Path(src).resolve()
+        fps[other] = args.compare_camera_fps or args.camera_fps
     this = args.record or "this tree"
     trees[this] = ROOT
+    fps[this] = args.camera_fps
     with bench_lock():
         runs = asyncio.run(
-            run(names, args.seconds, args.warmup, args.seed, trees, args.viewer_jitter_target_ms)
+            run(
+                names,
+                args.seconds,
+                args.warmup,
+                args.seed,
+                trees,
+                args.viewer_jitter_target_ms,
+                fps,
+            )
         )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(runs, indent=2) + "\n")

@@ -1,12 +1,14 @@
 """Loss recovery through the router: repeated NACKs answered once per subscriber RTT, the RTT
-learned from the subscriber's RRs, the worst downstream audio loss reported to the publisher,
-and a keyframe asked for as soon as a publisher's packet is given up."""
+learned from the subscriber's RRs, NACK answers repeated on a lossy downlink, the worst
+downstream audio loss reported to the publisher, and a keyframe asked for as soon as a
+publisher's packet is given up."""
 
 from __future__ import annotations
 
 import time
 
 from ilvb.sfu.api import Subscription
+from ilvb.sfu.consumer import answer_copies
 from ilvb.sfu.rtp.nack import MAX_AGE_S
 from ilvb.sfu.rtp.rtcp import (
     Pli,
@@ -76,6 +78,48 @@ def test_without_an_rtt_sample_repeated_nacks_are_answered() -> None:
         room.svc.t += 0.1
         sub.handle_srtp(build_nack(0x4444, slot_ssrc, [11]))
         assert len(room.svc.take(addr("bob"))[0]) == 1
+
+
+def test_answer_copies_grow_with_the_downlink_loss() -> None:
+    assert [answer_copies(f) for f in (0, 12, 13, 50, 51, 255)] == [1, 1, 2, 2, 3, 3]
+
+
+def test_a_lossy_subscriber_gets_each_nack_answer_in_several_identical_copies() -> None:
+    room = Room()
+    pub = room.publish("alice", video_track())
+    sub = room.subscribe("bob", views=(("alice", "camera"),))
+    pub.handle_srtp(rtp(120, 10, 0, 1000, VP8_KEY))
+    for seq in range(11, 14):
+        pub.handle_srtp(rtp(120, seq, 3000 * seq, 1000, VP8_DELTA))
+    room.svc.take(addr("bob"))
+    slot_ssrc = room.slot_ssrc("bob", "v0")
+    sub.handle_srtp(build_nack(0x4444, slot_ssrc, [12]))
+    assert len(room.svc.take(addr("bob"))[0]) == 1  # no loss reported yet: one answer
+    for _ in range(12):  # the smoothed loss climbs over the reports to 30 %
+        sub.handle_srtp(_rr_about(slot_ssrc, 77))
+    room.svc.t += 1.0
+    sub.handle_srtp(build_nack(0x4444, slot_ssrc, [13]))
+    copies = room.svc.take(addr("bob"))[0]
+    assert len(copies) == 3 and len({d for _, d in copies}) == 1  # the same packet 3 times
+    assert room.router.rtcp.nacks_answered == 2  # answers, not copies
+    slot = next(s for s in room.router.members["bob"].video_slots if s.ssrc == slot_ssrc)
+    assert slot.copies_sent == 2
+
+
+def test_no_copies_while_the_subscribers_jitter_says_its_loss_is_reordering() -> None:
+    room = Room()
+    pub = room.publish("alice", video_track())
+    sub = room.subscribe("bob", views=(("alice", "camera"),))
+    pub.handle_srtp(rtp(120, 10, 0, 1000, VP8_KEY))
+    for seq in range(11, 14):
+        pub.handle_srtp(rtp(120, seq, 3000 * seq, 1000, VP8_DELTA))
+    room.svc.take(addr("bob"))
+    slot_ssrc = room.slot_ssrc("bob", "v0")
+    jittery = build_rr(0x4444, [ReportBlock(slot_ssrc, 77, 0, 0, 9000, 0, 0)])  # 100 ms
+    for _ in range(12):
+        sub.handle_srtp(jittery)
+    sub.handle_srtp(build_nack(0x4444, slot_ssrc, [12]))
+    assert len(room.svc.take(addr("bob"))[0]) == 1
 
 
 def test_publisher_rr_for_audio_carries_the_worst_subscriber_loss_video_its_own() -> None:
