@@ -428,6 +428,16 @@ def render_section(runs: dict[str, dict[str, Any]]) -> str:
         "machine load; the machine was shared and loaded throughout (load column), which is "
         "why the clean rows vary.",
         "",
+        "Runs 1-6 had a 15 fps source: the sender page draws 30 fps, but the demo app's camera "
+        "profile (the `realtime_call` template, `video.fps` 15) capped what the Web SDK sent "
+        "(the sender's outbound-rtp `framesPerSecond` 15, `qualityLimitationReason` none), so "
+        "≥ 15 fps shown was out of reach. From run 7 on the benchmark sets the app's web "
+        "profile to 30 fps (`--camera-fps`, what an app with a 30 fps camera does), in both "
+        "trees. Run 7's *after* adds repeated NACK answers: a receive-only Chromium re-NACKs "
+        "only every 100 ms, so the SFU sends each answer 2-3 times (4 ms apart) to a subscriber "
+        "whose smoothed RR loss is ≥ 5 % / ≥ 20 %, unless its interarrival jitter is above "
+        "50 ms (then the loss it reports is mostly reordering).",
+        "",
     ]
     for label, run in runs.items():
         note = f" — {run['note']}" if run.get("note") else ""

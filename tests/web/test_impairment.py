@@ -25,8 +25,12 @@ WARMUP_S = 3.0
 # longest freeze 517-1350 ms (up to 4-6 s before); 800 ms jitter -> concealed 1.9-4.0 %,
 # longest freeze 650-870 ms (0.7-1.5 s before), SFU out/in packets 0.69-0.97 (1.20-1.27
 # before). Thresholds: those figures plus a margin (concealment at the 10 % target).
+# With the camera profile at 30 fps (bench.impairment.CAMERA_FPS; the template's 15 capped the
+# source) and NACK answers repeated on the lossy downlink: decoded 25.5-29.4 fps and longest
+# freeze 350-900 ms at load 6-20 (up to 1470 ms without the repeats), but 18.7 fps and one
+# 3.9 s freeze in this test at load 17 with the whole suite running beside it.
 AUDIO_CONCEALED_30_PCT = 10.0
-FPS_DECODED_30 = 12.0
+FPS_DECODED_30 = 15.0
 LONGEST_FREEZE_30_MS = 2000.0
 AUDIO_CONCEALED_J800_PCT = 10.0
 LONGEST_FREEZE_J800_MS = 2000.0
@@ -34,9 +38,10 @@ SFU_OUT_PER_IN_J800 = 1.0
 # The adaptive playout delay (ilvb/web/static/ilvb/playout.js) stood at its 300 ms cap at the
 # end of every 30 % loss window measured; at least two 100 ms steps up.
 PLAYOUT_TARGET_30_MS = 200.0
-# Shown fps at 30 % loss with the adaptive playout delay: 8.2-8.5 at load 7-40, 10.5-12.0 at
-# load 2-5 (5.8-7.0 before it); the threshold keeps a margin under the loaded figure.
-FPS_SHOWN_30 = 7.0
+# Shown fps at 30 % loss, 30 fps camera: 17.1-24.3 at load 6-20 with the repeated answers, 12.1
+# in this test beside the suite (11.5-18.5 without them; 8.2-12.0 with a 15 fps camera); the
+# threshold keeps a margin under the loaded figure.
+FPS_SHOWN_30 = 10.0
 
 
 @pytest_asyncio.fixture(loop_scope="session")
