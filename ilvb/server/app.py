@@ -42,6 +42,7 @@ from ilvb.quality.store import MemoryQualityStore, QualityStore
 from ilvb.rooms.clock import Clock, LoopClock
 from ilvb.rooms.manager import RoomManager
 from ilvb.server.api_docs import mount_api_docs
+from ilvb.server.demo_app_server import router as demo_app_server_router
 from ilvb.server.http_guard import HttpGuard, inline_script_hashes
 from ilvb.server.quality_push import QualityPush
 from ilvb.server.rest_apps import router as apps_router
@@ -225,6 +226,7 @@ def create_app(
         return FileResponse(page, headers={"Cache-Control": "no-store"})
 
     if demo_app_id is not None:
+        app.include_router(demo_app_server_router)
 
         @app.post("/demo/ticket", tags=["demo"], response_model=DemoTicket)
         async def demo_ticket(body: DemoTicketRequest, request: Request) -> DemoTicket:

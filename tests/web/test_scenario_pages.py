@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.web.pagekit import inbound, poll
@@ -103,5 +104,25 @@ async def test_live_page_viewer_becomes_a_co_host_the_host_decodes(new_page, ilv
     await advancing(host, "video")
     await host.click("#mute-all-btn")
     await host.wait_for_selector("#members li[data-user=fan][data-audio=muted]", timeout=5000)
+    # bypass live from the page: the demo app's server starts HLS; the link plays (a playlist)
+    assert await fan.is_hidden("#broadcast-controls")
+    await host.click("#live-btn")
+    await host.wait_for_selector("#hls:not([hidden])", timeout=30000)
+    url = await host.get_attribute("#hls-link", "href")
+    async with httpx.AsyncClient(timeout=10) as http:
+        playlist = await http.get(url)
+        assert playlist.status_code == 200 and playlist.text.startswith("#EXTM3U"), playlist.text
+        # a viewer's ticket may not start it (the demo app's server checks the role)
+        ticket = await fan.evaluate("scenario.ticket")
+        refused = await http.post(
+            f"{ilvb_origin}/demo/rooms/{room}/live",
+            json={"hls": True},
+            headers={"Authorization": f"Bearer {ticket}"},
+        )
+        assert refused.status_code == 403, refused.text
+    await host.click("#live-btn")
+    await host.wait_for_selector("#hls", state="hidden", timeout=10000)
+    async with httpx.AsyncClient(timeout=10) as http:
+        assert (await http.get(url)).status_code == 404  # the live ended: the URL is gone
     for page in (host, fan):
         assert await page.evaluate("scenario.errors") == []

@@ -55,9 +55,15 @@ let client = null;
 let isHost = false;
 /** @type {StageInvite | null} the invitation shown to me (guests) */
 let invite = null;
+/** My login ticket: the demo app's server (/demo/…) takes it for the host's live and recording. */
+let ticket = "";
+/** @type {string | null} the recording running, if I started one */
+let recordingId = null;
 
 // Exposed for tests and for poking around in the console.
-/** @type {any} */ (window).scenario = { members, errors: [], get client() { return client; } };
+/** @type {any} */ (window).scenario = {
+  members, errors: [], get client() { return client; }, get ticket() { return ticket; },
+};
 
 /** @param {unknown} err */
 function showError(err) {
@@ -108,7 +114,8 @@ async function join() {
     });
     const body = await res.json().catch(() => ({}));
     if (!res.ok) throw IlvbError.fromWire(body.error || body.detail || body);
-    client = await Client.connect(location.origin, body.ticket, { devices });
+    ticket = body.ticket;
+    client = await Client.connect(location.origin, ticket, { devices });
     wire(client);
     views.attach(client);
     await client.enter(room);
@@ -216,6 +223,7 @@ function render() {
   }));
   $("member-count").textContent = `(${members.size})`;
   $("host-controls").hidden = !isHost;
+  $("broadcast-controls").hidden = !isHost;
   $("guest-controls").hidden = isHost;
   $("hand-btn").textContent = me?.hand_raised ? "Lower hand" : "Raise hand";
   $("hand-btn").hidden = !!me?.on_stage;
@@ -261,6 +269,62 @@ $("lock-btn").onclick = guarded(async () => {
   const locked = await joined().lockRoom($("lock-btn").textContent === "Lock room");
   $("lock-btn").textContent = locked ? "Unlock room" : "Lock room";
 });
+/**
+ * Call the demo app's server (it checks my ticket's role, then calls ilvb's REST for the app).
+ * @param {string} method @param {string} path @param {unknown} [body] @returns {Promise<any>}
+ */
+async function appServer(method, path, body) {
+  const res = await fetch(path, {
+    method,
+    headers: { authorization: `Bearer ${ticket}`, ...(body ? { "content-type": "application/json" } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const reply = await res.json().catch(() => ({}));
+  if (!res.ok) throw IlvbError.fromWire(reply.error || { code: "internal_error", message: `HTTP ${res.status}` });
+  return reply;
+}
+
+const roomPath = () => `/demo/rooms/${encodeURIComponent(String(joined().room))}`;
+
+$("live-btn").onclick = guarded(async () => {
+  if ($("live-btn").textContent.startsWith("Start")) {
+    $("live-btn").disabled = true;
+    try {
+      const live = await appServer("POST", `${roomPath()}/live`, { hls: true });
+      $("hls-link").href = live.hls_url;
+      $("hls-link").textContent = live.hls_url;
+      $("hls").hidden = false;
+      $("live-btn").textContent = "Stop bypass live";
+    } finally { $("live-btn").disabled = false; }
+  } else {
+    await appServer("DELETE", `${roomPath()}/live`);
+    $("hls").hidden = true;
+    $("live-btn").textContent = "Start bypass live";
+  }
+});
+
+$("record-btn").onclick = guarded(async () => {
+  $("record-btn").disabled = true;
+  try {
+    if (!recordingId) {
+      recordingId = (await appServer("POST", `${roomPath()}/recordings`, { mode: "composite" })).recording_id;
+      $("record-btn").textContent = "Stop recording";
+    } else {
+      const id = recordingId;
+      recordingId = null;
+      await appServer("POST", `/demo/recordings/${encodeURIComponent(id)}/stop`);
+      $("record-btn").textContent = "Record";
+      const rec = await appServer("GET", `/demo/recordings/${encodeURIComponent(id)}`);
+      const file = (rec.files || [])[0];
+      if (file) {
+        $("replay-link").href = `/replay?src=${encodeURIComponent(file.url)}`;
+        $("replay-link").textContent = `${file.name} (${Math.round(file.duration_s || 0)} s)`;
+        $("replay").hidden = false;
+      }
+    }
+  } finally { $("record-btn").disabled = false; }
+});
+
 $("leave-btn").onclick = guarded(async () => {
   await client?.close();
   client = null;
