@@ -11,8 +11,8 @@ both the router (the recorder's subscription; audio: every sender, the loudest
 ``audio_slots``) and the recorder (which slot goes in which cell). The room closing stops the
 job.
 
-Admission (:meth:`CompositeRunner.admit`): a job costs its measured CPU rate (cores, over its
-last seconds) once it has run a few seconds, the learned cost of its resolution before; a new
+Admission (:meth:`CompositeRunner.admit`): a job costs its measured CPU per second of output
+(cores at real time) once it has run a few seconds, the learned cost of its resolution before; a new
 job is refused with ``composite_capacity`` when the sum would pass ``live.cpu_budget_cores``.
 """
 
@@ -114,7 +114,8 @@ class CompositeJob:
         self._stopping = False
         self._stop_reason = "stopped"
         self._stderr: list[str] = []
-        self._rate_mark: tuple[float, float] | None = None  # (wall, cpu) a few seconds ago
+        self._rate_mark: tuple[float, float] | None = None  # (frames, cpu) a few seconds ago
+        self._fps = float(runner.settings.fps)
         self.cpu_rate = 0.0
 
     # -- the seam --------------------------------------------------------------------------
@@ -342,12 +343,14 @@ class CompositeJob:
         s.keyframe_requests = int(msg.get("keyframe_requests", 0))
         now = time.monotonic()
         if now - self.started_at >= MEASURE_AFTER_S:
+            # Cost = CPU per second of composite *output* (frames ÷ fps), not per wall second:
+            # on a starved machine a job that falls behind would otherwise look cheap.
             if self._rate_mark is None:
-                self._rate_mark = (now, s.cpu_s)
-            elif now - self._rate_mark[0] >= 2.0:
-                wall, cpu = self._rate_mark
-                self.cpu_rate = (s.cpu_s - cpu) / (now - wall)
-                self._rate_mark = (now, s.cpu_s)
+                self._rate_mark = (float(s.frames), s.cpu_s)
+            elif s.frames - self._rate_mark[0] >= 2 * self._fps:
+                frames, cpu = self._rate_mark
+                self.cpu_rate = (s.cpu_s - cpu) / ((s.frames - frames) / self._fps)
+                self._rate_mark = (float(s.frames), s.cpu_s)
                 self._runner.learn(self.resolution, self.cpu_rate)
 
     def _finish(self, reason: str) -> None:

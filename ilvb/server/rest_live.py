@@ -12,10 +12,11 @@ Same credentials as the rooms REST (the app's server token or the admin key).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ilvb.errors import IlvbError
@@ -142,6 +143,13 @@ async def hls_file(
         path = _live(request).hls_file(token, name, exp, sig)
     except IlvbError as exc:
         return JSONResponse({"error": exc.to_dict()}, status_code=exc.http_status, headers=cors)
+    # Read whole: ffmpeg replaces the playlist (rename) and deletes old segments at any time,
+    # so a file's size at stat() may not be its size at read().
+    try:
+        body = await asyncio.to_thread(path.read_bytes)
+    except OSError:
+        gone = {"error": {"code": "live_not_found", "message": "no longer available"}}
+        return JSONResponse(gone, status_code=404, headers=cors)
     playlist = name.endswith(".m3u8")
     headers = {**cors, "Cache-Control": "no-cache, no-store" if playlist else "max-age=60"}
-    return FileResponse(path, media_type=_TYPES[path.suffix], headers=headers)
+    return Response(body, media_type=_TYPES[path.suffix], headers=headers)
