@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -38,7 +39,9 @@ def code(reply: httpx.Response) -> tuple[int, str]:
     return reply.status_code, str(body["error"]["code"])
 
 
-async def test_hls_playlist_and_segments_are_valid_and_the_room_hears_start_and_stop() -> None:
+async def test_hls_playlist_and_segments_are_valid_and_the_room_hears_start_and_stop(
+    tmp_path: Path,
+) -> None:
     async with LiveServer() as server, rest(server) as http:
         host = await publisher(server)
         events = host.events(["live.started", "live.stopped"])
@@ -68,8 +71,14 @@ async def test_hls_playlist_and_segments_are_valid_and_the_room_hears_start_and_
         assert (await http.get(url)).headers["access-control-allow-origin"] == "*"
         info = await asyncio.to_thread(ffprobe, url)
         assert codecs(info) == {"video": "h264", "audio": "aac"}
-        segment = await asyncio.to_thread(ffprobe, url.rsplit("/", 1)[0] + "/" + names[-2])
-        assert 0.5 <= float(segment["format"]["duration"]) <= 2.1
+        seg_url = url.rsplit("/", 1)[0] + "/" + names[-2]
+        seg = await http.get(seg_url)
+        assert seg.status_code == 200 and seg.headers["content-type"] == "video/mp2t"
+        local = tmp_path / names[-2]  # a whole segment as a player gets it
+        await asyncio.to_thread(local.write_bytes, seg.content)
+        segment = await asyncio.to_thread(ffprobe, local)
+        assert codecs(segment) == {"video": "h264", "audio": "aac"}, segment
+        assert 0.5 <= float(segment["format"]["duration"]) <= 2.1, segment
         # The playlist rolls: old segments leave it once more are written.
         first = names[0]
         for _ in range(150):
