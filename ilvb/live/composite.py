@@ -102,6 +102,7 @@ class CompositeJob:
         self.width, self.height = RESOLUTIONS[resolution]
         self.stats = JobStats()
         self.started_at = time.monotonic()
+        self.t0 = time.time()
         self.exit_reason: str | None = None
         self.rtmp: tuple[str, ...] = tuple(outputs.rtmp)
         self._runner = runner
@@ -230,6 +231,7 @@ class CompositeJob:
             await self._abort(router)
             raise Unavailable("recorder_failed", f"the recorder did not start: {exc}") from exc
         await router.accept_receive_answer(self.member_id, answer)
+        self.t0 = time.time()  # the wall clock the outputs count from (about)
         room.observer.on(MemberStateChanged, self._room_changed)
         room.observer.on(MemberExited, self._room_changed)
         room.observer.on(RoomClosed, self._room_closed)
@@ -401,11 +403,15 @@ class CompositeRunner:
             )
 
     async def start(self, taps: Any, output_dir: Path) -> CompositeJob:
-        """A composite recording of ``taps.app_id``'s room ``taps.room`` into
-        ``output_dir/composite.mkv`` (the recordings service's entry point)."""
+        """A composite recording of ``taps.app_id``'s room ``taps.room_key`` (the business id;
+        ``taps.room`` is the Room) into ``output_dir/composite.mkv`` — the recordings
+        service's entry point."""
         await asyncio.to_thread(output_dir.mkdir, parents=True, exist_ok=True)
         outputs = JobOutputs(file=output_dir / "composite.mkv")
-        return await self.start_job(str(taps.app_id), taps.room, outputs)
+        room = getattr(taps, "room_key", None)
+        if room is None:
+            room = taps.room if isinstance(taps.room, str | int) else taps.room.display
+        return await self.start_job(str(taps.app_id), room, outputs)
 
     async def start_job(
         self,

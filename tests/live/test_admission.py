@@ -50,3 +50,20 @@ def test_max_jobs_caps_the_count_whatever_the_cost() -> None:
     r.jobs["a"] = job("640x480", 0.01)
     with pytest.raises(Unavailable):
         r.admit("640x480")
+
+
+async def test_start_for_the_recordings_service_takes_the_room_key_of_its_taps(
+    tmp_path: Any,
+) -> None:
+    r = runner()
+    calls: list[tuple[str, Any]] = []
+
+    async def start_job(app_id: str, room: Any, outputs: Any, **kw: Any) -> Any:
+        calls.append((app_id, room))
+        return outputs
+
+    r.start_job = start_job  # type: ignore[method-assign]
+    taps = SimpleNamespace(app_id="app1", room_key="math", room=SimpleNamespace(display="math"))
+    outputs = await r.start(taps, tmp_path / "rec")
+    assert calls == [("app1", "math")] and outputs.file == tmp_path / "rec" / "composite.mkv"
+    assert (tmp_path / "rec").is_dir()
