@@ -48,7 +48,7 @@ async def test_composite_of_two_publishers_shows_both_tiles_and_mixes_both_tones
         await publish(server, "alice", marker=11, tone_hz=440)
         await publish(server, "bob", marker=22, tone_hz=1000)
         out = tmp_path / "composite.mkv"
-        job = await run_composite(server, out, seconds=4)
+        job = await run_composite(server, out, seconds=3)
         assert job.exit_reason == "stopped"
         assert job.cpu_seconds() > 0
         info = ffprobe(out)

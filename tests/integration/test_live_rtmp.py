@@ -65,6 +65,7 @@ async def test_rtmp_push_reaches_nginx_survives_its_restart_and_follows_url_chan
             await asyncio.sleep(0.5)
             await asyncio.to_thread(nginx.start)
             back_after = await until(lambda: nginx.publishes("one") == 2, 10)
+            print(f"push back {back_after:.2f} s after nginx restarted")
             assert back_after <= 5.0, back_after
             check_stream(await asyncio.to_thread(pull, nginx.url("one")))
             state = (await http.get(live)).json()
