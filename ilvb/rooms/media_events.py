@@ -22,7 +22,7 @@ import logging
 
 from ilvb.rooms.media_link import Command
 from ilvb.rooms.member import Member
-from ilvb.rooms.room import Room, source_command, subscription_command
+from ilvb.rooms.room import Room, send_cap_command, source_command, subscription_command
 from ilvb.rooms.wire import event_frame
 from ilvb.sfu.api import (
     ProducerClosed,
@@ -117,6 +117,8 @@ def restart_media(room: Room) -> None:
         commands: list[Command] = []
         for member in room.members.values():
             commands.append(subscription_command(member.user_id, room.subscription(member)))
+            if member.send_cap_bps is not None:
+                commands.append(send_cap_command(member.user_id, member.send_cap_bps))
             for source in sorted(member.sending - member.muted):
                 commands.append(source_command(member.user_id, source, True))
         return commands

@@ -52,6 +52,9 @@ class Member:
     session: Any = None
     # A transport.closed the member missed while away: ("send"|"recv"|"both", reason).
     lost_transport: tuple[str, str] | None = None
+    # The cap on the SFU's bandwidth feedback to this member's publisher (bits/s; the server
+    # sets it from the member's quality profile), re-applied when the media restarts.
+    send_cap_bps: int | None = None
 
     @property
     def invitable(self) -> Permissions:

@@ -55,6 +55,11 @@ def source_command(member_id: str, source: Source, enabled: bool) -> Command:
     return lambda r: r.set_source_enabled(member_id, source, enabled)
 
 
+def send_cap_command(member_id: str, max_bps: int | None) -> Command:
+    """The router command that caps the bandwidth feedback to one member's publisher."""
+    return lambda r: r.set_send_cap(member_id, max_bps)
+
+
 def subscription_command(member_id: str, subscription: Subscription) -> Command:
     """The router command that sets what one member receives."""
     return lambda r: r.set_subscription(member_id, subscription)
@@ -393,6 +398,12 @@ class Room:
     def push_subscription(self, member: Member) -> None:
         """Tell the router what ``member`` receives now."""
         self.post(subscription_command(member.user_id, self.subscription(member)))
+
+    def set_send_cap(self, member: Member, max_bps: int | None) -> None:
+        """Cap the SFU's bandwidth feedback to ``member``'s publisher (bits/s; ``None``: none)."""
+        if member.send_cap_bps != max_bps:
+            member.send_cap_bps = max_bps
+            self.post(send_cap_command(member.user_id, max_bps))
 
     def post(self, command: Command) -> None:
         """Queue a command for this room's router (in order; dropped when there is none)."""

@@ -1,4 +1,5 @@
-"""Profile changes reach members already in rooms: a ``quality.changed`` event, no rejoin."""
+"""Profile changes reach members already in rooms: a ``quality.changed`` event, no rejoin; the
+SFU's bandwidth feedback to each of them follows the new ``network.max_send_kbps``."""
 
 from __future__ import annotations
 
@@ -43,3 +44,5 @@ class QualityPush:
                 continue  # a more specific profile still applies to this member
             data = {"source": source, "version": version, "profile": profile.to_dict()}
             conn.send(event_frame("quality.changed", data))
+            if member.room is not None:  # the SFU's bitrate hints follow the new cap
+                member.room.set_send_cap(member, profile.network.max_send_kbps * 1000)

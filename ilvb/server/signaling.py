@@ -396,6 +396,8 @@ class SignalingSession:
         }
         if quality is not None:
             body["quality"] = quality
+            # the SFU's bitrate hints to this publisher stay within the profile's cap
+            room.set_send_cap(member, quality["profile"]["network"]["max_send_kbps"] * 1000)
         if room.invite is not None and room.invite.creator == member.user_id:
             body["call_token"] = room.invite.token  # for the app to hand to the other party
         # Like room.exited for room.exit, the event goes out right before the response.

@@ -161,6 +161,12 @@ class RouterHandle(Protocol):
         """Replace what ``member_id`` receives (listen/unlisten, views)."""
         ...
 
+    async def set_send_cap(self, member_id: str, max_bps: int | None) -> None:
+        """Cap what the SFU's bandwidth feedback (REMB) tells ``member_id``'s publisher it may
+        send, in bits per second (the quality profile's ``network.max_send_kbps``); ``None``:
+        no cap. Kept for producers published later."""
+        ...
+
     async def remove_member(self, member_id: str) -> None:
         """Close the member's transports, producers and consumers. Idempotent."""
         ...
@@ -206,6 +212,7 @@ class NullRouter:
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     enabled: dict[tuple[str, str], bool] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
+    send_caps: dict[str, int | None] = field(default_factory=dict)
     closed: bool = False
 
     async def negotiate_send(
@@ -230,6 +237,9 @@ class NullRouter:
 
     async def set_subscription(self, member_id: str, subscription: Subscription) -> None:
         self.subscriptions[member_id] = subscription
+
+    async def set_send_cap(self, member_id: str, max_bps: int | None) -> None:
+        self.send_caps[member_id] = max_bps
 
     async def remove_member(self, member_id: str) -> None:
         self.removed.append(member_id)

@@ -37,6 +37,8 @@ class MemberMedia:
     recv_negotiated: bool = False
     subscription: Subscription = field(default_factory=Subscription)
     mid_ext: int | None = None
+    # the cap on the REMB its producers announce (bits/s), from the member's quality profile
+    send_cap_bps: int | None = None
 
     # -- producers ------------------------------------------------------------------------------
 

@@ -230,6 +230,9 @@ class WorkerRouter:
     async def set_subscription(self, member_id: str, subscription: Subscription) -> None:
         await self._call("set_subscription", member_id, subscription)
 
+    async def set_send_cap(self, member_id: str, max_bps: int | None) -> None:
+        await self._call("set_send_cap", member_id, max_bps)
+
     async def remove_member(self, member_id: str) -> None:
         self._slots.pop(member_id, None)
         if self.closed or not self.worker.alive:

@@ -102,6 +102,8 @@ class Producer:
         self._last_keyframe_request = -1e9
         self._on_level = on_level
         self.remb = remb and self.is_video
+        # the publisher's cap (bits/s, its quality profile's max send bitrate): no REMB above it
+        self.send_cap_bps: int | None = None
         # the worker socket's fd when the C fast path forwards (ilvb.sfu.fastpath), else None
         self.fast_fd = fast_fd
         self.fast_send_failed = 0
@@ -269,9 +271,15 @@ class Producer:
         return replace(block, fraction_lost=worst)
 
     def send_remb(self) -> None:
-        """Announce :data:`REMB_BPS` to the publisher (slow timer, when goog-remb was agreed)."""
+        """Announce :data:`REMB_BPS`, or :attr:`send_cap_bps` when lower, to the publisher (slow
+        timer, when goog-remb was agreed)."""
         if self.remb and self.ssrc is not None and not self.closed:
-            self.transport.send_rtcp(build_remb(FEEDBACK_SSRC, REMB_BPS, [self.ssrc]))
+            bps = self.capped(REMB_BPS)
+            self.transport.send_rtcp(build_remb(FEEDBACK_SSRC, bps, [self.ssrc]))
+
+    def capped(self, bps: int) -> int:
+        """``bps`` within the publisher's cap (:attr:`send_cap_bps`), for any REMB it is sent."""
+        return bps if self.send_cap_bps is None else min(bps, self.send_cap_bps)
 
     # -- consumers (created by their receive slot, ilvb.sfu.consumer) ----------------------------
 

@@ -190,6 +190,13 @@ class Router:
         m.subscription = subscription
         self.slots.assign(m, self._w.now())
 
+    def set_send_cap(self, member_id: str, max_bps: int | None) -> None:
+        """Cap the REMB ``member_id``'s producers announce (bits/s; ``None``: no cap)."""
+        m = self._member(member_id)
+        m.send_cap_bps = max_bps
+        for p in m.producers.values():
+            p.send_cap_bps = max_bps
+
     def remove_member(self, member_id: str) -> None:
         """Close everything of a member and re-route the others. Idempotent."""
         m = self.members.pop(member_id, None)
@@ -307,6 +314,7 @@ class Router:
             on_level=self.selector.update,
             fast_fd=w.fast_fd,
         )
+        p.send_cap_bps = m.send_cap_bps
         m.add_producer(p, rtx_ssrc=t.rtx_ssrc)
         if self.observer.listeners:
             self.observer.emit(producer_added(p))

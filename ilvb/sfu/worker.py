@@ -279,6 +279,7 @@ _ROUTER_COMMANDS = frozenset(
         "accept_receive_answer",
         "set_source_enabled",
         "set_subscription",
+        "set_send_cap",
         "remove_member",
         "stats",
     }

@@ -87,8 +87,12 @@ class RealProvider:
 
     def public_pem(self) -> bytes:
         """The current signing key's public key (PEM), as an attacker could download it."""
-        return self.keys[0].public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        return (
+            self.keys[0]
+            .public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
         )
 
     def start(self, kid: str = "key-1") -> None:

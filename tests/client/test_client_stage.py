@@ -62,4 +62,3 @@ async def test_controls_and_a_full_stage() -> None:
             await late.enter("live", receive=False)
         assert locked.value.code == "room_locked"
         assert await host.lock_room(False) is False
-

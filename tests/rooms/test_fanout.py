@@ -192,9 +192,7 @@ async def test_a_mass_disconnect_costs_one_frame_per_remaining_member_not_one_pe
         manager.reconnect(member, boxes[members.index(member)])
     await wait_flushed(manager)
     back = boxes[1].events("members.state")[-1]["members"]
-    assert [(s["user_id"], s["connected"]) for s in back] == [
-        (m.user_id, True) for m in lost[:3]
-    ]
+    assert [(s["user_id"], s["connected"]) for s in back] == [(m.user_id, True) for m in lost[:3]]
     await manager.close()
 
 

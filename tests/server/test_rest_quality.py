@@ -244,3 +244,39 @@ def test_host_and_audience_tickets_get_their_own_profiles_at_entry(
         # Other roles and platforms fall back to the default template.
         assert enter("x", "cohost")["source"] == "template:realtime_call"
         assert enter("y", "host", "python")["source"] == "template:realtime_call"
+
+
+def test_the_sfus_bitrate_hints_follow_the_members_profile_cap(
+    make_app_env: Callable[..., Any],
+) -> None:
+    import time
+
+    from tests.server.peer import Peer
+
+    env = make_app_env()
+    with TestClient(env.app) as client, client.websocket_connect("/ws") as ws:
+        token = {"Authorization": f"Bearer {env.server_token()}"}
+        base = f"/v1/apps/{env.app_id}/quality"
+        body = {"template": "realtime_call", "network": {"max_send_kbps": 900}}
+        assert client.put(f"{base}/web/host", json=body, headers=token).status_code == 200
+        host = Peer(ws, "h")
+        host.hello(env.ticket("h", role="host"), platform="web")
+        host.request("room.enter", {"room": "r"})
+
+        def cap() -> Any:
+            deadline = time.monotonic() + 5
+            while True:
+                routers = list(env.media.routers.values())
+                if routers and "h" in routers[0].send_caps:
+                    return routers[0].send_caps["h"]
+                assert time.monotonic() < deadline, "the router was not told the cap"
+                time.sleep(0.01)
+
+        assert cap() == 900_000
+        body["network"]["max_send_kbps"] = 300
+        assert client.put(f"{base}/web/host", json=body, headers=token).status_code == 200
+        host.next_event("quality.changed")
+        deadline = time.monotonic() + 5
+        while cap() != 300_000:
+            assert time.monotonic() < deadline, cap()
+            time.sleep(0.01)

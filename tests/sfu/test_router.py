@@ -560,3 +560,29 @@ def test_the_observer_sees_producers_consumers_and_slots_and_survives_a_failing_
     seen.clear()
     room.router.close()
     assert seen == []
+
+
+def test_the_remb_to_a_publisher_stays_within_its_send_cap() -> None:
+    from dataclasses import replace
+
+    from ilvb.sfu.producer import REMB_BPS
+    from ilvb.sfu.rtp.rtcp import Remb
+
+    room = Room()
+    room.router.set_send_cap("alice", 600_000)  # before publishing: kept for its producers
+    pub = room.publish("alice", replace(video_track(), feedback=("nack", "goog-remb")))
+    room.subscribe("bob", views=(("alice", "camera"),))
+    pub.handle_srtp(rtp(120, 1, 90001, 1000, VP8_KEY))
+
+    def announced() -> list[int]:
+        room.svc.take(addr("alice"))
+        room.svc.t += 1.0
+        room.router.slow_tick(room.svc.t, send_reports=True)
+        _, to_alice = room.svc.take(addr("alice"))
+        return [i.bitrate for i in to_alice if isinstance(i, Remb)]
+
+    assert announced() == [600_000]
+    room.router.set_send_cap("alice", 300_000)  # a pushed profile change
+    assert announced() == [300_000]
+    room.router.set_send_cap("alice", None)
+    assert announced() == [REMB_BPS]

@@ -17,8 +17,10 @@ async def _open_recording_violations(new_page, url: str) -> tuple[object, list[s
     violations: list[str] = []
     page.on(
         "console",
-        lambda m: ("Content Security Policy" in m.text or "Refused to" in m.text)
-        and violations.append(m.text),
+        lambda m: (
+            ("Content Security Policy" in m.text or "Refused to" in m.text)
+            and violations.append(m.text)
+        ),
     )
     await page.add_init_script(
         "document.addEventListener('securitypolicyviolation', e =>"
