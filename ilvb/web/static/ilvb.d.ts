@@ -329,7 +329,11 @@ export declare class Devices extends Emitter<DevicesEvents> {
 
 export declare function captureScreen(
   mode: ScreenModeName,
-  opts?: { region?: { x: number; y: number; width: number; height: number } },
+  opts?: {
+    region?: { x: number; y: number; width: number; height: number };
+    /** The quality profile's values for this mode (size, frame rate, bitrate), if any. */
+    profile?: { width: number; height: number; fps: number; bitrate_kbps: number } | null;
+  },
 ): Promise<{ track: MediaStreamTrack; stop: () => void; mode: ScreenMode }>;
 
 export interface FrameInfo { width: number; height: number; mediaTime: number; frames: number }

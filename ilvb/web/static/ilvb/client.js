@@ -105,6 +105,8 @@ export class Client extends Emitter {
       sender: (source) => this._send.sender(source),
       micDeviceTrack: () => this.devices.microphoneDeviceTrack,
       reopenMic: (flags) => this.devices.openMicrophone(this.devices.microphoneDeviceId || undefined, flags),
+      setOpus: (opus) => this._send.setOpus(opus),
+      screenMode: () => this._send.screenMode(),
     }, emit);
     this._onDeviceTrack = this.devices.on("track",
       (/** @type {{source: Source, track: MediaStreamTrack | null}} */ e) => this._send.replaceTrack(e.source, e.track));
@@ -451,7 +453,10 @@ export class Client extends Emitter {
       } else if (source === "camera") {
         track = this.devices.cameraTrack || await this.devices.openCamera(opts.deviceId);
       } else {
-        screen = await captureScreen(opts.mode || "clear", { region: opts.region });
+        // The mode's size, frame rate and bitrate come from the quality profile when there is one.
+        const mode = opts.mode || "clear";
+        screen = await captureScreen(mode, { region: opts.region,
+          profile: this.quality.current?.profile.screen?.[mode] });
         track = screen.track;
       }
       // The quality profile's codec, unless the app forces one (a later change of it applies
@@ -464,11 +469,11 @@ export class Client extends Emitter {
       throw e;
     }
     log.info("published", { source, track: track.label });
-    if (source !== "screen") await this.quality.reapply();
     if (screen) {
       this._send.setScreen(screen);
       track.addEventListener("ended", () => { this.unpublish("screen").catch(() => {}); });
     }
+    await this.quality.reapply();
     return { source, track };
   }
 

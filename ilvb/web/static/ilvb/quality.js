@@ -2,31 +2,54 @@
 // `quality.changed`): applied to what is sent without rejoining, and reported back with
 // `quality.report` (docs/protocol.md; the profile itself is described in docs/console.md).
 
+import { applyScreenMode, screenModeName } from "./screen.js";
+
 /** @typedef {import("../ilvb.js").Source} Source */
 /** @typedef {import("../ilvb.js").QualityUpdate} QualityUpdate */
 /** @typedef {import("../ilvb.js").QualityProfile} QualityProfile */
 /** @typedef {import("../ilvb.js").QualityReport} QualityReport */
 /** @typedef {(type: string, data?: Record<string, unknown>) => Promise<any>} Request */
 /** @typedef {{echoCancellation?: boolean, noiseSuppression?: boolean, autoGainControl?: boolean}} AudioFlags */
+/** @typedef {import("./send.js").OpusParams} OpusParams */
+/** @typedef {import("../ilvb.js").ScreenMode} ScreenMode */
 /**
  * What the applier needs from the client.
  * @typedef {{
  *   sender: (source: Source) => RTCRtpSender | null,
  *   micDeviceTrack: () => MediaStreamTrack | null,
  *   reopenMic: (flags: AudioFlags) => Promise<unknown>,
+ *   setOpus: (opus: OpusParams) => Promise<void>,
+ *   screenMode: () => ScreenMode | null,
  * }} QualityHooks
  */
 
 /**
  * Profile fields a browser cannot set: the encoder's QP range and keyframe interval are not
  * exposed by WebRTC, nor is video FEC per sender; sharpening would need a pre-encode canvas
- * step (not done); Opus sample rate, channels and packet length need SDP fmtp (not done); the
- * receive cap is the server's to enforce.
+ * step (not done); the receive cap is the server's to enforce. (The Opus sample rate, channels,
+ * packet length and bitrate go to the encoder through the SDP answer's fmtp and a=ptime.)
  */
 export const WEB_UNSUPPORTED = Object.freeze([
   "video.min_qp", "video.max_qp", "video.gop", "video.sharpen", "video.sharpen_strength",
-  "video.fec", "audio.sample_rate", "audio.channels", "audio.packet_ms", "network.max_recv_kbps",
+  "video.fec", "network.max_recv_kbps",
 ]);
+
+/**
+ * The Opus settings of a profile, as the SDP answer gives them to the encoder (RFC 7587):
+ * bitrate (within the send cap), stereo, the largest sample rate worth coding, packet length,
+ * and in-band FEC (always on: it costs little and recovers single losses).
+ * @param {QualityProfile} profile @returns {OpusParams}
+ */
+export function opusParams(profile) {
+  const a = profile.audio;
+  return {
+    maxaveragebitrate: Math.min(a.bitrate_kbps, profile.network.max_send_kbps) * 1000,
+    stereo: a.channels === 2 ? 1 : 0,
+    maxplaybackrate: a.sample_rate,
+    ptime: a.packet_ms,
+    useinbandfec: 1,
+  };
+}
 
 /**
  * Applies the current profile to the published camera and microphone (and again whenever a
@@ -76,6 +99,18 @@ export class QualityApplier {
     if (camera?.track) await applyVideo(camera, profile, applied, unsupported);
     const mic = this._hooks.sender("microphone");
     if (mic) await this._applyAudio(mic, profile, applied);
+    // Opus settings: in every later answer; a renegotiation now when the microphone is sent.
+    const opus = opusParams(profile);
+    await this._hooks.setOpus(opus);
+    if (mic) {
+      applied["audio.bitrate_kbps"] = opus.maxaveragebitrate / 1000;
+      applied["audio.channels"] = opus.stereo ? 2 : 1;
+      applied["audio.sample_rate"] = opus.maxplaybackrate;
+      applied["audio.packet_ms"] = opus.ptime;
+    }
+    const screen = this._hooks.sender("screen");
+    const running = this._hooks.screenMode();
+    if (screen?.track && running) await applyScreen(screen, running, profile, applied);
     /** @type {QualityReport} */
     const report = { version: update.version, applied, unsupported };
     await this._request("quality.report", { ...report });
@@ -117,6 +152,23 @@ export class QualityApplier {
     }
     applied["audio.codec"] = "opus";
   }
+}
+
+/**
+ * The running screen share keeps its capture size (a new size applies at the next share); its
+ * mode's bitrate and frame rate from the profile go on the sender now.
+ * @param {RTCRtpSender} sender @param {ScreenMode} running @param {QualityProfile} profile
+ * @param {Record<string, boolean | number | string | null>} applied
+ */
+async function applyScreen(sender, running, profile, applied) {
+  const name = screenModeName(running);
+  const want = profile.screen[name];
+  const kbps = Math.min(want.bitrate_kbps, profile.network.max_send_kbps);
+  await applyScreenMode(sender, { ...running, frameRate: want.fps, maxBitrate: kbps * 1000 });
+  applied[`screen.${name}.width`] = running.width;
+  applied[`screen.${name}.height`] = running.height;
+  applied[`screen.${name}.fps`] = want.fps;
+  applied[`screen.${name}.bitrate_kbps`] = kbps;
 }
 
 /**

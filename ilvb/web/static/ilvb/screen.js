@@ -31,17 +31,37 @@ function firstFrame(video, timeoutMs = 3000) {
 }
 
 /**
- * Capture the screen (or a region of it) for a mode, at exactly the mode's resolution.
+ * A mode with the quality profile's values for it (size, frame rate, bitrate), when given.
+ * @param {"clear"|"smooth"} mode
+ * @param {{width: number, height: number, fps: number, bitrate_kbps: number} | null | undefined} profile
+ * @returns {ScreenMode}
+ */
+export function screenMode(mode, profile) {
+  const m = SCREEN_MODES[mode];
+  if (!m) throw new IlvbError("invalid_argument", `unknown screen mode ${mode} (clear or smooth)`);
+  if (!profile) return m;
+  return Object.freeze({ ...m, width: profile.width, height: profile.height, frameRate: profile.fps,
+    maxBitrate: profile.bitrate_kbps * 1000 });
+}
+
+/** Which mode a running capture is ("detail" is clear, "motion" smooth). @param {ScreenMode} m */
+export function screenModeName(m) {
+  return m.contentHint === "motion" ? "smooth" : "clear";
+}
+
+/**
+ * Capture the screen (or a region of it) for a mode, at exactly the mode's resolution (the
+ * quality profile's for that mode when `opts.profile` gives it).
  * The capture is used as is when its frames already have the mode's size; otherwise (a region,
  * a screen of another size or shape) it is drawn, scaled to fit and centred, onto a canvas of
  * the mode's size and that canvas is sent.
  * @param {"clear"|"smooth"} mode
- * @param {{region?: {x: number, y: number, width: number, height: number}}} [opts]
+ * @param {{region?: {x: number, y: number, width: number, height: number},
+ *   profile?: {width: number, height: number, fps: number, bitrate_kbps: number} | null}} [opts]
  * @returns {Promise<{track: MediaStreamTrack, stop: () => void, mode: ScreenMode}>}
  */
 export async function captureScreen(mode, opts = {}) {
-  const m = SCREEN_MODES[mode];
-  if (!m) throw new IlvbError("invalid_argument", `unknown screen mode ${mode} (clear or smooth)`);
+  const m = screenMode(mode, opts.profile);
   const region = opts.region;
   if (region && !(region.width > 0 && region.height > 0 && region.x >= 0 && region.y >= 0)) {
     throw new IlvbError("invalid_argument", "region needs x, y >= 0 and width, height > 0");

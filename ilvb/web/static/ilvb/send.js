@@ -11,6 +11,47 @@ import { stopTrack } from "./tracks.js";
 /** @typedef {import("../ilvb.js").ScreenMode} ScreenMode */
 /** @typedef {{codec?: string}} SendOptions */
 /** @typedef {(type: string, data?: Record<string, unknown>) => Promise<any>} Request */
+/**
+ * Opus settings the SFU's answer carries to this browser's encoder (RFC 7587 fmtp, a=ptime).
+ * @typedef {{maxaveragebitrate: number, stereo: 0 | 1, maxplaybackrate: number, ptime: number,
+ *   useinbandfec: 0 | 1}} OpusParams
+ */
+
+/**
+ * `sdp` (the SFU's answer) with the Opus fmtp of its audio m-sections set to `opus` and their
+ * `a=ptime`: what the answer says is what this browser's Opus encoder sends (bitrate, stereo,
+ * packet length, in-band FEC). @param {string} sdp @param {OpusParams} opus @returns {string}
+ */
+export function withOpusParams(sdp, opus) {
+  const eol = sdp.includes("\r\n") ? "\r\n" : "\n";
+  const sections = sdp.split(/\r?\n(?=m=)/);
+  const out = sections.map((section) => {
+    if (!section.startsWith("m=audio")) return section;
+    const pt = section.match(/a=rtpmap:(\d+) opus\/48000/i)?.[1];
+    if (!pt) return section;
+    let lines = section.split(/\r?\n/).filter((l) => l !== "" && !l.startsWith("a=ptime:"));
+    const fmtpAt = lines.findIndex((l) => l.startsWith(`a=fmtp:${pt} `));
+    /** @type {Map<string, string>} */
+    const params = new Map();
+    if (fmtpAt >= 0) {
+      for (const kv of lines[fmtpAt].slice(`a=fmtp:${pt} `.length).split(";")) {
+        const [k, v] = kv.trim().split("=");
+        if (k) params.set(k, v ?? "");
+      }
+    }
+    params.set("maxaveragebitrate", String(opus.maxaveragebitrate));
+    params.set("stereo", String(opus.stereo));
+    params.set("sprop-stereo", String(opus.stereo));
+    params.set("maxplaybackrate", String(opus.maxplaybackrate));
+    params.set("useinbandfec", String(opus.useinbandfec));
+    const fmtp = `a=fmtp:${pt} ${[...params].map(([k, v]) => `${k}=${v}`).join(";")}`;
+    if (fmtpAt >= 0) lines[fmtpAt] = fmtp;
+    else lines.splice(lines.findIndex((l) => l.startsWith(`a=rtpmap:${pt} `)) + 1, 0, fmtp);
+    lines = [...lines, `a=ptime:${opus.ptime}`];
+    return lines.join(eol);
+  }).join(eol);
+  return sdp.endsWith(eol) && !out.endsWith(eol) ? out + eol : out;
+}
 
 /** The MemberState permission / sending key of each source. */
 const SOURCE_KEYS = /** @type {const} */ ({ microphone: "audio", camera: "video", screen: "screen" });
@@ -63,11 +104,33 @@ export class SendTransport {
     /** How each source was published (codec, screen mode): reused when the transport is rebuilt.
      * @type {Map<Source, {opts: SendOptions, screenMode: ScreenMode | null}>} */
     this._publishedWith = new Map();
+    /** The Opus settings put into each answer (the quality profile's), or null. @type {OpusParams | null} */
+    this.opus = null;
+    /** The Opus settings of the answer in effect. @type {OpusParams | null} */
+    this.negotiatedOpus = null;
+  }
+
+  /**
+   * Use these Opus settings: renegotiate the send transport when the microphone is sent and they
+   * differ from the answer in effect. @param {OpusParams} opus @returns {Promise<void>}
+   */
+  setOpus(opus) {
+    this.opus = opus;
+    return this._serial(async () => {
+      const same = JSON.stringify(this.negotiatedOpus) === JSON.stringify(this.opus);
+      if (this.pc && this._senders.has("microphone") && !same) await this._negotiate(this.pc);
+    });
   }
 
   /** The RTCRtpSender of a source's m-line, or null before it is published. @param {Source} source */
   sender(source) {
     return this._senders.get(source)?.sender || null;
+  }
+
+  /** The mode of the screen being shared, or null. @returns {ScreenMode | null} */
+  screenMode() {
+    return this._screen && this._senders.get("screen")?.sender.track
+      ? this._publishedWith.get("screen")?.screenMode || null : null;
   }
 
   /** The track currently sent for a source, or null. @param {Source} source */
@@ -162,7 +225,9 @@ export class SendTransport {
     for (const [source, tr] of this._senders) if (tr.mid != null) sources[tr.mid] = source;
     const sdp = /** @type {RTCSessionDescription} */ (pc.localDescription).sdp;
     const answer = await this._request("transport.send.offer", { sdp, sources });
-    await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+    const opus = this.opus;
+    await pc.setRemoteDescription({ type: "answer", sdp: opus ? withOpusParams(answer.sdp, opus) : answer.sdp });
+    this.negotiatedOpus = opus;
   }
 
   /**
