@@ -166,3 +166,40 @@ async def test_sdk_downloads_page_serves_an_installable_wheel_and_the_web_sdk(
     for f in listing["web"]["files"]:
         assert _sha256(console.origin + f["url"]) == f["sha256"], f["url"]
     assert console.rest("GET", "/v1/sdk", **{"Origin": "http://evil.example"}).status_code == 401
+
+
+def _hello(origin: str, ticket: str) -> dict[str, Any]:
+    """The reply to ``hello`` with ``ticket`` on a new signaling socket."""
+    import json
+
+    from websockets.sync.client import connect
+
+    with connect(origin.replace("http", "ws") + "/ws", open_timeout=10) as ws:
+        ws.send(json.dumps({"id": 1, "type": "hello", "data": {"protocol": 1, "ticket": ticket}}))
+        while True:
+            frame = json.loads(ws.recv(timeout=10))
+            if frame.get("id") == 1:
+                return frame  # type: ignore[no-any-return]
+
+
+async def test_a_key_rotated_in_the_console_refuses_login_tickets_of_the_old_one(
+    new_page: Any, console: Console
+) -> None:
+    from ilvb.auth.tickets import sign_ticket
+
+    app = console.rest("POST", "/v1/apps", {"name": "rot"}).json()
+    old = sign_ticket(app["app_id"], app["secret"], "alice")
+    assert _hello(console.origin, old)["type"] == "response"
+    page = await new_page(enforce_csp=True)
+    page.on("dialog", lambda d: d.accept())
+    await _signin(page, console)
+    await page.goto(f"{console.origin}/console#/apps/{app['app_id']}")
+    await page.click("#rotate")
+    await page.wait_for_selector("#secret[data-rotated='1']")
+    new_secret = (await page.text_content("#secret") or "").strip()
+    refused = _hello(console.origin, old)
+    assert refused["type"] == "error" and refused["error"]["code"] == "ticket_bad_signature", (
+        refused
+    )
+    fresh = sign_ticket(app["app_id"], new_secret, "alice")
+    assert _hello(console.origin, fresh)["type"] == "response"
