@@ -218,6 +218,17 @@ class LiveSettings(BaseModel):
     max_rtmp_urls: int = Field(5, ge=0, le=20)
 
 
+class RecordingSettings(BaseModel):
+    """Cloud recording (ilvb.recording, docs/recording.md)."""
+
+    # Where recordings' files go; default <server.data_dir>/recordings.
+    directory: Path | None = None
+
+    def resolved_directory(self, data_dir: Path) -> Path:
+        """The recordings directory, absolute."""
+        return (self.directory or data_dir / "recordings").resolve()
+
+
 class Settings(BaseSettings):
     """All settings. Build with :func:`load_settings`."""
 
@@ -231,6 +242,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     oidc: OidcSettings = OidcSettings()
     live: LiveSettings = LiveSettings()
+    recording: RecordingSettings = RecordingSettings()
     log_level: str = "info"
 
 

@@ -195,6 +195,12 @@ CODES: dict[str, type[IlvbError]] = {
     "rtmp_url_invalid": InvalidArgument,
     "composite_capacity": Unavailable,
     "recorder_failed": Unavailable,
+    # recording (ilvb.recording, /v1/apps/{app_id}/recordings)
+    "recording_not_found": NotFound,
+    "recording_file_not_found": NotFound,
+    "recording_already_running": InvalidState,
+    "recording_mode_unavailable": Unavailable,
+    "invalid_file_name": InvalidArgument,
     # media negotiation (ilvb.sfu.sdp)
     "invalid_sdp": InvalidArgument,
     "unsupported_codec": InvalidArgument,

@@ -27,13 +27,25 @@ ALLOWED: dict[str, set[str]] = {
     "config": {"errors"},
     "sfu": {"errors", "config"},
     "client": {"errors"},
-    "store": {"errors", "billing", "quality"},
+    "store": {"errors", "billing", "quality", "recording"},
     "auth": {"errors", "store"},
     "billing": {"errors", "config"},
     "quality": {"errors"},
     "rooms": {"errors", "config", "auth", "store", "sfu"},
-    "server": {"errors", "config", "auth", "store", "rooms", "sfu", "billing", "quality", "live"},
+    "server": {
+        "errors",
+        "config",
+        "auth",
+        "store",
+        "rooms",
+        "sfu",
+        "billing",
+        "quality",
+        "live",
+        "recording",
+    },
     "live": {"errors", "config", "rooms", "sfu"},
+    "recording": {"errors", "config", "rooms", "sfu"},
     "web": set(),
 }
 # The rules every package docstring must state in words (the planes' contract).
@@ -44,6 +56,7 @@ MUST_NOT: dict[str, set[str]] = {
     "billing": {"server", "rooms", "sfu"},
     "quality": {"server", "rooms", "sfu"},
     "live": {"server", "client"},
+    "recording": {"server", "store"},
 }
 PACKAGES = {"errors", "config", "cli", "__main__", *ALLOWED}
 RULES: dict[str, set[str]] = {p: PACKAGES - ALLOWED[p] - {p} for p in ALLOWED}

@@ -59,6 +59,10 @@ class Client:
         self.video_slots = 0
         # The token of the call I created (room.enter with number 0), to give to the callee.
         self.call_token: str | None = None
+        # Recordings running in my room: recording id → mode (recording.started / .stopped).
+        self.recordings: dict[str, str] = {}
+        events.on("recording.started", self._on_recording)
+        events.on("recording.stopped", self._on_recording)
         events.on("slot", self._on_slot)
         events.on("room.exited", self._on_exited)
         events.on("connection.closed", self._on_closed)
@@ -390,6 +394,13 @@ class Client:
     async def _on_exited(self, event: Event) -> None:
         await self._left()
 
+    async def _on_recording(self, event: Event) -> None:
+        rid = str(event.data.get("recording_id"))
+        if event.name == "recording.started":
+            self.recordings[rid] = str(event.data.get("mode"))
+        else:
+            self.recordings.pop(rid, None)
+
     async def _on_closed(self, event: Event) -> None:
         # The session could not be resumed: the server has dropped us, media is useless.
         # (A simulated loss, ``connection.drop(resume=False)``, keeps media running on purpose.)
@@ -446,6 +457,7 @@ class Client:
 
     async def _left(self) -> None:
         self.room = None
+        self.recordings.clear()
         self.kind = None
         self.me = None
         await self.media.close()

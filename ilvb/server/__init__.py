@@ -3,7 +3,6 @@ profiles and bypass live, WebSocket signaling, the app factory and its lifespan 
 plane, rooms).
 
 The top of the control plane: imports ``ilvb.errors``, ``ilvb.config``, ``ilvb.auth``,
-``ilvb.store``, ``ilvb.rooms``, ``ilvb.sfu``, ``ilvb.billing``, ``ilvb.quality`` and
-``ilvb.live``; must not
-import the SDK (``ilvb.client``) or the command line.
+``ilvb.store``, ``ilvb.rooms``, ``ilvb.sfu``, ``ilvb.billing``, ``ilvb.quality``,
+``ilvb.live`` and ``ilvb.recording``; must not import the SDK (``ilvb.client``) or the command line.
 """

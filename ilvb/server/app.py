@@ -39,6 +39,9 @@ from ilvb.live.composite import CompositeRunner
 from ilvb.live.service import LiveService
 from ilvb.quality.service import QualityService
 from ilvb.quality.store import MemoryQualityStore, QualityStore
+from ilvb.recording.jobs import CompositeRunner as CompositeStarter
+from ilvb.recording.service import RecordingService
+from ilvb.recording.store import AutoRecordStore, RecordingStore
 from ilvb.rooms.clock import Clock, LoopClock
 from ilvb.rooms.manager import RoomManager
 from ilvb.server.api_docs import mount_api_docs
@@ -52,6 +55,7 @@ from ilvb.server.rest_live import hls_router
 from ilvb.server.rest_live import router as live_router
 from ilvb.server.rest_logs import router as logs_router
 from ilvb.server.rest_quality import router as quality_router
+from ilvb.server.rest_recordings import router as recordings_router
 from ilvb.server.rest_rooms import app_access
 from ilvb.server.rest_rooms import router as rooms_router
 from ilvb.server.rest_usage import router as usage_router
@@ -133,10 +137,15 @@ def create_app(
         # Room composites (recorder processes) and bypass live (docs/recording.md).
         app.state.composites = CompositeRunner(rooms, settings.live)
         app.state.live = LiveService(app.state.composites, settings.live, settings.server.data_dir)
+        app.state.recordings = _recording_service(
+            settings, app_store, rooms, media_plane, app.state.composites
+        )
+        await app.state.recordings.open()
         try:
             yield
         finally:
             await app.state.live.close()
+            await app.state.recordings.close()
             await app.state.composites.close()
             await billing.close()
             await rooms.close()
@@ -186,6 +195,7 @@ def create_app(
     app.include_router(sdk_router)
     app.include_router(live_router)
     app.include_router(hls_router)
+    app.include_router(recordings_router)
 
     @app.get("/healthz", tags=["server"])
     async def healthz() -> dict[str, str]:
@@ -255,7 +265,9 @@ def create_app(
 
 
 # Sub-paths of /v1/apps/{app_id} that the app's own server may call (with its server token).
-APP_SCOPED = frozenset({"rooms", "quality", "usage", "logs", "identity-providers"})
+APP_SCOPED = frozenset(
+    {"rooms", "quality", "usage", "logs", "identity-providers", "recordings", "recording-settings"}
+)
 
 
 async def authenticate_before_body(request: Request) -> None:
@@ -307,6 +319,34 @@ def _close_rooms_of(rooms: RoomManager, app_ids: set[str]) -> None:
     for app_id in app_ids:
         for room in rooms.rooms(app_id):
             rooms.close_room(room, "account_suspended")
+
+
+def _recording_service(
+    settings: Settings,
+    app_store: AppStore,
+    rooms: RoomManager,
+    media: MediaPlane,
+    composite: CompositeStarter | None,
+) -> RecordingService:
+    """Recordings: rows in the app store's database (SQL) or in memory, files on disk; the
+    composite mode is ``composite`` (the live package's runner, when there is one)."""
+    from ilvb.sfu.api import NullMediaPlane
+    from ilvb.store.sql import SqlAppStore
+
+    store: RecordingStore | None = None
+    auto: AutoRecordStore | None = None
+    if isinstance(app_store, SqlAppStore):
+        from ilvb.store.recordings_sql import SqlRecordingStore
+
+        store = auto = SqlRecordingStore(app_store)
+    return RecordingService(
+        rooms,
+        settings.recording.resolved_directory(settings.server.data_dir),
+        store=store,
+        settings=auto,
+        composite=composite,
+        media=not isinstance(media, NullMediaPlane),
+    )
 
 
 def _quality_service(app_store: AppStore, clock: Clock | None) -> QualityService:

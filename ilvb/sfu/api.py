@@ -21,6 +21,10 @@ plane's loop): :class:`SlotChanged`; :class:`ProducerClosed` and :class:`Transpo
 SFU closed one on its own account (never as the echo of a command); :class:`WorkerDied` once per
 router when its worker process died — the handle is dead from then on, the room must be opened
 again. Nothing else crosses the planes.
+
+Taps (:meth:`RouterHandle.open_tap`): a recorder on the same host takes a producer's packets as
+a plain subscriber — unencrypted RTP to a loopback UDP port (mediasoup's PlainTransport) — and
+does any depacketizing and muxing in its own process; the SFU never decodes.
 """
 
 from __future__ import annotations
@@ -47,6 +51,24 @@ class ProducerInfo:
     kind: Literal["audio", "video"]
     codec: str  # "opus", "VP8", "H264"
     ssrc: int
+
+
+@dataclass(frozen=True)
+class TapInfo:
+    """A plain tap (:meth:`RouterHandle.open_tap`): what a recorder needs to depacketize.
+
+    ``red_payload_type``: set when the audio comes RFC 2198 RED-wrapped under that PT too.
+    """
+
+    tap_id: str
+    member_id: str
+    source: Source
+    kind: Literal["audio", "video"]
+    codec: str  # "opus", "VP8", "H264"
+    payload_type: int
+    clock_rate: int
+    ssrc: int
+    red_payload_type: int | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +193,27 @@ class RouterHandle(Protocol):
         """Close the member's transports, producers and consumers. Idempotent."""
         ...
 
+    async def open_tap(
+        self, tap_id: str, member_id: str, source: Source, addr: tuple[str, int]
+    ) -> TapInfo:
+        """Send ``member_id``'s ``source`` as a plain subscriber would get it, to a loopback UDP
+        ``addr`` (a recorder): RTP unchanged and unencrypted, plus the publisher's sender
+        reports of that stream; a keyframe is requested at once. ``not_found`` while the
+        member has no such producer; the tap closes with its producer."""
+        ...
+
+    async def close_tap(self, tap_id: str) -> None:
+        """Stop a tap. Idempotent."""
+        ...
+
+    async def live_taps(self) -> list[str]:
+        """Ids of the taps still sending (one whose producer closed is gone)."""
+        ...
+
+    async def request_keyframe(self, tap_id: str) -> None:
+        """Ask the tap's publisher for a keyframe (throttled)."""
+        ...
+
     async def stats(self) -> dict[str, Any]:
         """Counters for tests and the console: transports, producers, consumers, packets."""
         ...
@@ -244,6 +287,22 @@ class NullRouter:
     async def remove_member(self, member_id: str) -> None:
         self.removed.append(member_id)
         self.subscriptions.pop(member_id, None)
+
+    async def open_tap(
+        self, tap_id: str, member_id: str, source: Source, addr: tuple[str, int]
+    ) -> TapInfo:
+        from ilvb.errors import Unavailable
+
+        raise Unavailable("media_unavailable", "this server runs without a media plane")
+
+    async def close_tap(self, tap_id: str) -> None:
+        return None
+
+    async def live_taps(self) -> list[str]:
+        return []
+
+    async def request_keyframe(self, tap_id: str) -> None:
+        return None
 
     async def stats(self) -> dict[str, Any]:
         return {"transports": 0, "producers": 0, "consumers": 0}

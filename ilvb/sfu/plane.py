@@ -34,6 +34,7 @@ from ilvb.sfu.api import (
     SendAnswer,
     Source,
     Subscription,
+    TapInfo,
     WorkerDied,
 )
 from ilvb.sfu.channel import Channel
@@ -238,6 +239,24 @@ class WorkerRouter:
         if self.closed or not self.worker.alive:
             return
         await self._call("remove_member", member_id)
+
+    async def open_tap(
+        self, tap_id: str, member_id: str, source: Source, addr: tuple[str, int]
+    ) -> TapInfo:
+        info: TapInfo = await self._call("open_tap", tap_id, member_id, source, tuple(addr))
+        return info
+
+    async def close_tap(self, tap_id: str) -> None:
+        if self.closed or not self.worker.alive:
+            return
+        await self._call("close_tap", tap_id)
+
+    async def live_taps(self) -> list[str]:
+        taps: list[str] = await self._call("live_taps")
+        return taps
+
+    async def request_keyframe(self, tap_id: str) -> None:
+        await self._call("request_tap_keyframe", tap_id)
 
     async def stats(self) -> dict[str, Any]:
         out: dict[str, Any] = await self._call("stats")

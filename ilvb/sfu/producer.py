@@ -26,6 +26,7 @@ from ilvb.sfu.rtp.stats import ReceptionStats
 if TYPE_CHECKING:
     from ilvb.sfu.consumer import Consumer
     from ilvb.sfu.sdp import AcceptedTrack
+    from ilvb.sfu.tap import PlainTap
     from ilvb.sfu.transport import WebRtcTransport
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,8 @@ class Producer:
         self.enabled = True
         self.closed = False
         self.consumers: list[Consumer] = []
+        # plain loopback subscribers (recorders, ilvb.sfu.tap), packets unchanged
+        self.taps: list[PlainTap] = []
         self.is_video = kind == "video"
         # NACK both ways for video, and for audio when its m-line agreed "nack" (the SFU's
         # answer offers it: Chromium then keeps audio history and retransmits)
@@ -171,6 +174,9 @@ class Producer:
             # RFC 6464 level; a sender without the extension counts as present but silent
             level = audio_level(data, view, self.audio_level_ext) if self.audio_level_ext else None
             self._on_level(self.member_id, 127 if level is None else level[1], now)
+        if self.taps:
+            for tap in self.taps:
+                tap.send(data, view)
         fd = self.fast_fd
         if fd is None:
             for consumer in self.consumers:
@@ -301,6 +307,9 @@ class Producer:
         if self.closed:
             return
         self.closed = True
+        for tap in self.taps:
+            tap.closed = True
+        self.taps = []
         consumers, self.consumers = self.consumers, []
         for consumer in consumers:
             consumer.producer_closed()

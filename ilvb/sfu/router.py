@@ -38,6 +38,7 @@ from ilvb.sfu.api import (
     RouterOptions,
     SlotChanged,
     Subscription,
+    TapInfo,
     TransportClosed,
 )
 from ilvb.sfu.consumer import Consumer, ReceiveSlot
@@ -51,6 +52,7 @@ from ilvb.sfu.rtp.packet import parse_rtp
 from ilvb.sfu.sdp import AcceptedTrack, SlotSpec
 from ilvb.sfu.selection import AudioSelector
 from ilvb.sfu.slots import SlotAssigner
+from ilvb.sfu.tap import PlainTap, check_loopback
 from ilvb.sfu.transport import Addr, LocalParams, RemoteParams, WebRtcTransport
 
 logger = logging.getLogger(__name__)
@@ -107,6 +109,8 @@ class Router:
         self.rtcp = RouterRtcp(services.now)
         self._used_ssrcs: set[int] = set()
         self.rtp_in_unknown = 0  # RTP whose SSRC no producer could claim
+        # plain loopback subscribers (recorders): tap id → (producer, tap)
+        self.taps: dict[str, tuple[Producer, PlainTap]] = {}
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -206,6 +210,60 @@ class Router:
         self.selector.remove(member_id)
         self.slots.assign_all(self._w.now())
 
+    def open_tap(
+        self, tap_id: str, member_id: str, source: str, addr: tuple[str, int]
+    ) -> TapInfo:
+        """Send ``member_id``'s ``source`` producer, unchanged, to a loopback ``addr``."""
+        from ilvb.errors import InvalidState, NotFound
+
+        addr = check_loopback(addr)
+        if tap_id in self._live_taps():
+            raise InvalidState(message=f"tap {tap_id!r} is already open")
+        m = self.members.get(member_id)
+        p = m.producers.get(source) if m is not None else None
+        if p is None or p.closed or p.ssrc is None:
+            raise NotFound(message=f"{member_id!r} sends no {source} yet")
+        tap = PlainTap(tap_id, addr, p.codec, p.kind, self._w.sendto)
+        p.taps.append(tap)
+        self.taps[tap_id] = (p, tap)
+        p.request_keyframe(self._w.now(), force=True)
+        return TapInfo(
+            tap_id,
+            member_id,
+            source,  # type: ignore[arg-type]
+            p.kind,  # type: ignore[arg-type]
+            p.codec,
+            p.payload_type,
+            p.clock_rate,
+            p.ssrc,
+            p.red_payload_type,
+        )
+
+    def close_tap(self, tap_id: str) -> None:
+        """Stop a tap. Idempotent."""
+        entry = self.taps.pop(tap_id, None)
+        if entry is not None:
+            p, tap = entry
+            tap.closed = True
+            if tap in p.taps:
+                p.taps.remove(tap)
+
+    def live_taps(self) -> list[str]:
+        """Ids of the taps still sending (a tap dies with its producer)."""
+        return sorted(self._live_taps())
+
+    def request_tap_keyframe(self, tap_id: str) -> None:
+        """Ask the tap's publisher for a keyframe (throttled by the producer)."""
+        entry = self.taps.get(tap_id)
+        if entry is not None:
+            entry[0].request_keyframe(self._w.now())
+
+    def _live_taps(self) -> set[str]:
+        for tap_id, (_, tap) in list(self.taps.items()):
+            if tap.closed:
+                del self.taps[tap_id]
+        return set(self.taps)
+
     def stats(self) -> dict[str, Any]:
         """Counters for tests and benchmarks."""
         totals: Counter[str] = Counter()
@@ -224,6 +282,7 @@ class Router:
             "plis_relayed": self.rtcp.plis_relayed,
             "slot_switches": self.slots.switches,
             "rtp_in_unknown": self.rtp_in_unknown,
+            "taps": len(self._live_taps()),
         }
 
     def close(self) -> None:
@@ -235,6 +294,8 @@ class Router:
         # about to be closed too (O(members), not O(members²)).
         members = list(self.members.values())
         self.members.clear()
+        for tap_id in list(self.taps):
+            self.close_tap(tap_id)
         for m in members:
             self._teardown(m)
 
@@ -253,6 +314,9 @@ class Router:
     def slow_tick(self, now: float, send_reports: bool) -> None:
         """Slow timer (~200 ms): audio re-selection, keyframe re-requests, sender reports."""
         reselect = self.selector.poll(now)
+        for p, tap in self.taps.values():
+            if tap.waiting_keyframe and not tap.closed:
+                p.request_keyframe(now)
         for m in list(self.members.values()):
             try:
                 self._member_slow_tick(m, now, reselect, send_reports)

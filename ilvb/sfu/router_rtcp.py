@@ -1,7 +1,8 @@
 """RouterRtcp: the RTCP of one router — what ends here, what is relayed, what we originate.
 
 From a publisher (its send transport):
-  * SR (RFC 3550 §6.4.1) → the producer remembers it for the LSR/DLSR of our receiver reports.
+  * SR (RFC 3550 §6.4.1) → the producer remembers it for the LSR/DLSR of our receiver reports,
+    and the stream's taps (``ilvb.sfu.tap``) get the compound packet as it came.
 From a subscriber (its receive transport):
   * NACK (RFC 4585 §6.2.1) → answered from the producer's packet cache by the slot;
   * RR / SR report blocks (RFC 3550 §6.4) → the slot's RTT and loss;
@@ -51,6 +52,8 @@ class RouterRtcp:
                 p = m.by_ssrc.get(pkt.ssrc)
                 if p is not None:
                     p.on_sender_report(pkt.ntp_ts, now)
+                    for tap in p.taps:  # a recorder maps RTP time to the sender's wall clock
+                        tap.send_rtcp(data)
 
     def on_subscriber_rtcp(self, m: MemberMedia, data: bytes) -> None:
         """RTCP from a subscriber: NACK → cache, PLI/FIR → producer (throttled), RR → the

@@ -7,6 +7,7 @@ Tables created by the Alembic migrations in ``ilvb/store/migrations`` (never by
 - ``settings``: key/value pairs owned by the server, e.g. ``admin_key_hash``.
 - ``identity_providers``: per app, the OpenID Connect providers whose ID tokens it accepts.
 - ``usage``: samples of concurrent participants per app, the input of billing.
+- ``recordings``, ``recording_settings``: recordings (state, mode, room) and automatic recording.
 """
 
 from __future__ import annotations
@@ -199,3 +200,34 @@ class QualityProfileRow(Base):
     profile: Mapped[str] = mapped_column(Text, nullable=False)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     updated_at: Mapped[float] = mapped_column(Float, nullable=False)
+
+
+class RecordingRow(Base):
+    """One recording (ilvb.recording): its room, mode and state; files live on disk."""
+
+    __tablename__ = "recordings"
+    __table_args__ = (Index("ix_recordings_app_started", "app_id", "started_at"),)
+
+    recording_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    app_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("apps.app_id", ondelete="CASCADE"), nullable=False
+    )
+    room: Mapped[str] = mapped_column(String(128), nullable=False)
+    kind: Mapped[str] = mapped_column(String(8), nullable=False)
+    mode: Mapped[str] = mapped_column(String(16), nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    started_at: Mapped[float] = mapped_column(Float, nullable=False)
+    stopped_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    cpu_s: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+
+
+class RecordingSettingsRow(Base):
+    """Per app: record every room automatically (``auto_mode``: tracks / composite) or not."""
+
+    __tablename__ = "recording_settings"
+
+    app_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("apps.app_id", ondelete="CASCADE"), primary_key=True
+    )
+    auto_mode: Mapped[str | None] = mapped_column(String(16), nullable=True)

@@ -95,8 +95,10 @@ def test_no_request_makes_a_server_error(
     # Identity providers: issuers distinct across the list, an issuer that is an http(s) URL
     # with a host, only asymmetric algorithms (refused as invalid_identity_provider, not as a
     # schema error): rules a JSON schema cannot state either. Live: an RTMP URL's syntax
-    # (rtmp_url_invalid) and "HLS or at least one RTMP URL".
-    refuses_valid = ("/{platform}/{role}", "/identity-providers", "/live")
+    # (rtmp_url_invalid) and "HLS or at least one RTMP URL". A recording's file name is a plain
+    # name (no separator, no "..", no leading dot): a path trick is refused as
+    # invalid_file_name, which the schema's free string cannot state.
+    refuses_valid = ("/{platform}/{role}", "/identity-providers", "/live", "/files/{name}")
     extra = [positive_data_acceptance] if case.operation.path.endswith(refuses_valid) else []
     case.call_and_validate(
         headers={"X-Admin-Key": live_server.admin_key},

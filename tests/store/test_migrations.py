@@ -17,7 +17,7 @@ from ilvb.store.sql import MIGRATIONS_DIR, SqlAppStore, alembic_config, head_rev
 def test_migrations_ship_inside_the_package() -> None:
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert list((MIGRATIONS_DIR / "versions").glob("*.py"))
-    assert head_revision() == "0004"
+    assert head_revision() == "0005"
 
 
 async def test_migrated_schema_equals_the_models(tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_migrations_render_for_postgresql() -> None:
     cfg.output_buffer = out
     command.upgrade(cfg, "head", sql=True)  # offline: no server needed
     sql = out.getvalue()
-    for table in ("apps", "settings", "usage", "identity_providers"):
+    for table in ("apps", "settings", "usage", "identity_providers", "recordings"):
         assert f"CREATE TABLE {table} (" in sql
     assert "id SERIAL NOT NULL" in sql
     assert "INSERT INTO alembic_version (version_num) VALUES ('0001')" in sql

@@ -43,6 +43,8 @@ export type ServerErrorCode =
   | "unsupported_feature" | "log_quota_exceeded" | "account_not_found" | "account_suspended"
   | "email_taken" | "app_owned" | "invalid_amount" | "invalid_price_plan"
   | "invalid_quality_profile" | "unknown_template" | "invalid_sdp" | "unsupported_codec"
+  | "recording_not_found" | "recording_file_not_found" | "recording_already_running"
+  | "room_no_senders" | "recording_mode_unavailable" | "invalid_file_name"
   | "stage_right_required" | "invite_not_found" | "invite_not_for_you"
   | "invite_already_answered" | "invite_expired" | "invite_pending" | "already_on_stage"
   | "not_on_stage" | "room_locked" | "room_no_senders" | "live_already_started"
@@ -377,6 +379,8 @@ export declare class Client extends Emitter<ClientEvents> {
   readonly quality: QualityApplier;
   room: string | number | null;
   kind: "room" | "call" | null;
+  /** Recordings running in my room: recording id → mode ("tracks" | "composite"). */
+  readonly recordings: Map<string, string>;
   me: MemberState | null;
   audioSlots: number;
   videoSlots: number;

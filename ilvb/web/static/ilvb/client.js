@@ -43,7 +43,8 @@ async function sessionHash(token) {
  * `room.exited`, `members.entered`, `members.exited`, `member.state`, `call.ended`, `slot`,
  * `permissions.changed`, `transport.closed`, and the stage's `stage.invited`, `stage.accepted`,
  * `stage.declined`, `stage.expired`, `stage.cancelled`, `stage.removed`, `hand.raised`,
- * `hand.lowered`, `control.muted`, `control.screen_stopped`, `room.locked`) with their `data`;
+ * `hand.lowered`, `control.muted`, `control.screen_stopped`, `room.locked`, and
+ * `recording.started` / `recording.stopped`, also kept in `client.recordings`) with their `data`;
  * taken off stage or with its screen share stopped, the client stops those tracks itself (an
  * `unpublished` event with reason "server" follows); and client events:
  * `video.added` / `video.removed` ({userId, source, video: RemoteVideo}), `audio.slot`
@@ -90,6 +91,8 @@ export class Client extends Emitter {
     this.room = null;
     /** @type {"room" | "call" | null} */
     this.kind = null;
+    /** Recordings running in my room: recording id → mode (`recording.started` / `.stopped`). @type {Map<string, string>} */
+    this.recordings = new Map();
     /** My MemberState after entering. @type {MemberState | null} */
     this.me = null;
     /** A short hash of my session's resume token (for logs; never the token). */
@@ -220,6 +223,8 @@ export class Client extends Emitter {
       const track = this.localTrack(data.source);
       if (track) track.enabled = false;
     }
+    if (name === "recording.started") this.recordings.set(data.recording_id, data.mode);
+    if (name === "recording.stopped") this.recordings.delete(data.recording_id);
     this.emit(name, data);
     if (name === "transport.closed") this._transportClosed(data).catch((e) => this.emit("error", e));
     if (name === "connection.resumed" && !data.resumed && this.room) {
@@ -292,6 +297,7 @@ export class Client extends Emitter {
 
   _leftRoom() {
     this.room = null;
+    this.recordings.clear();
     this._closeMedia();
   }
 
