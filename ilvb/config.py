@@ -229,6 +229,21 @@ class RecordingSettings(BaseModel):
         return (self.directory or data_dir / "recordings").resolve()
 
 
+class ConsoleSettings(BaseModel):
+    """Console sign-in of customer accounts (docs/console.md, docs/security.md "Console")."""
+
+    # Anyone may create an account at POST /v1/signup (otherwise operators create them).
+    self_signup: bool = False
+    # A console session ends this long after sign-in.
+    session_ttl_s: float = Field(12 * 3600.0, gt=0)
+    # At most this many failed sign-ins per e-mail and per client address per window.
+    login_attempts: int = Field(5, ge=1)
+    login_window_s: float = Field(300.0, gt=0)
+    # The console's origin as browsers see it (e.g. "https://ilvb.example.com" behind a TLS
+    # proxy); unset: the request's own scheme and Host. Session requests from elsewhere fail.
+    public_origin: str | None = Field(None, pattern=r"^https?://[^/\s]+$")
+
+
 class Settings(BaseSettings):
     """All settings. Build with :func:`load_settings`."""
 
@@ -243,6 +258,7 @@ class Settings(BaseSettings):
     oidc: OidcSettings = OidcSettings()
     live: LiveSettings = LiveSettings()
     recording: RecordingSettings = RecordingSettings()
+    console: ConsoleSettings = ConsoleSettings()
     log_level: str = "info"
 
 

@@ -130,6 +130,12 @@ CODES: dict[str, type[IlvbError]] = {
     "banned": PermissionDenied,
     "admin_key_required": Unauthenticated,
     "app_signature_required": Unauthenticated,
+    # console sign-in of customer accounts (ilvb.server.console_auth, /v1/session)
+    "session_required": Unauthenticated,
+    "invalid_credentials": Unauthenticated,
+    "csrf_failed": PermissionDenied,
+    "signup_closed": PermissionDenied,
+    "weak_password": InvalidArgument,
     # third-party identities (ilvb.auth.oidc): an ID token presented in hello
     "oidc_malformed": Unauthenticated,
     "oidc_unknown_issuer": Unauthenticated,

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from ilvb.billing.ledger import LedgerEntry
+from ilvb.billing.logins import ConsoleSession
 from ilvb.billing.metering import AppFigure, Sample
 from ilvb.billing.plans import PricePlan
 from ilvb.errors import InvalidState, NotFound
@@ -103,7 +104,8 @@ def new_account_id() -> str:
 
 
 class BillingStore(Protocol):
-    """Accounts, their apps, usage reads, the ledger, invoices, notices and price plans."""
+    """Accounts, their apps, usage reads, the ledger, invoices, notices, price plans, console
+    passwords and sessions."""
 
     async def create_account(self, email: str, name: str, now: float) -> Account:
         """A new account; ``email_taken`` if the e-mail is in use."""
@@ -173,6 +175,30 @@ class BillingStore(Protocol):
         """The account's negotiated plan, or None."""
         ...
 
+    async def set_password(self, account_id: str, password_hash: str) -> None:
+        """Set the account's console password (its argon2 hash)."""
+        ...
+
+    async def login_of(self, email: str) -> tuple[Account, str | None] | None:
+        """The account with this e-mail and its password hash (None: no password), or None."""
+        ...
+
+    async def put_session(self, session: ConsoleSession) -> None:
+        """Store a new console session."""
+        ...
+
+    async def get_session(self, session_hash: str) -> ConsoleSession | None:
+        """The session with this token hash, or None."""
+        ...
+
+    async def delete_session(self, session_hash: str) -> None:
+        """End a session (no error if it is gone)."""
+        ...
+
+    async def delete_sessions_of(self, account_id: str) -> None:
+        """End every session of the account (its password changed)."""
+        ...
+
 
 class UsageSource(Protocol):
     """Where usage samples are read from (an ``ilvb.store`` ``AppStore`` is one)."""
@@ -195,6 +221,8 @@ class MemoryBillingStore:
         self._invoices: dict[tuple[str, str], Invoice] = {}
         self._notices: dict[tuple[str, str], Notice] = {}
         self._plans: dict[str, PricePlan] = {}
+        self._passwords: dict[str, str] = {}
+        self._sessions: dict[str, ConsoleSession] = {}
 
     def add_usage(self, sample: Sample) -> None:
         """Record a usage sample (the SQL store reads the ``usage`` table instead)."""
@@ -284,6 +312,30 @@ class MemoryBillingStore:
 
     async def get_plan(self, account_id: str) -> PricePlan | None:
         return self._plans.get(account_id)
+
+    async def set_password(self, account_id: str, password_hash: str) -> None:
+        self._require(account_id)
+        self._passwords[account_id] = password_hash
+
+    async def login_of(self, email: str) -> tuple[Account, str | None] | None:
+        for account in self._accounts.values():
+            if account.email == email:
+                return account, self._passwords.get(account.account_id)
+        return None
+
+    async def put_session(self, session: ConsoleSession) -> None:
+        self._require(session.account_id)
+        self._sessions[session.session_hash] = session
+
+    async def get_session(self, session_hash: str) -> ConsoleSession | None:
+        return self._sessions.get(session_hash)
+
+    async def delete_session(self, session_hash: str) -> None:
+        self._sessions.pop(session_hash, None)
+
+    async def delete_sessions_of(self, account_id: str) -> None:
+        for key in [k for k, v in self._sessions.items() if v.account_id == account_id]:
+            del self._sessions[key]
 
     def _require(self, account_id: str) -> Account:
         account = self._accounts.get(account_id)

@@ -45,6 +45,7 @@ from ilvb.recording.store import AutoRecordStore, RecordingStore
 from ilvb.rooms.clock import Clock, LoopClock
 from ilvb.rooms.manager import RoomManager
 from ilvb.server.api_docs import mount_api_docs
+from ilvb.server.console_auth import authenticate_caller
 from ilvb.server.demo_app_server import router as demo_app_server_router
 from ilvb.server.http_guard import HttpGuard, inline_script_hashes
 from ilvb.server.quality_push import QualityPush
@@ -58,6 +59,7 @@ from ilvb.server.rest_quality import router as quality_router
 from ilvb.server.rest_recordings import router as recordings_router
 from ilvb.server.rest_rooms import app_access
 from ilvb.server.rest_rooms import router as rooms_router
+from ilvb.server.rest_session import router as session_router
 from ilvb.server.rest_usage import router as usage_router
 from ilvb.server.sdk_downloads import router as sdk_router
 from ilvb.server.signaling import SignalingHub
@@ -188,6 +190,7 @@ def create_app(
     app.include_router(apps_router)
     app.include_router(rooms_router)
     app.include_router(billing_router)
+    app.include_router(session_router)
     app.include_router(usage_router)
     app.include_router(identity_router)
     app.include_router(logs_router)
@@ -268,20 +271,30 @@ def create_app(
 APP_SCOPED = frozenset(
     {"rooms", "quality", "usage", "logs", "identity-providers", "recordings", "recording-settings"}
 )
+# /v1/<these> also take a console session (the routes keep customers to their own account).
+CONSOLE_PATHS = frozenset({"apps", "accounts"})
+CONSOLE_OPEN = frozenset({"session", "signup"})
 
 
 async def authenticate_before_body(request: Request) -> None:
     """The credential a request with a body needs, checked from its headers alone.
 
-    ``/v1/apps/{app_id}/<one of APP_SCOPED>…`` takes the app's server token or the admin key (as
-    ``app_access``); every other ``/v1`` path the admin key. Other paths (``/demo/ticket``) are
+    ``/v1/apps/{app_id}/<one of APP_SCOPED>…`` takes the app's server token, the admin key or
+    the owner's console session (as ``app_access``); other ``/v1/apps`` and ``/v1/accounts``
+    paths the admin key or a console session (CSRF-checked); ``/v1/session`` and
+    ``/v1/signup`` nothing (their body holds the credentials); every other ``/v1`` path the
+    admin key. Other paths (``/demo/ticket``) are
     open. The route checks the credential again; the admin check is remembered per request.
     """
     parts = request.url.path.split("/")
-    if len(parts) < 2 or parts[1] != "v1":
+    if len(parts) < 3 or parts[1] != "v1":
         return
     if len(parts) >= 5 and parts[2] == "apps" and parts[4] in APP_SCOPED:
         await app_access(request, parts[3])
+    elif parts[2] in CONSOLE_OPEN:
+        return  # sign-in and sign-up carry their credentials in the body (Origin checked)
+    elif parts[2] in CONSOLE_PATHS:
+        await authenticate_caller(request)
     else:
         await authenticate_admin(request)
 

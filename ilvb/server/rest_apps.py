@@ -1,10 +1,11 @@
-"""Admin REST for applications: create, list, show, rotate the secret, change settings.
+"""REST for applications: create, list, show, rotate the secret, change settings.
 
-Every route needs the admin key (:mod:`ilvb.auth.admin`); the key is checked before the body is
-read, so an unauthenticated caller learns nothing about the input rules. Malformed input is an
-``invalid_argument`` (400), an unknown app ``app_not_found`` (404). Errors are raised as
-:class:`~ilvb.errors.IlvbError`; the app's handler renders them as ``{"error": {code, message}}``.
-The store is ``request.app.state.store``.
+Every route needs the admin key (:mod:`ilvb.auth.admin`) or a console session of a customer
+account (:mod:`ilvb.server.console_auth`: the account's own apps only); either is checked
+before the body is read, so an unauthenticated caller learns nothing about the input rules.
+Malformed input is an ``invalid_argument`` (400), an unknown app ``app_not_found`` (404).
+Errors are raised as :class:`~ilvb.errors.IlvbError`; the app's handler renders them as
+``{"error": {code, message}}``. The store is ``request.app.state.store``.
 """
 
 from __future__ import annotations
@@ -26,8 +27,14 @@ from pydantic import (
 )
 from starlette.exceptions import HTTPException
 
-from ilvb.auth.admin import authenticate_admin, require_admin
+from ilvb.auth.admin import authenticate_admin
 from ilvb.errors import InvalidArgument, NotFound
+from ilvb.server.console_auth import (
+    authenticate_caller,
+    check_app,
+    console_allowed,
+    require_caller,
+)
 from ilvb.server.rest_errors import error_responses
 from ilvb.store.interfaces import AppChanges, AppRecord, AppStore
 
@@ -119,13 +126,19 @@ class AppList(BaseModel):
 
 
 class AdminRoute(APIRoute):
-    """Checks the admin key before anything else; bad input becomes ``invalid_argument`` (400)."""
+    """Checks the admin key (or, on routes marked ``console_allowed``, a console session) before
+    anything else; bad input becomes ``invalid_argument`` (400)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
+        console = getattr(self.endpoint, "console_allowed", False)
+
         async def admin_handler(request: Request) -> Response:
-            await authenticate_admin(request)
+            if console:
+                await authenticate_caller(request)
+            else:
+                await authenticate_admin(request)
             try:
                 return await handler(request)
             except RequestValidationError as exc:
@@ -149,13 +162,15 @@ def _describe(exc: RequestValidationError) -> str:
     return f"{where}: {first.get('msg', 'invalid')}"[:300]
 
 
-_ERRORS = error_responses({400: "invalid_argument", 401: "admin_key_required"})
+_ERRORS = error_responses(
+    {400: "invalid_argument", 401: "admin_key_required / session_required", 403: "csrf_failed"}
+)
 _APP_ERRORS = {**_ERRORS, **error_responses({404: "app_not_found"})}
 
 router = APIRouter(
     prefix="/v1/apps",
-    tags=["apps (admin)"],
-    dependencies=[Depends(require_admin)],
+    tags=["apps"],
+    dependencies=[Depends(require_caller)],
     route_class=AdminRoute,
 )
 
@@ -172,34 +187,51 @@ async def _get(store: AppStore, app_id: str) -> AppRecord:
 
 
 @router.post("", status_code=201, response_model=AppDetails, responses=_ERRORS)
+@console_allowed
 async def create_app(body: AppCreate, request: Request) -> AppDetails:
-    """Create an app: a fresh app id and secret."""
-    return AppDetails.of(await _store(request).create_app(body.name))
+    """Create an app: a fresh app id and secret. A console session's account owns it."""
+    caller = await authenticate_caller(request)
+    app = await _store(request).create_app(body.name)
+    if caller.account_id is not None:
+        await request.app.state.billing.store.link_app(caller.account_id, app.app_id)
+    return AppDetails.of(app)
 
 
 @router.get("", response_model=AppList, responses=_ERRORS)
+@console_allowed
 async def list_apps(request: Request) -> AppList:
-    """All apps, oldest first (without secrets)."""
-    return AppList(apps=[AppSummary.of(a) for a in await _store(request).list_apps()])
+    """All apps, oldest first (without secrets); a console session sees its account's only."""
+    caller = await authenticate_caller(request)
+    apps = await _store(request).list_apps()
+    if caller.account_id is not None:
+        own = set(await request.app.state.billing.store.apps_of(caller.account_id))
+        apps = [a for a in apps if a.app_id in own]
+    return AppList(apps=[AppSummary.of(a) for a in apps])
 
 
 @router.get("/{app_id}", response_model=AppDetails, responses=_APP_ERRORS)
+@console_allowed
 async def show_app(app_id: str, request: Request) -> AppDetails:
     """One app, with its secret."""
+    await check_app(request, app_id)
     return AppDetails.of(await _get(_store(request), app_id))
 
 
 @router.post("/{app_id}/rotate", response_model=AppDetails, responses=_APP_ERRORS)
+@console_allowed
 async def rotate_app_secret(app_id: str, request: Request) -> AppDetails:
     """Replace the app's secret: tickets signed with the old one stop verifying at once."""
+    await check_app(request, app_id)
     store = _store(request)
     await _get(store, app_id)
     return AppDetails.of(await store.rotate_secret(app_id))
 
 
 @router.patch("/{app_id}", response_model=AppSummary, responses=_APP_ERRORS)
+@console_allowed
 async def update_app(app_id: str, body: AppPatch, request: Request) -> AppSummary:
     """Rename an app, set its sender caps, enable or disable it (the reply has no secret)."""
+    await check_app(request, app_id)
     store = _store(request)
     await _get(store, app_id)
     changes: AppChanges = body.model_dump(exclude_none=True)  # type: ignore[assignment]

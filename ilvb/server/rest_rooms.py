@@ -23,6 +23,7 @@ from ilvb.rooms.bans import MAX_BAN_S
 from ilvb.rooms.manager import RoomManager
 from ilvb.rooms.permissions import Permissions
 from ilvb.rooms.room import Room
+from ilvb.server.console_auth import SESSION_COOKIE, check_app
 from ilvb.server.rest_errors import error_responses
 from ilvb.server.sessions import SessionRecord
 
@@ -178,8 +179,16 @@ class Done(BaseModel):
 async def app_access(
     request: Request, app_id: Annotated[str, Path(min_length=1, max_length=64)]
 ) -> str:
-    """Admin key, or a server token of ``app_id``; returns the app id."""
+    """Admin key, a server token of ``app_id``, or a console session of the account owning
+    it; returns the app id."""
     token = bearer_token(request)
+    if token is None and not request.headers.get("x-admin-key") and SESSION_COOKIE in (
+        request.cookies
+    ):
+        await check_app(request, app_id)
+        if await request.app.state.store.get_app(app_id) is None:
+            raise NotFound("app_not_found", f"no app {app_id!r}")
+        return app_id
     if request.headers.get("x-admin-key") or (token is not None and token.count(".") != 2):
         await authenticate_admin(request)
         if await request.app.state.store.get_app(app_id) is None:

@@ -12,11 +12,12 @@ import json
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from ilvb.billing.ledger import EntryKind, LedgerEntry
+from ilvb.billing.logins import ConsoleSession
 from ilvb.billing.metering import AppFigure, Sample
 from ilvb.billing.money import FEN
 from ilvb.billing.plans import PricePlan, plan_from_dict
@@ -25,6 +26,7 @@ from ilvb.errors import InvalidState, NotFound
 from ilvb.store.models import (
     AccountAppRow,
     AccountRow,
+    ConsoleSessionRow,
     InvoiceRow,
     LedgerRow,
     NoticeRow,
@@ -242,6 +244,47 @@ class SqlBillingStore:
             if row is None or row.plan is None:
                 return None
             return plan_from_dict(json.loads(row.plan))
+
+    async def set_password(self, account_id: str, password_hash: str) -> None:
+        await self._update_account(account_id, password_hash=password_hash)
+
+    async def login_of(self, email: str) -> tuple[Account, str | None] | None:
+        async with self._session() as session:
+            row = await session.scalar(select(AccountRow).where(AccountRow.email == email))
+            return (_account(row), row.password_hash) if row is not None else None
+
+    async def put_session(self, console_session: ConsoleSession) -> None:
+        await self._require(console_session.account_id)
+        row = ConsoleSessionRow(
+            session_hash=console_session.session_hash,
+            account_id=console_session.account_id,
+            csrf_token=console_session.csrf_token,
+            created_at=console_session.created_at,
+            expires_at=console_session.expires_at,
+        )
+        if not await self._insert_once(row):
+            raise InvalidState(message="a session with this token exists")
+
+    async def get_session(self, session_hash: str) -> ConsoleSession | None:
+        async with self._session() as session:
+            row = await session.get(ConsoleSessionRow, session_hash)
+            if row is None:
+                return None
+            return ConsoleSession(
+                row.session_hash, row.account_id, row.csrf_token, row.created_at, row.expires_at
+            )
+
+    async def delete_session(self, session_hash: str) -> None:
+        async with self._session() as session, session.begin():
+            await session.execute(
+                delete(ConsoleSessionRow).where(ConsoleSessionRow.session_hash == session_hash)
+            )
+
+    async def delete_sessions_of(self, account_id: str) -> None:
+        async with self._session() as session, session.begin():
+            await session.execute(
+                delete(ConsoleSessionRow).where(ConsoleSessionRow.account_id == account_id)
+            )
 
     async def _update_account(self, account_id: str, **values: object) -> None:
         async with self._session() as session, session.begin():

@@ -120,6 +120,25 @@ class AccountRow(Base):
     )
     # A negotiated price plan as JSON (None: the default plan).
     plan: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The console password's argon2id hash (None: the account cannot sign in yet).
+    password_hash: Mapped[str | None] = mapped_column(String(256), nullable=True)
+
+
+class ConsoleSessionRow(Base):
+    """A console session of a customer account (the token's SHA-256, never the token)."""
+
+    __tablename__ = "console_sessions"
+
+    session_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(
+        String(64),
+        ForeignKey("billing_accounts.account_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[float] = mapped_column(Float, nullable=False)
+    expires_at: Mapped[float] = mapped_column(Float, nullable=False)
 
 
 class AccountAppRow(Base):

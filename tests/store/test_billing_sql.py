@@ -137,3 +137,31 @@ async def test_concurrent_appends_of_one_key_write_it_once(
     assert sorted(written) == [False] * 7 + [True]
     entries = await billing.entries(account_id)
     assert balance_of(entries).balance == sum(e.amount for e in entries if e.kind == "topup")
+
+
+async def test_passwords_and_console_sessions_on_sql(
+    world: tuple[SqlAppStore, SqlBillingStore, str],
+) -> None:
+    from ilvb.billing.logins import hash_password, new_session, verify_password
+
+    _, billing, account_id = world
+    assert await billing.login_of("ops@example.com") == (
+        await billing.get_account(account_id),
+        None,
+    )
+    assert await billing.login_of("nobody@example.com") is None
+    await billing.set_password(account_id, hash_password("a long password"))
+    found = await billing.login_of("ops@example.com")
+    assert found is not None and verify_password("a long password", found[1])
+    assert not verify_password("another password", found[1])
+    token, record = new_session(account_id, 100.0, 60.0)
+    await billing.put_session(record)
+    stored = await billing.get_session(record.session_hash)
+    assert stored == record and token not in repr(stored)
+    await billing.delete_session(record.session_hash)
+    assert await billing.get_session(record.session_hash) is None
+    sessions = [new_session(account_id, 100.0, 60.0)[1] for _ in range(3)]
+    for s in sessions:
+        await billing.put_session(s)
+    await billing.delete_sessions_of(account_id)
+    assert [await billing.get_session(s.session_hash) for s in sessions] == [None] * 3
