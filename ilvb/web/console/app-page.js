@@ -51,7 +51,9 @@ export async function appPage(appId) {
       h("p", {}, "Own accounts: your server signs a login ticket for each user with the app's " +
         "secret (HS256 JWT, iss = app id, sub = user id) and hands it to the SDK:"),
       h("pre", {}, `ilvb ticket --app-id ${app.app_id} --secret-file ./secret --user alice`),
-      h("p", { class: "muted" }, "Third-party identity providers are not configurable yet.")),
+      h("p", {}, "Third-party identities (OpenID Connect): ",
+        h("a", { href: `#/apps/${encodeURIComponent(app.app_id)}/identity`, id: "identity-link" },
+          "identity providers"))),
     h("section", {}, h("h2", {}, "Usage (last 24 hours)"), canvas, peak),
     h("section", {}, h("h2", {}, "Live rooms"), rooms));
   await Promise.all([drawAppUsage(appId, canvas, peak), drawRooms(appId, rooms)]);
