@@ -20,7 +20,10 @@ configuration``, whose ``issuer`` must equal it exactly), fetches and caches its
    ``oidc_expired`` / ``oidc_not_yet_valid``;
 7. the user-id claim is a short string: else ``oidc_malformed``.
 
-A provider that cannot be reached or answers nonsense gives ``oidc_provider_unavailable``.
+A provider that cannot be reached or answers nonsense gives ``oidc_provider_unavailable``; while
+its keys are cached they are used instead, and without cached keys the failure is remembered
+for ``oidc.refetch_interval_s`` (a negative cache: tokens of a dead provider fail at once
+rather than each waiting ``oidc.timeout_s`` for it).
 """
 
 from __future__ import annotations
@@ -90,6 +93,9 @@ class OidcVerifier:
         self._locks: dict[str, asyncio.Lock] = {}
         # Per issuer: when an unknown kid last caused a refetch (monotonic).
         self._last_refetch: dict[str, float] = {}
+        # Per issuer without cached keys: when its discovery or JWKS last failed (monotonic).
+        # Tokens of it fail at once for refetch_interval_s (no request per token to a dead host).
+        self._failed_at: dict[str, float] = {}
         self.fetches = 0  # JWKS fetches made (observable in tests)
 
     async def close(self) -> None:
@@ -201,16 +207,25 @@ class OidcVerifier:
             may_refetch = now - self._last_refetch.get(issuer, -math.inf) >= self.refetch_interval_s
             if unknown and may_refetch and not stale:
                 self._last_refetch[issuer] = now
+            failed = now - self._failed_at.get(issuer, -math.inf) < self.refetch_interval_s
+            if cached is None and failed:
+                raise Unavailable(
+                    "oidc_provider_unavailable",
+                    "the identity provider was unreachable moments ago; retried in"
+                    f" {self.refetch_interval_s:g} s",
+                )
             if stale or (unknown and may_refetch):
                 try:
                     keys = await self._fetch_keys(issuer)
                 except Unavailable:
                     if cached is None:
+                        self._failed_at[issuer] = time.monotonic()
                         raise
                     log.warning("provider %s unreachable; using its cached keys", issuer)
                     return cached.keys
                 cached = _ProviderKeys(keys, time.monotonic())
                 self._cache[issuer] = cached
+                self._failed_at.pop(issuer, None)
             assert cached is not None
             return cached.keys
 

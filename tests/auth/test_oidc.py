@@ -4,6 +4,7 @@ real provider are in tests/auth/test_oidc_provider.py."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -210,6 +211,37 @@ async def test_an_unreachable_provider_is_unavailable(fake: FakeProvider) -> Non
     async with httpx.AsyncClient(transport=httpx.MockTransport(down)) as http:
         v = OidcVerifier(http=http)
         assert await _code(v, fake.token()) == "oidc_provider_unavailable"
+
+
+async def test_an_unreachable_provider_is_remembered_for_the_refetch_interval(
+    fake: FakeProvider,
+) -> None:
+    calls = 0
+    up = False
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if not up:
+            raise httpx.ConnectError("refused")
+        return fake.handler(request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(flaky)) as http:
+        v = OidcVerifier(http=http, refetch_interval_s=0.5)
+        for _ in range(5):  # one request to the dead provider, not five
+            assert await _code(v, fake.token()) == "oidc_provider_unavailable"
+        assert calls == 1
+        up = True
+        deadline = asyncio.get_running_loop().time() + 10
+        while True:
+            try:
+                await v.verify(fake.token(), [PROVIDER])
+                break
+            except IlvbError as err:
+                assert err.code == "oidc_provider_unavailable"
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.05)
+        assert calls == 3  # after the interval: discovery + JWKS, then verified
 
 
 async def test_claims_map_to_a_ticket_with_the_configured_claims() -> None:
