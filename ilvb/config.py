@@ -193,6 +193,10 @@ class OidcSettings(BaseModel):
     leeway_s: float = Field(30.0, ge=0, le=300)
     # Timeout of one request to a provider (discovery or JWKS).
     timeout_s: float = Field(5.0, gt=0, le=60)
+    # Discovery and JWKS requests go to public addresses only (no requests into the server's own
+    # network on behalf of whoever configures an app's providers); these hosts (as written in
+    # the issuer or jwks_uri, e.g. "127.0.0.1", "idp.corp.internal") may be internal.
+    internal_hosts: list[str] = Field(default_factory=list, max_length=100)
 
 
 class LiveSettings(BaseModel):

@@ -20,7 +20,10 @@ configuration``, whose ``issuer`` must equal it exactly), fetches and caches its
    ``oidc_expired`` / ``oidc_not_yet_valid``;
 7. the user-id claim is a short string: else ``oidc_malformed``.
 
-A provider that cannot be reached or answers nonsense gives ``oidc_provider_unavailable``; while
+Discovery and JWKS are fetched only from public addresses unless ``oidc.internal_hosts`` names the
+host (an app's providers are set by whoever holds its credential, who must not make the server
+request its own network). A provider that cannot be reached, is refused by that rule or answers
+nonsense gives ``oidc_provider_unavailable``; while
 its keys are cached they are used instead, and without cached keys the failure is remembered
 for ``oidc.refetch_interval_s`` (a negative cache: tokens of a dead provider fail at once
 rather than each waiting ``oidc.timeout_s`` for it).
@@ -29,13 +32,15 @@ rather than each waiting ``oidc.timeout_s`` for it).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import jwt
@@ -70,6 +75,8 @@ class OidcVerifier:
 
     ``http`` is the client used to reach providers (the default one is created lazily and
     closed by :meth:`close`); ``clock`` gives Unix time for the token's time claims.
+    ``internal_hosts``: with it, discovery and JWKS are fetched only from hosts whose every
+    address is global (public), or that it names; None: no address policy (tests, library use).
     """
 
     def __init__(
@@ -81,8 +88,10 @@ class OidcVerifier:
         leeway_s: float = 30.0,
         timeout_s: float = 5.0,
         clock: Callable[[], float] = time.time,
+        internal_hosts: Collection[str] | None = None,
     ) -> None:
         self._http = http
+        self.internal_hosts = None if internal_hosts is None else frozenset(internal_hosts)
         self._own_http = http is None
         self.jwks_ttl_s = jwks_ttl_s
         self.refetch_interval_s = refetch_interval_s
@@ -249,7 +258,36 @@ class OidcVerifier:
         log.info("fetched %d keys of provider %s", len(keys), issuer)
         return keys
 
+    async def _check_address(self, url: str) -> None:
+        """``oidc_provider_unavailable`` if ``url``'s host is internal and not allowed."""
+        if self.internal_hosts is None:
+            return
+        parts = urlsplit(url)
+        host = parts.hostname
+        if not host:
+            raise Unavailable("oidc_provider_unavailable", f"no host in {url}")
+        if host in self.internal_hosts:
+            return
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port)
+        except (OSError, ValueError) as exc:
+            raise Unavailable(
+                "oidc_provider_unavailable", f"the identity provider's host {host} does not resolve"
+            ) from exc
+        for info in infos:
+            address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+                address = address.ipv4_mapped
+            if not address.is_global:
+                raise Unavailable(
+                    "oidc_provider_unavailable",
+                    f"{host} has the internal address {address}; only hosts listed in"
+                    " oidc.internal_hosts may",
+                )
+
     async def _get_json(self, url: str) -> dict[str, Any]:
+        await self._check_address(url)
         if self._http is None:
             self._http = httpx.AsyncClient(follow_redirects=False)
             self._own_http = True

@@ -179,6 +179,7 @@ def create_app(
         refetch_interval_s=settings.oidc.refetch_interval_s,
         leeway_s=settings.oidc.leeway_s,
         timeout_s=settings.oidc.timeout_s,
+        internal_hosts=settings.oidc.internal_hosts,
     )
 
     app.add_exception_handler(IlvbError, _ilvb_error)  # type: ignore[arg-type]

@@ -244,6 +244,34 @@ async def test_an_unreachable_provider_is_remembered_for_the_refetch_interval(
         assert calls == 3  # after the interval: discovery + JWKS, then verified
 
 
+async def test_internal_addresses_are_fetched_only_when_listed(fake: FakeProvider) -> None:
+    requested: list[str] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        requested.append(str(request.url))
+        return fake.handler(request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as http:
+        refused = OidcVerifier(http=http, internal_hosts=[])  # the issuer is 127.0.0.1
+        assert await _code(refused, fake.token()) == "oidc_provider_unavailable"
+        assert requested == []  # nothing was sent to the loopback address
+        allowed = OidcVerifier(http=http, internal_hosts=["127.0.0.1"])
+        await allowed.verify(fake.token(), [PROVIDER])
+        assert len(requested) == 2
+
+    # A listed issuer whose discovery points the JWKS at another internal address.
+    def metadata(request: httpx.Request) -> httpx.Response:
+        requested.append(str(request.url))
+        jwks_uri = "http://169.254.169.254/latest/meta-data"
+        return httpx.Response(200, json={"issuer": ISSUER, "jwks_uri": jwks_uri})
+
+    requested.clear()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(metadata)) as http:
+        v = OidcVerifier(http=http, internal_hosts=["127.0.0.1"])
+        assert await _code(v, fake.token()) == "oidc_provider_unavailable"
+        assert requested == [f"{ISSUER}/.well-known/openid-configuration"]
+
+
 async def test_claims_map_to_a_ticket_with_the_configured_claims() -> None:
     now = time.time()
     base = {"iat": now, "exp": now + 60, "sub": "s-1", "uid": 42, "role": "host"}

@@ -37,7 +37,7 @@ def provider() -> Iterator[RealProvider]:
 @pytest.fixture
 def server(make_server: Callable[..., LiveServer], provider: RealProvider) -> LiveServer:
     """A server whose app trusts the provider's client ``ilvb-app`` (role from ilvb_role)."""
-    s = make_server(oidc={"leeway_s": 0})
+    s = make_server(oidc={"leeway_s": 0, "internal_hosts": ["127.0.0.1"]})
     configure(s, provider.issuer, "ilvb-app")
     return s
 
@@ -131,7 +131,7 @@ async def test_forged_foreign_and_misaddressed_tokens_are_refused(
 async def test_an_expired_token_is_refused(
     make_server: Callable[..., LiveServer], provider: RealProvider
 ) -> None:
-    server = make_server(oidc={"leeway_s": 0})
+    server = make_server(oidc={"leeway_s": 0, "internal_hosts": ["127.0.0.1"]})
     configure(server, provider.issuer, "short-lived")  # this client's ID tokens live 2 s
     token = await asyncio.to_thread(provider.login, "alice", "short-lived")
     ok = await Client.connect(server.ws_url, id_token=token, app_id=server.app_id)
@@ -178,3 +178,12 @@ async def test_session_refresh_takes_a_new_id_token_of_the_same_user(
         assert err.value.code == "invalid_argument"
     finally:
         await client.close()
+
+
+async def test_a_provider_on_an_internal_address_is_not_fetched_unless_listed(
+    make_server: Callable[..., LiveServer], provider: RealProvider
+) -> None:
+    server = make_server()  # default settings: no internal hosts
+    configure(server, provider.issuer, "ilvb-app")  # http://127.0.0.1:PORT
+    token = await asyncio.to_thread(provider.login, "alice")
+    assert await refused(server, token) == "oidc_provider_unavailable"

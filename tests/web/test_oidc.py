@@ -36,7 +36,7 @@ async def test_the_web_sdk_enters_a_room_with_an_id_token(
     provider = RealProvider()
     await asyncio.to_thread(provider.start)
     try:
-        server = make_server()
+        server = make_server(oidc={"internal_hosts": ["127.0.0.1"]})
         configure(server, provider.issuer, "ilvb-app")
         good = await asyncio.to_thread(provider.login, "host-web")
         other = await asyncio.to_thread(provider.login, "host-web", "other-app")
