@@ -75,12 +75,17 @@ class BillingService:
         await self.refresh_suspended()
 
     async def run_once(self) -> int:
-        """Run the due jobs, then e-mail new notices; returns how many e-mails went out."""
-        await self.jobs.run_due()
-        await self.refresh_suspended()
-        if self.mailer is None:
-            return 0
-        return await deliver_notices(self.store, self.mailer)
+        """Run the due jobs, then e-mail new notices; returns how many e-mails went out.
+
+        One node at a time runs them (the store's run lease); a node that does not get the
+        lease only refreshes which apps are suspended."""
+        async with self.store.run_lease() as mine:
+            if mine:
+                await self.jobs.run_due()
+            await self.refresh_suspended()
+            if self.mailer is None or not mine:
+                return 0
+            return await deliver_notices(self.store, self.mailer)
 
     def start(self) -> None:
         """Run :meth:`run_once` every ``jobs_interval_s`` (not at all when it is 0)."""

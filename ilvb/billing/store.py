@@ -8,8 +8,10 @@ when two nodes run it at once on one database.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Protocol
@@ -179,6 +181,11 @@ class BillingStore(Protocol):
         """Set the account's console password (its argon2 hash)."""
         ...
 
+    def run_lease(self) -> contextlib.AbstractAsyncContextManager[bool]:
+        """Held around one billing run: yields True for the one runner among all nodes that
+        got it, False for the others (they skip the run). Keyed writes stay the safety net."""
+        ...
+
     async def login_of(self, email: str) -> tuple[Account, str | None] | None:
         """The account with this e-mail and its password hash (None: no password), or None."""
         ...
@@ -223,6 +230,7 @@ class MemoryBillingStore:
         self._plans: dict[str, PricePlan] = {}
         self._passwords: dict[str, str] = {}
         self._sessions: dict[str, ConsoleSession] = {}
+        self._run_lock = asyncio.Lock()
 
     def add_usage(self, sample: Sample) -> None:
         """Record a usage sample (the SQL store reads the ``usage`` table instead)."""
@@ -312,6 +320,14 @@ class MemoryBillingStore:
 
     async def get_plan(self, account_id: str) -> PricePlan | None:
         return self._plans.get(account_id)
+
+    @contextlib.asynccontextmanager
+    async def run_lease(self) -> AsyncIterator[bool]:
+        if self._run_lock.locked():
+            yield False
+            return
+        async with self._run_lock:
+            yield True
 
     async def set_password(self, account_id: str, password_hash: str) -> None:
         self._require(account_id)

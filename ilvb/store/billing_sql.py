@@ -8,11 +8,13 @@ keeps the billing jobs from ever charging twice.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -33,6 +35,9 @@ from ilvb.store.models import (
     UsageRow,
 )
 from ilvb.store.sql import SqlAppStore
+
+# The advisory lock key of the billing run (any fixed 64-bit number; "ilvbBILL" in ASCII).
+RUN_LOCK_KEY = 0x696C7662_42494C4C
 
 
 def _fen(amount: Decimal) -> int:
@@ -86,7 +91,29 @@ class SqlBillingStore:
     """Billing tables of the database that ``app_store`` has open (same engine, same schema)."""
 
     def __init__(self, app_store: SqlAppStore) -> None:
+        self._engine = app_store.engine
         self._sessions = async_sessionmaker(app_store.engine, expire_on_commit=False)
+
+    @contextlib.asynccontextmanager
+    async def run_lease(self) -> AsyncIterator[bool]:
+        """On PostgreSQL a session-level advisory lock (``pg_try_advisory_lock``) on a
+        connection held for the run: one node runs, the others get False. It is released
+        when the run ends or its connection dies (a killed node holds nothing). SQLite is one
+        node's file: always True."""
+        if self._engine.dialect.name != "postgresql":
+            yield True
+            return
+        async with self._engine.connect() as conn:
+            got = bool(
+                await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": RUN_LOCK_KEY})
+            )
+            await conn.commit()
+            try:
+                yield got
+            finally:
+                if got:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": RUN_LOCK_KEY})
+                    await conn.commit()
 
     def _session(self) -> Any:
         return self._sessions()

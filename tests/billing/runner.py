@@ -1,6 +1,9 @@
 """Runs one day of the scripted quarter against a SQL database, in its own process.
 
-``python -m tests.billing.runner URL ACCOUNT_ID DAY [--die-after-writes K] [--loops N]``
+``python -m tests.billing.runner URL ACCOUNT_ID DAY [--die-after-writes K] [--loops N] [--service]``
+
+With ``--service`` each loop is what a server node runs (``BillingService.run_once``: the run
+lease, then the jobs), else the bare jobs (``BillingJobs.run_due``: keyed writes only).
 
 With ``--die-after-writes K`` the process SIGKILLs itself right after its K-th successful write
 (ledger entry, invoice, notice or suspension change): the crash lands exactly between two writes,
@@ -16,6 +19,8 @@ import signal
 from typing import Any
 
 from ilvb.billing.jobs import BillingJobs
+from ilvb.billing.service import BillingService
+from ilvb.config import BillingSection
 from ilvb.store.billing_sql import SqlBillingStore
 from ilvb.store.sql import SqlAppStore
 from tests.billing import scenario
@@ -46,19 +51,25 @@ class DyingStore:
         return write
 
 
-async def main(url: str, account_id: str, day: str, die_after: int | None, loops: int) -> None:
+async def main(
+    url: str, account_id: str, day: str, die_after: int | None, loops: int, service: bool
+) -> None:
     apps = SqlAppStore(url)
     await apps.open()
     try:
         clock = scenario.Clock(scenario.at(day))
         store = DyingStore(SqlBillingStore(apps), die_after)
-        jobs = BillingJobs(store, clock)  # type: ignore[arg-type]
+        node = BillingService(store, clock, BillingSection(jobs_interval_s=0))  # type: ignore[arg-type]
+        jobs = node.jobs if service else BillingJobs(store, clock)  # type: ignore[arg-type]
         if day == "2026-12-05":
             clock.t = scenario.at(scenario.TOP_UP_DAY)
             await jobs.top_up(account_id, "6000.00", key="nov-22")
             clock.t = scenario.at(day)
         for _ in range(loops):
-            await jobs.run_due()
+            if service:
+                await node.run_once()
+            else:
+                await jobs.run_due()
     finally:
         await apps.close()
 
@@ -70,5 +81,6 @@ if __name__ == "__main__":
     parser.add_argument("day")
     parser.add_argument("--die-after-writes", type=int)
     parser.add_argument("--loops", type=int, default=1)
+    parser.add_argument("--service", action="store_true")
     a = parser.parse_args()
-    asyncio.run(main(a.url, a.account_id, a.day, a.die_after_writes, a.loops))
+    asyncio.run(main(a.url, a.account_id, a.day, a.die_after_writes, a.loops, a.service))

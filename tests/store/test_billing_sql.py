@@ -59,7 +59,13 @@ async def test_the_quarter_gives_the_same_figures_on_sql(
 
 
 def _run_day(
-    url: str, account_id: str, day: str, *, die_after: int | None = None, loops: int = 1
+    url: str,
+    account_id: str,
+    day: str,
+    *,
+    die_after: int | None = None,
+    loops: int = 1,
+    service: bool = False,
 ) -> int:
     cmd = [
         sys.executable,
@@ -73,6 +79,8 @@ def _run_day(
     ]
     if die_after is not None:
         cmd += ["--die-after-writes", str(die_after)]
+    if service:
+        cmd.append("--service")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     if proc.returncode not in (0, -signal.SIGKILL):
@@ -113,15 +121,22 @@ async def test_sigkill_between_any_two_writes_then_restart_gives_the_same_figure
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # several nodes share PostgreSQL
+@pytest.mark.parametrize("service", [False, True], ids=["bare-jobs", "nodes-with-lease"])
 async def test_two_processes_running_the_jobs_at_once_never_charge_twice(
     world: tuple[SqlAppStore, SqlBillingStore, str],
     db_url: str,
+    service: bool,
 ) -> None:
+    """Bare jobs: the keyed writes alone keep it exact. Nodes: as servers run them, through
+    the run lease (one runs, the other skips), and the keys behind it."""
     _, billing, account_id = world
     expected = {"topup:initial": "5000.00"}
     for day, new_entries, _ in scenario.STEPS:
         results = await asyncio.gather(
-            *(asyncio.to_thread(_run_day, db_url, account_id, day, loops=5) for _ in range(2))
+            *(
+                asyncio.to_thread(_run_day, db_url, account_id, day, loops=5, service=service)
+                for _ in range(2)
+            )
         )
         assert results == [0, 0]
         expected.update(new_entries)
@@ -137,6 +152,61 @@ async def test_concurrent_appends_of_one_key_write_it_once(
     assert sorted(written) == [False] * 7 + [True]
     entries = await billing.entries(account_id)
     assert balance_of(entries).balance == sum(e.amount for e in entries if e.kind == "topup")
+
+
+_HOLD_AND_DIE = """
+import asyncio, sys
+from ilvb.store.billing_sql import SqlBillingStore
+from ilvb.store.sql import SqlAppStore
+async def main():
+    apps = SqlAppStore(sys.argv[1])
+    await apps.open()
+    async with SqlBillingStore(apps).run_lease() as got:
+        print("held" if got else "missed", flush=True)
+        await asyncio.sleep(600)
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+async def test_one_node_at_a_time_holds_the_run_lease(db_url: str) -> None:
+    nodes = [SqlAppStore(db_url) for _ in range(2)]
+    for node in nodes:
+        await node.open()
+    try:
+        first, second = (SqlBillingStore(node) for node in nodes)
+        async with first.run_lease() as got:
+            assert got
+            async with second.run_lease() as other:
+                assert not other
+        async with second.run_lease() as got:
+            assert got  # released when the first run ended
+        # A node killed mid-run does not keep the lease.
+        holder = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _HOLD_AND_DIE,
+            db_url,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert holder.stdout is not None
+        assert await asyncio.wait_for(holder.stdout.readline(), 60) == b"held\n"
+        async with second.run_lease() as got:
+            assert not got  # the other process runs
+        holder.kill()  # SIGKILL mid-run
+        await asyncio.wait_for(holder.wait(), 30)
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:  # PostgreSQL ends the dead backend's session, and its lock with it
+            async with second.run_lease() as got:
+                if got:
+                    break
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.1)
+    finally:
+        for node in nodes:
+            await node.close()
 
 
 async def test_passwords_and_console_sessions_on_sql(
