@@ -211,7 +211,8 @@ async def messages(account_id: str, request: Request) -> dict[str, Any]:
 @router.put(
     "/accounts/{account_id}/plan",
     dependencies=OPERATOR,
-    responses=error_responses({400: "invalid_price_plan"}))
+    responses=error_responses({400: "invalid_price_plan"}),
+)
 async def set_plan(account_id: str, body: PlanBody, request: Request) -> dict[str, Any]:
     """Give the account a negotiated plan (``invalid_price_plan`` if the tiers are wrong)."""
     billing = _billing(request)

@@ -182,8 +182,10 @@ async def app_access(
     """Admin key, a server token of ``app_id``, or a console session of the account owning
     it; returns the app id."""
     token = bearer_token(request)
-    if token is None and not request.headers.get("x-admin-key") and SESSION_COOKIE in (
-        request.cookies
+    if (
+        token is None
+        and not request.headers.get("x-admin-key")
+        and SESSION_COOKIE in (request.cookies)
     ):
         await check_app(request, app_id)
         if await request.app.state.store.get_app(app_id) is None:

@@ -149,9 +149,7 @@ async def current_session(request: Request) -> SessionInfo:
     )
 
 
-@router.delete(
-    "/session", status_code=204, responses=error_responses({401: "session_required"})
-)
+@router.delete("/session", status_code=204, responses=error_responses({401: "session_required"}))
 async def sign_out(request: Request, response: Response) -> Response:
     """End the session (its CSRF token is needed: another site cannot sign you out)."""
     session = await authenticate_session(request)
@@ -207,4 +205,3 @@ async def set_password(account_id: str, body: PasswordChange, request: Request) 
         if session_hash(token) == current.session_hash:
             await billing.store.put_session(current)  # this session stays signed in
     return Response(status_code=204)
-
