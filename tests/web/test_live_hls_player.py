@@ -1,5 +1,6 @@
 """hls.js (npm, pinned) in Debian's Chromium plays a room's HLS bypass live: the picture
-advances and shows the publisher's frame tags in order."""
+advances and shows the publisher's frame tags in order; a Web SDK member of the room gets
+``live.started`` and ``live.stopped``."""
 
 from __future__ import annotations
 
@@ -12,15 +13,22 @@ import pytest
 
 from ilvb.client import Client, SyntheticVideoSource, ToneSource
 from tests.live.hls_page import PlayerOrigin, read_tag
+from tests.web.pagekit import join, poll
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 
 async def test_hlsjs_in_chromium_plays_the_live_composite(make_server: Any, new_page: Any) -> None:
-    server = make_server(media="default")
+    server = make_server(media="default", demo=True)
     client = await Client.connect(server.ws_url, server.ticket("host"))
     try:
         await client.enter("show", receive=False)
+        member = await new_page(server.base_url + "/healthz")
+        await join(member, "student", "show", receive=False)
+        await member.evaluate(
+            "() => { window.live = []; for (const n of ['live.started', 'live.stopped'])"
+            " window.c.on(n, (d) => window.live.push([n, d])); }"
+        )
         await client.publish_video(SyntheticVideoSource(marker=9, fps=15, width=320, height=240))
         await client.publish_audio(ToneSource(500, amplitude=0.3))
         headers = {"Authorization": f"Bearer {server.server_token()}"}
@@ -34,7 +42,7 @@ async def test_hlsjs_in_chromium_plays_the_live_composite(make_server: Any, new_
                 await page.evaluate("(u) => window.play(u)", url)
                 tags: list[tuple[int, int]] = []
                 states: list[dict[str, Any]] = []
-                deadline = time.monotonic() + 40
+                deadline = time.monotonic() + 60
                 while time.monotonic() < deadline and len({i for i, _ in tags}) < 12:
                     state = await page.evaluate("window.state()")
                     assert state["errors"] == [], state
@@ -53,5 +61,12 @@ async def test_hlsjs_in_chromium_plays_the_live_composite(make_server: Any, new_
                 indices = [i for i, _ in tags]
                 assert len(set(indices)) >= 12 and indices == sorted(indices)
             assert (await http.delete(live)).status_code == 200
+        events = await poll(
+            lambda: member.evaluate("() => window.live.length >= 2 && window.live"), within=15
+        )
+        assert events == [
+            ["live.started", {"hls": True, "rtmp": 0}],
+            ["live.stopped", {"reason": "stopped"}],
+        ]
     finally:
         await client.close()

@@ -43,8 +43,9 @@ async function sessionHash(token) {
  * `room.exited`, `members.entered`, `members.exited`, `member.state`, `call.ended`, `slot`,
  * `permissions.changed`, `transport.closed`, and the stage's `stage.invited`, `stage.accepted`,
  * `stage.declined`, `stage.expired`, `stage.cancelled`, `stage.removed`, `hand.raised`,
- * `hand.lowered`, `control.muted`, `control.screen_stopped`, `room.locked`, and
- * `recording.started` / `recording.stopped`, also kept in `client.recordings`) with their `data`;
+ * `hand.lowered`, `control.muted`, `control.screen_stopped`, `room.locked`, `live.started`,
+ * `live.stopped`, and `recording.started` / `recording.stopped`, also kept in
+ * `client.recordings`) with their `data`;
  * taken off stage or with its screen share stopped, the client stops those tracks itself (an
  * `unpublished` event with reason "server" follows); and client events:
  * `video.added` / `video.removed` ({userId, source, video: RemoteVideo}), `audio.slot`
