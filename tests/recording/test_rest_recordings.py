@@ -182,3 +182,32 @@ async def test_automatic_recording_starts_at_the_first_sender_and_ends_with_the_
         assert [f["name"] for f in body["files"]] == ["pub-microphone.webm"]
         assert recorder_children() == []
         assert pub.recordings == {}
+
+
+async def test_a_composite_recording_through_the_recordings_rest(tmp_path: Path) -> None:
+    async with recording_server(tmp_path) as server, rest(server) as http:
+        app = f"/v1/apps/{server.app_id}"
+        pub = await server.client("pub")
+        await pub.enter("mix")
+        await pub.publish_video(SyntheticVideoSource(marker=2, fps=15))
+        await pub.publish_audio(ToneSource(550.0))
+
+        async def producing() -> bool:
+            return (await server.router_stats("mix"))["producers"] == 2
+
+        await until(producing, 15, "two producers")
+        events = pub.events(["recording.started", "recording.stopped"])
+        r = await http.post(f"{app}/rooms/mix/recordings", json={"mode": "composite"})
+        assert r.status_code == 201, r.text
+        rid = r.json()["recording_id"]
+        assert (await events.next(10)).data == {"recording_id": rid, "mode": "composite"}
+        r = await http.post(f"{app}/rooms/mix/recordings", json={"mode": "composite"})
+        assert code(r) == (409, "recording_already_running")
+        await asyncio.sleep(4.0)
+        body = (await http.post(f"{app}/recordings/{rid}/stop")).json()
+        assert body["state"] == "stopped" and body["mode"] == "composite", body
+        assert [f["name"] for f in body["files"]] == ["composite.mkv"], body
+        f = body["files"][0]
+        assert f["format"] == "matroska" and f["duration_s"] and f["duration_s"] > 1.0, f
+        assert body["cpu_s"] > 0, body
+        assert (await events.next(10)).name == "recording.stopped"
