@@ -10,15 +10,18 @@ calls go through:
 
 - ``POST`` / ``DELETE /demo/rooms/{room}/live`` (bypass live: the HLS URL for the page);
 - ``POST /demo/rooms/{room}/recordings``, ``POST /demo/recordings/{id}/stop``,
-  ``GET /demo/recordings/{id}`` (recording and the replay link).
+  ``GET /demo/recordings/{id}`` and ``…/files/{name}`` (the replay page, ``/replay``: any demo
+  ticket).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse
 
 from ilvb.auth.app_auth import bearer_token
 from ilvb.auth.tickets import sign_server_token, verify_ticket
@@ -26,9 +29,12 @@ from ilvb.errors import NotFound, PermissionDenied, Unauthenticated
 
 router = APIRouter(tags=["demo"], include_in_schema=False)
 FORWARD_TIMEOUT_S = 60.0
+REPLAY_PAGE = Path(__file__).resolve().parent.parent / "web" / "static" / "replay.html"
 
 
-async def _forward(request: Request, method: str, path: str, room: str | None = None) -> Response:
+async def _forward(
+    request: Request, method: str, path: str, room: str | None = None, *, stage: bool = True
+) -> Response:
     app_id = request.app.state.demo_app_id
     record = await request.app.state.store.get_app(app_id) if app_id else None
     if record is None:
@@ -37,7 +43,7 @@ async def _forward(request: Request, method: str, path: str, room: str | None = 
     if token is None:
         raise Unauthenticated(message="send Authorization: Bearer <demo login ticket>")
     claims = verify_ticket(token, record.secret, app_id=record.app_id)
-    if claims.role not in request.app.state.settings.rooms.stage_roles:
+    if stage and claims.role not in request.app.state.settings.rooms.stage_roles:
         raise PermissionDenied(message="only a host or teacher may do that")
     if room is not None and claims.room is not None and str(claims.room) != room:
         raise PermissionDenied("ticket_wrong_room", "the ticket is for another room")
@@ -61,6 +67,12 @@ async def _forward(request: Request, method: str, path: str, room: str | None = 
         status_code=reply.status_code,
         media_type=reply.headers.get("content-type", "application/json"),
     )
+
+
+@router.get("/replay", include_in_schema=False)
+async def replay_page() -> Response:
+    """The replay page: plays a recording's file (``?recording=ID``)."""
+    return FileResponse(REPLAY_PAGE)
 
 
 @router.post("/demo/rooms/{room}/live")
@@ -89,5 +101,14 @@ async def stop_recording(recording_id: str, request: Request) -> Response:
 
 @router.get("/demo/recordings/{recording_id}")
 async def get_recording(recording_id: str, request: Request) -> Response:
-    """A recording with its files."""
-    return await _forward(request, "GET", f"/recordings/{quote(recording_id, safe='')}")
+    """A recording with its files (any demo ticket: the replay page's students)."""
+    return await _forward(
+        request, "GET", f"/recordings/{quote(recording_id, safe='')}", stage=False
+    )
+
+
+@router.get("/demo/recordings/{recording_id}/files/{name}")
+async def get_recording_file(recording_id: str, name: str, request: Request) -> Response:
+    """One file of a recording, whole (the replay page plays it from a Blob)."""
+    rid, file = quote(recording_id, safe=""), quote(name, safe="")
+    return await _forward(request, "GET", f"/recordings/{rid}/files/{file}", stage=False)

@@ -6,6 +6,7 @@ invited on stage becomes a co-host whose camera the host decodes."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -76,6 +77,22 @@ async def test_class_page_hand_invite_accept_speak_and_off_stage(new_page, ilvb_
     )
     await ann.wait_for_selector("#hand-btn:not([hidden])", timeout=5000)
     assert await ann.evaluate("scenario.client.localTrack('microphone')") is None
+
+    # the teacher records a few seconds; the replay link plays the file in the replay page
+    await teacher.click("#record-btn")
+    await teacher.wait_for_function(
+        "document.getElementById('record-btn').textContent === 'Stop recording'", timeout=30000
+    )
+    await asyncio.sleep(3)  # a few seconds of class on the record
+    await teacher.click("#record-btn")
+    await teacher.wait_for_selector("#replay:not([hidden])", timeout=30000)
+    replay = await new_page(f"{ilvb_origin}{await teacher.get_attribute('#replay-link', 'href')}")
+    await replay.wait_for_function(
+        "document.getElementById('player').currentTime > 0.5", timeout=30000
+    )
+    assert await replay.evaluate("replay.errors") == []
+    width = await replay.evaluate("document.getElementById('player').videoWidth")
+    assert width in (640, 1280), width
 
     # a declined invitation changes nothing
     await teacher.click("#members li[data-user=bob] button[data-action=invite]")

@@ -317,7 +317,7 @@ $("record-btn").onclick = guarded(async () => {
       const rec = await appServer("GET", `/demo/recordings/${encodeURIComponent(id)}`);
       const file = (rec.files || [])[0];
       if (file) {
-        $("replay-link").href = `/replay?src=${encodeURIComponent(file.url)}`;
+        $("replay-link").href = `/replay?recording=${encodeURIComponent(id)}&room=${encodeURIComponent(String(rec.room))}`;
         $("replay-link").textContent = `${file.name} (${Math.round(file.duration_s || 0)} s)`;
         $("replay").hidden = false;
       }
