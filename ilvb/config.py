@@ -248,6 +248,18 @@ class ConsoleSettings(BaseModel):
     public_origin: str | None = Field(None, pattern=r"^https?://[^/\s]+$")
 
 
+class MetricsSettings(BaseModel):
+    """``GET /metrics`` (Prometheus, docs/operations.md).
+
+    The scrape needs a credential: the admin key, or this ``token`` as a bearer token (give
+    the scraper the token, not the admin key). ``open_on_loopback`` lets a scraper on the same
+    host (127.0.0.0/8, ::1) in without one; off by default.
+    """
+
+    token: str | None = Field(None, min_length=16, repr=False)
+    open_on_loopback: bool = False
+
+
 class Settings(BaseSettings):
     """All settings. Build with :func:`load_settings`."""
 
@@ -263,6 +275,7 @@ class Settings(BaseSettings):
     live: LiveSettings = LiveSettings()
     recording: RecordingSettings = RecordingSettings()
     console: ConsoleSettings = ConsoleSettings()
+    metrics: MetricsSettings = MetricsSettings()
     log_level: str = "info"
 
 

@@ -129,6 +129,7 @@ CODES: dict[str, type[IlvbError]] = {
     "ticket_wrong_room": PermissionDenied,
     "banned": PermissionDenied,
     "admin_key_required": Unauthenticated,
+    "metrics_credential_required": Unauthenticated,
     "app_signature_required": Unauthenticated,
     # console sign-in of customer accounts (ilvb.server.console_auth, /v1/session)
     "session_required": Unauthenticated,
@@ -178,6 +179,7 @@ CODES: dict[str, type[IlvbError]] = {
     "unavailable": Unavailable,
     "timeout": Unavailable,
     "media_unavailable": Unavailable,
+    "not_ready": Unavailable,
     "device_unavailable": Unavailable,
     # local devices and SDK logs (ilvb.client.devices, ilvb.client.logs, /v1/apps/{id}/logs)
     "device_not_found": NotFound,

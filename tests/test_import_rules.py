@@ -43,9 +43,11 @@ ALLOWED: dict[str, set[str]] = {
         "quality",
         "live",
         "recording",
+        "metrics",
     },
     "live": {"errors", "config", "rooms", "sfu"},
     "recording": {"errors", "config", "rooms", "sfu"},
+    "metrics": {"errors", "config", "rooms", "sfu"},
     "web": set(),
 }
 # The rules every package docstring must state in words (the planes' contract).
@@ -57,6 +59,7 @@ MUST_NOT: dict[str, set[str]] = {
     "quality": {"server", "rooms", "sfu"},
     "live": {"server", "client"},
     "recording": {"server", "store"},
+    "metrics": {"server"},
 }
 PACKAGES = {"errors", "config", "cli", "__main__", *ALLOWED}
 RULES: dict[str, set[str]] = {p: PACKAGES - ALLOWED[p] - {p} for p in ALLOWED}

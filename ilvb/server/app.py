@@ -2,7 +2,8 @@
 
 ``create_app(settings)`` is what ``ilvb serve`` runs; tests pass ``store=MemoryAppStore()`` and
 ``media=NullMediaPlane()`` (or a real media plane) instead. Routes: ``/ws`` (signaling),
-``/v1/apps`` (admin), ``/v1/apps/{app_id}/rooms`` (app server / admin), ``/healthz``, the Web SDK
+``/v1/apps`` (admin), ``/v1/apps/{app_id}/rooms`` (app server / admin), ``/healthz``,
+``/readyz`` and ``/metrics`` (:mod:`ilvb.server.rest_ops`), the Web SDK
 under ``/sdk``, the demo pages ``/demo`` and ``/precall``, and ``/openapi.json`` + ``/docs``
 (Swagger UI served locally, :mod:`ilvb.server.api_docs`). Every HTTP request passes the
 :class:`~ilvb.server.http_guard.HttpGuard` first: credentials before any body is read, the body
@@ -37,6 +38,7 @@ from ilvb.config import Settings
 from ilvb.errors import IlvbError, InvalidArgument, NotFound
 from ilvb.live.composite import CompositeRunner
 from ilvb.live.service import LiveService
+from ilvb.metrics.node import NodeMetrics
 from ilvb.quality.service import QualityService
 from ilvb.quality.store import MemoryQualityStore, QualityStore
 from ilvb.recording.jobs import CompositeRunner as CompositeStarter
@@ -55,6 +57,7 @@ from ilvb.server.rest_identity import router as identity_router
 from ilvb.server.rest_live import hls_router
 from ilvb.server.rest_live import router as live_router
 from ilvb.server.rest_logs import router as logs_router
+from ilvb.server.rest_ops import router as ops_router
 from ilvb.server.rest_quality import router as quality_router
 from ilvb.server.rest_recordings import router as recordings_router
 from ilvb.server.rest_rooms import app_access
@@ -143,9 +146,13 @@ def create_app(
             settings, app_store, rooms, media_plane, app.state.composites
         )
         await app.state.recordings.open()
+        app.state.metrics = NodeMetrics(rooms, media_plane)
+        app.state.signaling.request_listeners.append(app.state.metrics.request_done)
+        app.state.ready = True
         try:
             yield
         finally:
+            app.state.ready = False
             await app.state.live.close()
             await app.state.recordings.close()
             await app.state.composites.close()
@@ -205,6 +212,7 @@ def create_app(
     async def healthz() -> dict[str, str]:
         """Liveness: 200 while the server runs."""
         return {"status": "ok"}
+    app.include_router(ops_router)
 
     mount_api_docs(app)
     app.mount("/sdk", SdkFiles(directory=STATIC_DIR, check_dir=False), name="sdk")

@@ -73,6 +73,8 @@ class SignalingHub:
         self.quality: QualityService | None = None
         # Request budgets shared by a user's connections (per app).
         self.user_limits = UserLimits()
+        # Told of every answered request after hello: (type, seconds, error code or None).
+        self.request_listeners: list[Callable[[str, float, str | None], None]] = []
         self._store: AppStore | None = None
         self._auth = AuthSettings()
         self._revalidating: asyncio.TimerHandle | None = None

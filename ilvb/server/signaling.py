@@ -176,6 +176,7 @@ class SignalingSession:
 
     async def _handle(self, text: str) -> None:
         request_id: int | str | None = None
+        kind, started = "", 0.0  # set once the request is dispatched to its handler
         try:
             try:
                 obj = json.loads(text)
@@ -198,10 +199,13 @@ class SignalingSession:
             if self.record is None:
                 raise Unauthenticated(message="send hello first")
             handler = HANDLERS[envelope.type]
+            kind, started = envelope.type, time.perf_counter()
             result = await handler(self, data)
             self._reply(request_id, result)
+            self._timed(kind, started, None)
         except IlvbError as exc:
             self._error(request_id, exc)
+            self._timed(kind, started, exc.code)
             if self._refused_in_a_row >= self.limits_cfg.max_refused_in_a_row:
                 log.warning("client ignores rate limiting: disconnecting")
                 self.conn.close(CLOSE_LIMIT_EXCEEDED, "rate limited")
@@ -212,6 +216,17 @@ class SignalingSession:
             self._error(
                 request_id, IlvbError(message=f"internal error (log id {log_id})")
             )
+
+    def _timed(self, kind: str, started: float, error_code: str | None) -> None:
+        """Tell the hub's request listeners (metrics) how a dispatched request went."""
+        if not kind or not self.hub.request_listeners:
+            return
+        seconds = time.perf_counter() - started
+        for listener in self.hub.request_listeners:
+            try:
+                listener(kind, seconds, error_code)
+            except Exception:
+                log.exception("request listener failed")
 
     def _charge(self, kind: str) -> None:
         """Count a request against the connection's and the user's budgets (``rate_limited``)."""

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 Source = Literal["microphone", "camera", "screen"]
 SOURCES: tuple[Source, ...] = ("microphone", "camera", "screen")
@@ -241,6 +241,20 @@ class MediaPlane(Protocol):
         ...
 
 
+@runtime_checkable
+class MediaPlaneStats(Protocol):
+    """A media plane that reports its workers' counters (metrics read it through this)."""
+
+    async def stats(self) -> dict[str, Any]:
+        """``{"workers": [...]}``: per live worker ``index``, ``pid``, ``cpu_seconds`` (CPU
+        time of its process), ``routers``, ``transports``, ``members`` and ``traffic`` — the
+        cumulative counters of :mod:`ilvb.sfu.traffic` (``packets_in``, ``bytes_in``,
+        ``packets_out``, ``payload_bytes_out``, ``packets_lost``, ``nacks_sent``,
+        ``nacks_received``, ``retransmits``), which only grow while the worker lives;
+        ``"configured"``: how many workers the plane runs when all are up (0: no media)."""
+        ...
+
+
 @dataclass
 class NullRouter:
     """A router that forwards nothing: for control-plane tests and ``--no-media``.
@@ -329,6 +343,10 @@ class NullMediaPlane:
         for router in list(self.routers.values()):
             await router.close()
         self.routers.clear()
+
+    async def stats(self) -> dict[str, Any]:
+        """No workers."""
+        return {"workers": [], "configured": 0}
 
     async def open_router(
         self, room_id: str, on_event: RouterEventHandler, options: RouterOptions = RouterOptions()

@@ -383,12 +383,17 @@ class WorkerMediaPlane:
         logger.warning("media worker %s restarted (pid %s)", fresh.index, fresh.pid)
 
     async def stats(self) -> dict[str, Any]:
-        """Per-worker counters."""
+        """Per-worker counters (:class:`~ilvb.sfu.api.MediaPlaneStats`), each with its
+        ``index``; a worker that does not answer is left out."""
         out = []
         for w in self.workers:
             if w.alive:
-                out.append(await w.call("worker_stats"))
-        return {"workers": out}
+                try:
+                    one = await w.call("worker_stats")
+                except Unavailable:
+                    continue
+                out.append({"index": w.index, **one})
+        return {"workers": out, "configured": len(self.workers)}
 
 
 def create_media_plane(settings: MediaSettings) -> MediaPlane:

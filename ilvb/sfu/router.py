@@ -53,6 +53,7 @@ from ilvb.sfu.sdp import AcceptedTrack, SlotSpec
 from ilvb.sfu.selection import AudioSelector
 from ilvb.sfu.slots import SlotAssigner
 from ilvb.sfu.tap import PlainTap, check_loopback
+from ilvb.sfu.traffic import member_traffic, producer_traffic, slot_traffic, transport_traffic
 from ilvb.sfu.transport import Addr, LocalParams, RemoteParams, WebRtcTransport
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,8 @@ class Router:
         self.rtp_in_unknown = 0  # RTP whose SSRC no producer could claim
         # plain loopback subscribers (recorders): tap id → (producer, tap)
         self.taps: dict[str, tuple[Producer, PlainTap]] = {}
+        # counts of closed transports, producers and slots (ilvb.sfu.traffic)
+        self.retired: Counter[str] = Counter()
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -285,6 +288,13 @@ class Router:
             "taps": len(self._live_taps()),
         }
 
+    def traffic(self) -> Counter[str]:
+        """Cumulative traffic of this router (:mod:`ilvb.sfu.traffic`): closed and live."""
+        out = self.retired + Counter(nacks_received=self.rtcp.nacks_answered)
+        for m in self.members.values():
+            out.update(member_traffic(m))
+        return out
+
     def close(self) -> None:
         """Close every member's media, silently (the room is going away). Idempotent."""
         if self.closed:
@@ -390,6 +400,7 @@ class Router:
         if p is None:
             return None
         consumers = list(p.consumers)
+        self.retired.update(producer_traffic(p))
         m.close_producer(source)
         if self.observer.listeners:
             for c in consumers:
@@ -403,6 +414,7 @@ class Router:
             for slot in m.slots:
                 if slot.consumer is not None:
                     self.observer.emit(consumer_closed(slot.consumer))
+        self.retired.update(slot_traffic(m.slots))
         self._used_ssrcs.difference_update(m.close_slots())
 
     def _new_ssrc(self) -> int:
@@ -437,6 +449,8 @@ class Router:
         logger.info(
             "router %s: %s transport of %s closed (%s)", self.room_id, t.kind, m.member_id, reason
         )
+        if t is m.send or t is m.recv:
+            self.retired.update(transport_traffic(t))
         if t is m.send:
             m.send = None
             for source in list(m.producers):
@@ -453,6 +467,7 @@ class Router:
         for source in list(m.producers):
             self._close_producer(m, source)
         if m.send is not None:
+            self.retired.update(transport_traffic(m.send))
             m.send.router_closed()
             self._w.remove_transport(m.send)
             m.send = None
@@ -461,6 +476,7 @@ class Router:
         """Close the member's receive transport and its slots (silently: we decided)."""
         self._close_slots(m)
         if m.recv is not None:
+            self.retired.update(transport_traffic(m.recv))
             m.recv.router_closed()
             self._w.remove_transport(m.recv)
             m.recv = None

@@ -17,9 +17,11 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import socket
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +33,7 @@ from ilvb.sfu.dtls import DtlsCertificate
 from ilvb.sfu.faults import FaultLog
 from ilvb.sfu.ice import IceLiteResponder
 from ilvb.sfu.router import Router
+from ilvb.sfu.traffic import as_dict
 from ilvb.sfu.transport import Addr, WebRtcTransport
 
 logger = logging.getLogger(__name__)
@@ -87,6 +90,8 @@ class Worker:
         # the socket's fd when the C fast path (ilvb.sfu.fastpath) forwards, else None
         self.fast_fd: int | None = None
         self.send_errors = 0
+        # traffic of closed routers (ilvb.sfu.traffic): the worker's totals only grow
+        self.retired_traffic: Counter[str] = Counter()
         self._timer: asyncio.Task[None] | None = None
         self.closed = False
         self.now = time.monotonic
@@ -249,6 +254,7 @@ class Worker:
             router = self.routers.pop(args[0], None)
             if router is not None:
                 router.close()
+                self.retired_traffic.update(router.traffic())
             return None
         if method == "worker_stats":
             return self.stats()
@@ -259,9 +265,25 @@ class Worker:
             return getattr(router, method)(*args[1:])
         raise InvalidArgument(message=f"unknown worker command {method!r}")
 
+    def traffic(self) -> Counter[str]:
+        """Cumulative traffic of every router this worker ran (:mod:`ilvb.sfu.traffic`)."""
+        out = Counter(self.retired_traffic)
+        for r in self.routers.values():
+            out.update(r.traffic())
+        return out
+
     def stats(self) -> dict[str, Any]:
-        """Worker-wide counters, including which codec modules this process has imported."""
+        """Worker-wide counters, including which codec modules this process has imported.
+
+        ``traffic``: cumulative counters (:data:`~ilvb.sfu.traffic.TRAFFIC_KEYS`);
+        ``cpu_seconds``: CPU time of the process running this worker (user + system; the
+        server's own process for an in-process worker); ``members``: members with media.
+        """
         return {
+            "pid": os.getpid(),
+            "cpu_seconds": time.process_time(),
+            "members": sum(len(r.members) for r in self.routers.values()),
+            "traffic": as_dict(self.traffic()),
             "routers": len(self.routers),
             "transports": len(self.transports),
             "ice_requests": self.ice.requests,

@@ -49,7 +49,8 @@ export type ServerErrorCode =
   | "stage_right_required" | "invite_not_found" | "invite_not_for_you"
   | "invite_already_answered" | "invite_expired" | "invite_pending" | "already_on_stage"
   | "not_on_stage" | "room_locked" | "room_no_senders" | "live_already_started"
-  | "live_not_found" | "rtmp_url_invalid" | "composite_capacity" | "recorder_failed";
+  | "live_not_found" | "rtmp_url_invalid" | "composite_capacity" | "recorder_failed"
+  | "not_ready" | "metrics_credential_required";
 
 /** Error codes of docs/protocol.md plus the client-side ones. */
 export type ErrorCode = ClientErrorCode | ServerErrorCode | (string & {});
