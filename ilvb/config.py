@@ -260,6 +260,23 @@ class MetricsSettings(BaseModel):
     open_on_loopback: bool = False
 
 
+class WebhookSettings(BaseModel):
+    """Webhooks to the apps' servers (docs/operations.md): retries, timeouts, retention."""
+
+    # False: no events are written or sent (the pull API then has nothing new).
+    enabled: bool = True
+    # One delivery attempt's timeout.
+    timeout_s: float = Field(5.0, gt=0, le=60)
+    # Back-off of a failing endpoint: first wait, growth per failure, longest wait.
+    retry_initial_s: float = Field(1.0, gt=0)
+    retry_factor: float = Field(2.0, ge=1)
+    retry_max_s: float = Field(300.0, gt=0)
+    # Events (delivered or not) are kept this long, for retries and for the pull API.
+    retention_s: float = Field(7 * 24 * 3600.0, gt=0)
+    # Rooms delivered at once (the events of one room always one after the other).
+    concurrency: int = Field(16, ge=1, le=1024)
+
+
 class Settings(BaseSettings):
     """All settings. Build with :func:`load_settings`."""
 
@@ -276,6 +293,7 @@ class Settings(BaseSettings):
     recording: RecordingSettings = RecordingSettings()
     console: ConsoleSettings = ConsoleSettings()
     metrics: MetricsSettings = MetricsSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     log_level: str = "info"
 
 

@@ -130,6 +130,7 @@ CODES: dict[str, type[IlvbError]] = {
     "banned": PermissionDenied,
     "admin_key_required": Unauthenticated,
     "metrics_credential_required": Unauthenticated,
+    "webhook_signature_invalid": Unauthenticated,
     "app_signature_required": Unauthenticated,
     # console sign-in of customer accounts (ilvb.server.console_auth, /v1/session)
     "session_required": Unauthenticated,

@@ -27,11 +27,12 @@ ALLOWED: dict[str, set[str]] = {
     "config": {"errors"},
     "sfu": {"errors", "config"},
     "client": {"errors"},
-    "store": {"errors", "billing", "quality", "recording"},
+    "store": {"errors", "billing", "quality", "recording", "webhooks"},
     "auth": {"errors", "store"},
     "billing": {"errors", "config"},
     "quality": {"errors"},
     "rooms": {"errors", "config", "auth", "store", "sfu"},
+    "webhooks": {"errors", "config", "rooms"},
     "server": {
         "errors",
         "config",
@@ -44,6 +45,7 @@ ALLOWED: dict[str, set[str]] = {
         "live",
         "recording",
         "metrics",
+        "webhooks",
     },
     "live": {"errors", "config", "rooms", "sfu"},
     "recording": {"errors", "config", "rooms", "sfu"},
@@ -60,6 +62,7 @@ MUST_NOT: dict[str, set[str]] = {
     "live": {"server", "client"},
     "recording": {"server", "store"},
     "metrics": {"server"},
+    "webhooks": {"server", "sfu"},
 }
 PACKAGES = {"errors", "config", "cli", "__main__", *ALLOWED}
 RULES: dict[str, set[str]] = {p: PACKAGES - ALLOWED[p] - {p} for p in ALLOWED}

@@ -64,12 +64,15 @@ from ilvb.server.rest_rooms import app_access
 from ilvb.server.rest_rooms import router as rooms_router
 from ilvb.server.rest_session import router as session_router
 from ilvb.server.rest_usage import router as usage_router
+from ilvb.server.rest_webhooks import router as webhooks_router
 from ilvb.server.sdk_downloads import router as sdk_router
 from ilvb.server.signaling import SignalingHub
 from ilvb.server.signaling import router as signaling_router
 from ilvb.server.usage import UsageRecorder
 from ilvb.sfu.api import MediaPlane
 from ilvb.store.interfaces import AppStore
+from ilvb.webhooks.service import WebhookService
+from ilvb.webhooks.store import MemoryWebhookStore, WebhookStore
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +151,17 @@ def create_app(
         await app.state.recordings.open()
         app.state.metrics = NodeMetrics(rooms, media_plane)
         app.state.signaling.request_listeners.append(app.state.metrics.request_done)
+        app.state.webhook_store = _webhook_store(app_store)
+        app.state.webhooks = None
+        if settings.webhooks.enabled:
+            app.state.webhooks = WebhookService(
+                rooms,
+                app.state.webhook_store,
+                lambda app_id: _app_secret(app_store, app_id),
+                settings.webhooks,
+                now=clock.time if clock is not None else time.time,
+            )
+            app.state.webhooks.start()
         app.state.ready = True
         try:
             yield
@@ -158,6 +172,8 @@ def create_app(
             await app.state.composites.close()
             await billing.close()
             await rooms.close()
+            if app.state.webhooks is not None:
+                await app.state.webhooks.close()
             await app.state.usage.close()
             await media_plane.close()
             await app.state.oidc.close()
@@ -213,6 +229,7 @@ def create_app(
         """Liveness: 200 while the server runs."""
         return {"status": "ok"}
     app.include_router(ops_router)
+    app.include_router(webhooks_router)
 
     mount_api_docs(app)
     app.mount("/sdk", SdkFiles(directory=STATIC_DIR, check_dir=False), name="sdk")
@@ -278,8 +295,11 @@ def create_app(
 
 # Sub-paths of /v1/apps/{app_id} that the app's own server may call (with its server token).
 APP_SCOPED = frozenset(
-    {"rooms", "quality", "usage", "logs", "identity-providers", "recordings", "recording-settings"}
-)
+    {
+        "rooms", "quality", "usage", "logs", "identity-providers", "recordings",
+        "recording-settings", "webhooks",
+    }
+)  # fmt: skip
 # /v1/<these> also take a console session (the routes keep customers to their own account).
 CONSOLE_PATHS = frozenset({"apps", "accounts"})
 CONSOLE_OPEN = frozenset({"session", "signup"})
@@ -383,6 +403,23 @@ def _quality_service(app_store: AppStore, clock: Clock | None) -> QualityService
     else:
         store = MemoryQualityStore()
     return QualityService(store, clock.time if clock is not None else time.time)
+
+
+def _webhook_store(app_store: AppStore) -> WebhookStore:
+    """The webhook outbox in the app store's database (SQL), or in memory beside a memory store."""
+    from ilvb.store.sql import SqlAppStore
+
+    if isinstance(app_store, SqlAppStore):
+        from ilvb.store.webhooks_sql import SqlWebhookStore
+
+        return SqlWebhookStore(app_store)
+    return MemoryWebhookStore()
+
+
+async def _app_secret(app_store: AppStore, app_id: str) -> str | None:
+    """The secret that signs an app's webhook deliveries (None: the app is gone)."""
+    record = await app_store.get_app(app_id)
+    return None if record is None else record.secret
 
 
 def _billing_service(

@@ -8,6 +8,8 @@ Tables created by the Alembic migrations in ``ilvb/store/migrations`` (never by
 - ``identity_providers``: per app, the OpenID Connect providers whose ID tokens it accepts.
 - ``usage``: samples of concurrent participants per app, the input of billing.
 - ``recordings``, ``recording_settings``: recordings (state, mode, room) and automatic recording.
+- ``webhook_events``: the webhook outbox (``ilvb.webhooks``), ``webhook_endpoints``: per app,
+  where its events go.
 """
 
 from __future__ import annotations
@@ -98,6 +100,51 @@ class UsageRow(Base):
     timestamp: Mapped[float] = mapped_column(Float, nullable=False)
     participants: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     call_participants: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+
+
+# --------------------------------------------------------------------------------- webhooks
+# seq orders the outbox: BIGINT on PostgreSQL, INTEGER (the rowid, AUTOINCREMENT so a number
+# is never reused after pruning) on SQLite.
+SEQ_TYPE = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class WebhookEventRow(Base):
+    """One event of the webhook outbox (``ilvb.webhooks.store``)."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        Index("ix_webhook_events_app_seq", "app_id", "seq"),
+        Index("ix_webhook_events_pending", "pending", "node", "seq"),
+        Index("ix_webhook_events_created", "created_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    seq: Mapped[int] = mapped_column(SEQ_TYPE, primary_key=True, autoincrement=True)
+    app_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    # "<kind>:<room>": the events of one room are delivered in order
+    room_key: Mapped[str] = mapped_column(String(300), nullable=False)
+    type: Mapped[str] = mapped_column(String(64), nullable=False)
+    data: Mapped[str] = mapped_column(Text, nullable=False)  # JSON
+    created_at: Mapped[float] = mapped_column(Float, nullable=False)
+    pending: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    node: Mapped[str] = mapped_column(String(128), nullable=False, server_default="")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    delivered_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class WebhookEndpointRow(Base):
+    """Where one app's webhook events are POSTed."""
+
+    __tablename__ = "webhook_endpoints"
+
+    app_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("apps.app_id", ondelete="CASCADE"), primary_key=True
+    )
+    url: Mapped[str] = mapped_column(String(2048), nullable=False)
+    enabled: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=True, server_default=true()
+    )
 
 
 # ---------------------------------------------------------------------------------- billing

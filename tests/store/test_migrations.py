@@ -17,7 +17,7 @@ from ilvb.store.sql import MIGRATIONS_DIR, SqlAppStore, alembic_config, head_rev
 def test_migrations_ship_inside_the_package() -> None:
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert list((MIGRATIONS_DIR / "versions").glob("*.py"))
-    assert head_revision() == "0006"
+    assert head_revision() == "0007"
 
 
 async def test_migrated_schema_equals_the_models(tmp_path: Path) -> None:

@@ -50,7 +50,8 @@ export type ServerErrorCode =
   | "invite_already_answered" | "invite_expired" | "invite_pending" | "already_on_stage"
   | "not_on_stage" | "room_locked" | "room_no_senders" | "live_already_started"
   | "live_not_found" | "rtmp_url_invalid" | "composite_capacity" | "recorder_failed"
-  | "not_ready" | "metrics_credential_required";
+  | "not_ready" | "metrics_credential_required"
+  | "webhook_signature_invalid";
 
 /** Error codes of docs/protocol.md plus the client-side ones. */
 export type ErrorCode = ClientErrorCode | ServerErrorCode | (string & {});
