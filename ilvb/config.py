@@ -277,6 +277,27 @@ class WebhookSettings(BaseModel):
     concurrency: int = Field(16, ge=1, le=1024)
 
 
+class ClusterSettings(BaseModel):
+    """Cluster mode (docs/operations.md): nodes register in Redis; smart access places rooms.
+
+    Without ``redis_url`` the node runs alone, as it always did.
+    """
+
+    # redis://host:6379/0 (rediss:// for TLS). None: a single node, no registry.
+    redis_url: str | None = Field(None, repr=False)
+    # This node's id in the cluster; None: "<hostname>-<port>".
+    node_id: str | None = Field(None, max_length=128)
+    # The region this node serves (an operator's name: "eu-west", "cn-north" …).
+    region: str = Field("", max_length=64)
+    # The base URL clients reach this node at (https://node1.example.com); None: the
+    # server's own http://host:port.
+    public_url: str | None = None
+    heartbeat_s: float = Field(2.0, gt=0)
+    # A node not heard of for this long is dead (its key expires in Redis).
+    ttl_s: float = Field(6.0, gt=0)
+    key_prefix: str = Field("ilvb", min_length=1, max_length=64)
+
+
 class Settings(BaseSettings):
     """All settings. Build with :func:`load_settings`."""
 
@@ -294,6 +315,7 @@ class Settings(BaseSettings):
     console: ConsoleSettings = ConsoleSettings()
     metrics: MetricsSettings = MetricsSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    cluster: ClusterSettings = ClusterSettings()
     log_level: str = "info"
 
 

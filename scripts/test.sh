@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 for pair in chromium:chromium janus:janus ip:iproute2 gcc:gcc python3-config:python3-dev \
     node:nodejs npm:npm pulseaudio:pulseaudio pactl:pulseaudio-utils Xvfb:xvfb \
-    espeak-ng:espeak-ng ffmpeg:ffmpeg ffprobe:ffmpeg nginx:nginx; do
+    espeak-ng:espeak-ng ffmpeg:ffmpeg ffprobe:ffmpeg nginx:nginx \
+    redis-server:redis-server; do
   cmd=${pair%%:*}; pkg=${pair##*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done

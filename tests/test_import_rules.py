@@ -33,6 +33,7 @@ ALLOWED: dict[str, set[str]] = {
     "quality": {"errors"},
     "rooms": {"errors", "config", "auth", "store", "sfu"},
     "webhooks": {"errors", "config", "rooms"},
+    "cluster": {"errors", "config", "rooms"},
     "server": {
         "errors",
         "config",
@@ -46,6 +47,7 @@ ALLOWED: dict[str, set[str]] = {
         "recording",
         "metrics",
         "webhooks",
+        "cluster",
     },
     "live": {"errors", "config", "rooms", "sfu"},
     "recording": {"errors", "config", "rooms", "sfu"},
@@ -63,6 +65,7 @@ MUST_NOT: dict[str, set[str]] = {
     "recording": {"server", "store"},
     "metrics": {"server"},
     "webhooks": {"server", "sfu"},
+    "cluster": {"server", "sfu"},
 }
 PACKAGES = {"errors", "config", "cli", "__main__", *ALLOWED}
 RULES: dict[str, set[str]] = {p: PACKAGES - ALLOWED[p] - {p} for p in ALLOWED}

@@ -4,6 +4,6 @@ plane, rooms).
 
 The top of the control plane: imports ``ilvb.errors``, ``ilvb.config``, ``ilvb.auth``,
 ``ilvb.store``, ``ilvb.rooms``, ``ilvb.sfu``, ``ilvb.billing``, ``ilvb.quality``,
-``ilvb.live``, ``ilvb.recording``, ``ilvb.metrics`` and ``ilvb.webhooks``; must not import
-the SDK(``ilvb.client``) or the command line.
+``ilvb.live``, ``ilvb.recording``, ``ilvb.metrics``, ``ilvb.webhooks`` and ``ilvb.cluster``;
+must not import the SDK (``ilvb.client``) or the command line.
 """

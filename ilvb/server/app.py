@@ -34,6 +34,7 @@ from ilvb.auth.oidc import OidcVerifier
 from ilvb.auth.tickets import sign_ticket
 from ilvb.billing.service import BillingService
 from ilvb.billing.store import BillingStore, MemoryBillingStore
+from ilvb.cluster.registry import NodeRegistry
 from ilvb.config import Settings
 from ilvb.errors import IlvbError, InvalidArgument, NotFound
 from ilvb.live.composite import CompositeRunner
@@ -53,6 +54,7 @@ from ilvb.server.http_guard import HttpGuard, inline_script_hashes
 from ilvb.server.quality_push import QualityPush
 from ilvb.server.rest_apps import router as apps_router
 from ilvb.server.rest_billing import router as billing_router
+from ilvb.server.rest_cluster import router as cluster_router
 from ilvb.server.rest_identity import router as identity_router
 from ilvb.server.rest_live import hls_router
 from ilvb.server.rest_live import router as live_router
@@ -162,11 +164,15 @@ def create_app(
                 now=clock.time if clock is not None else time.time,
             )
             app.state.webhooks.start()
+        app.state.cluster = await _join_cluster(settings, rooms)
         app.state.ready = True
         try:
             yield
         finally:
             app.state.ready = False
+            if app.state.cluster is not None:
+                await app.state.cluster.close()  # others stop sending members here first
+                await app.state.cluster.redis.aclose()
             await app.state.live.close()
             await app.state.recordings.close()
             await app.state.composites.close()
@@ -224,12 +230,9 @@ def create_app(
     app.include_router(hls_router)
     app.include_router(recordings_router)
 
-    @app.get("/healthz", tags=["server"])
-    async def healthz() -> dict[str, str]:
-        """Liveness: 200 while the server runs."""
-        return {"status": "ok"}
     app.include_router(ops_router)
     app.include_router(webhooks_router)
+    app.include_router(cluster_router)
 
     mount_api_docs(app)
     app.mount("/sdk", SdkFiles(directory=STATIC_DIR, check_dir=False), name="sdk")
@@ -403,6 +406,30 @@ def _quality_service(app_store: AppStore, clock: Clock | None) -> QualityService
     else:
         store = MemoryQualityStore()
     return QualityService(store, clock.time if clock is not None else time.time)
+
+
+async def _join_cluster(settings: Settings, rooms: RoomManager) -> NodeRegistry | None:
+    """Register this node in Redis when ``cluster.redis_url`` is set (else None: alone)."""
+    c = settings.cluster
+    if c.redis_url is None:
+        return None
+    import socket
+
+    import psutil  # type: ignore[import-untyped]
+    import redis.asyncio as aioredis
+
+    host, port = settings.server.host, settings.server.port
+    registry = NodeRegistry(
+        c,
+        rooms,
+        aioredis.from_url(c.redis_url),
+        node_id=c.node_id or f"{socket.gethostname()}-{port}",
+        url=c.public_url or f"http://{host}:{port}",
+        cpu=lambda: psutil.cpu_percent(None) / 100.0,
+    )
+    await registry.start()
+    log.info("cluster: node %s registered (region %r)", registry.node_id, c.region)
+    return registry
 
 
 def _webhook_store(app_store: AppStore) -> WebhookStore:
