@@ -269,7 +269,10 @@ class Worker:
         """Cumulative traffic of every router this worker ran (:mod:`ilvb.sfu.traffic`)."""
         out = Counter(self.retired_traffic)
         for r in self.routers.values():
-            out.update(r.traffic())
+            try:
+                out.update(r.traffic())
+            except Exception as exc:  # one broken router must not hide the others' counters
+                self.faults.failed("router.traffic", exc, f"router {r.room_id}")
         return out
 
     def stats(self) -> dict[str, Any]:
@@ -282,7 +285,7 @@ class Worker:
         return {
             "pid": os.getpid(),
             "cpu_seconds": time.process_time(),
-            "members": sum(len(r.members) for r in self.routers.values()),
+            "members": sum(len(getattr(r, "members", ())) for r in self.routers.values()),
             "traffic": as_dict(self.traffic()),
             "routers": len(self.routers),
             "transports": len(self.transports),
