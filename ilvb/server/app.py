@@ -300,7 +300,7 @@ def create_app(
 APP_SCOPED = frozenset(
     {
         "rooms", "quality", "usage", "logs", "identity-providers", "recordings",
-        "recording-settings", "webhooks",
+        "recording-settings", "webhooks", "placement",
     }
 )  # fmt: skip
 # /v1/<these> also take a console session (the routes keep customers to their own account).
