@@ -291,6 +291,12 @@ class RoomManager:
         room.push_subscription(member)
         return sdp
 
+    async def restart_receive(self, member: Member) -> str:
+        """ICE restart of the member's receive transport: the server's new offer."""
+        room = _room_of(member)
+        router = await _media_call(_link(room).router())
+        return await _media_call(router.restart_receive(member.user_id))
+
     async def accept_receive_answer(self, member: Member, sdp: str) -> None:
         """Complete the receive transport with the member's answer."""
         room = _room_of(member)

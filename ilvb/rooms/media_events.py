@@ -11,7 +11,9 @@ The media plane reports through each room's router event handler
    closed, unanswered); the member is told (``transport.closed``), and a closed send transport
    also stops its sources. A member inside its disconnect window gets the notice after its
    resume (:func:`flush_media_notice`).
-4. :class:`~ilvb.sfu.api.WorkerDied` (once per room): the room is re-opened on a live worker,
+4. :class:`~ilvb.sfu.api.MediaPathChanged`: the SFU hears nothing from a member (or hears it
+   again); everyone gets its ``member.state`` with ``reconnecting`` true (false).
+5. :class:`~ilvb.sfu.api.WorkerDied` (once per room): the room is re-opened on a live worker,
    its media state re-applied, then every member is told (``transport.closed`` ``both`` /
    ``media_restarted``) so it negotiates both transports again.
 """
@@ -25,6 +27,7 @@ from ilvb.rooms.member import Member
 from ilvb.rooms.room import Room, send_cap_command, source_command, subscription_command
 from ilvb.rooms.wire import event_frame
 from ilvb.sfu.api import (
+    MediaPathChanged,
     ProducerClosed,
     RouterEvent,
     RouterEventHandler,
@@ -48,6 +51,10 @@ def router_event_handler(room: Room) -> RouterEventHandler:
             producer_closed(room, event)
         elif isinstance(event, TransportClosed):
             transport_closed(room, event)
+        elif isinstance(event, MediaPathChanged):
+            member = room.members.get(event.member_id)
+            if member is not None:
+                room.set_reconnecting(member, event.lost)
         elif isinstance(event, WorkerDied):
             restart_media(room)  # re-opens and tells every member (media_restarted)
         else:
@@ -127,6 +134,7 @@ def restart_media(room: Room) -> None:
         log.warning("room %r: media restarted, %d members renegotiate", room.display, len(room))
         frame = event_frame("transport.closed", {"transport": "both", "reason": "media_restarted"})
         for member in room.members.values():
+            room.set_reconnecting(member, False)  # the new router has no path to lose yet
             if member.outbox is not None:
                 member.send(frame)
             else:

@@ -43,6 +43,8 @@ class Member:
     sending: set[Source] = field(default_factory=set)
     muted: set[Source] = field(default_factory=set)
     connected: bool = True
+    # The SFU hears nothing on its media transports (path lost); it is restarting ICE.
+    reconnecting: bool = False
     # Views in slot order: (member, source).
     views: list[tuple[str, Source]] = field(default_factory=list)
     not_listening: set[str] = field(default_factory=set)

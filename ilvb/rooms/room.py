@@ -196,6 +196,15 @@ class Room:
             if self.observer:
                 self.observer.emit(MemberStateChanged(self, member))
 
+    def set_reconnecting(self, member: Member, reconnecting: bool) -> None:
+        """The SFU lost the member's media path (or has it back): its ``member.state``
+        (``reconnecting``) goes through the batcher like a connection change."""
+        if member.room is self and member.reconnecting != reconnecting:
+            member.reconnecting = reconnecting
+            self.batcher.add(MembershipOp(self.next_seq(), "state", None, dumps(member.state())))
+            if self.observer:
+                self.observer.emit(MemberStateChanged(self, member))
+
     def close(self) -> None:
         """The room is gone: drop pending events, close the router link. Idempotent."""
         if self.closed:

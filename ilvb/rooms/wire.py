@@ -59,6 +59,7 @@ def member_state(member: Member) -> dict[str, Any]:
         "sending": {flag: source in sending for source, flag in SOURCE_FLAG.items()},
         "muted": {flag: source in muted for source, flag in SOURCE_FLAG.items()},
         "connected": member.connected,
+        "reconnecting": member.reconnecting,
         "on_stage": member.on_stage,
         "hand_raised": member.hand_raised,
     }

@@ -214,6 +214,7 @@ REQUEST_MODELS: dict[str, type[_Data]] = {
     "transport.send.offer": SendOffer,
     "transport.recv.open": Empty,
     "transport.recv.answer": RecvAnswer,
+    "transport.recv.restart": Empty,
     "quality.report": QualityReport,
 }
 

@@ -48,6 +48,7 @@ class MemberStateModel(BaseModel):
     sending: Flags
     muted: Flags
     connected: bool
+    reconnecting: bool
     on_stage: bool
     hand_raised: bool
 

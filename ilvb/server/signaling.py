@@ -476,6 +476,9 @@ class SignalingSession:
     async def recv_open(self, _data: p.Empty) -> dict[str, Any]:
         return {"sdp": await self.rooms.offer_receive(self._require_member())}
 
+    async def recv_restart(self, _data: p.Empty) -> dict[str, Any]:
+        return {"sdp": await self.rooms.restart_receive(self._require_member())}
+
     async def recv_answer(self, data: p.RecvAnswer) -> dict[str, Any]:
         await self.rooms.accept_receive_answer(self._require_member(), data.sdp)
         return {}
@@ -526,6 +529,7 @@ HANDLERS: dict[str, Any] = {
     "transport.send.offer": SignalingSession.send_offer,
     "transport.recv.open": SignalingSession.recv_open,
     "transport.recv.answer": SignalingSession.recv_answer,
+    "transport.recv.restart": SignalingSession.recv_restart,
     "quality.report": SignalingSession.quality_report,
 }
 HANDLERS.update(signaling_stage.HANDLERS)  # stage and host controls

@@ -18,7 +18,8 @@ can tell the client which member it is now hearing or seeing in that slot.
 
 Events (:data:`RouterEvent`, delivered to the ``on_event`` given to ``open_router``, on the control
 plane's loop): :class:`SlotChanged`; :class:`ProducerClosed` and :class:`TransportClosed` when the
-SFU closed one on its own account (never as the echo of a command); :class:`WorkerDied` once per
+SFU closed one on its own account (never as the echo of a command); :class:`MediaPathChanged` when
+a member's media path is lost (nothing heard for 1.5 s) or back; :class:`WorkerDied` once per
 router when its worker process died — the handle is dead from then on, the room must be opened
 again. Nothing else crosses the planes.
 
@@ -140,6 +141,16 @@ class TransportClosed:
 
 
 @dataclass(frozen=True)
+class MediaPathChanged:
+    """``member_id``'s media path was lost (``lost``: every connected transport of it silent
+    for ``ilvb.sfu.ice.PATH_LOST_S``) or is back (a valid packet arrived again, or its last
+    connected transport closed: then a :class:`TransportClosed` comes too)."""
+
+    member_id: str
+    lost: bool
+
+
+@dataclass(frozen=True)
 class WorkerDied:
     """The worker holding this router died (``reason``); its media is gone, reported once."""
 
@@ -147,7 +158,7 @@ class WorkerDied:
     worker_pid: int | None = None
 
 
-RouterEvent = SlotChanged | ProducerClosed | TransportClosed | WorkerDied
+RouterEvent = SlotChanged | ProducerClosed | TransportClosed | MediaPathChanged | WorkerDied
 # on_event(event): called on the control plane's event loop; a failing handler is logged.
 RouterEventHandler = Callable[[RouterEvent], None]
 
@@ -172,7 +183,13 @@ class RouterHandle(Protocol):
         ...
 
     async def accept_receive_answer(self, member_id: str, answer_sdp: str) -> None:
-        """Complete the receive transport's negotiation with the member's SDP answer."""
+        """Complete the receive transport's negotiation with the member's SDP answer (also the
+        answer to :meth:`restart_receive`'s offer)."""
+        ...
+
+    async def restart_receive(self, member_id: str) -> str:
+        """ICE restart of the member's receive transport: the SFU's offer with new ICE
+        credentials (same slots, same DTLS); the member answers with accept_receive_answer."""
         ...
 
     async def set_source_enabled(self, member_id: str, source: Source, enabled: bool) -> None:
@@ -285,6 +302,11 @@ class NullRouter:
         raise Unavailable("media_unavailable", "this server runs without a media plane")
 
     async def accept_receive_answer(self, member_id: str, answer_sdp: str) -> None:
+        from ilvb.errors import Unavailable
+
+        raise Unavailable("media_unavailable", "this server runs without a media plane")
+
+    async def restart_receive(self, member_id: str) -> str:
         from ilvb.errors import Unavailable
 
         raise Unavailable("media_unavailable", "this server runs without a media plane")

@@ -11,7 +11,13 @@ Every datagram it refuses (malformed, unknown ufrag, bad integrity …) is a cou
 :attr:`IceLiteResponder.faults`; only the first of each reason is logged (the source is anyone).
 
 Consent freshness (RFC 7675): a transport that has heard nothing (STUN, DTLS, RTP) for
-:data:`CONSENT_TIMEOUT_S` is dead; the worker's tick checks :meth:`IceEndpoint.last_seen`.
+:data:`CONSENT_TIMEOUT_S` is dead; the worker's tick checks it. Long before that, after
+:data:`PATH_LOST_S` of silence, the transport reports its path *lost* (the member is
+reconnecting) and reports it back as soon as anything valid arrives again.
+
+ICE restart (RFC 8445 §9): a transport may hold two generations of credentials for a while —
+the new one from the restart and the previous one, still answered until the first valid check
+with the new ufrag arrives — so an endpoint can own several ufrags (:meth:`IceEndpoint.ice_ufrags`).
 """
 
 from __future__ import annotations
@@ -30,6 +36,11 @@ logger = logging.getLogger(__name__)
 
 # RFC 7675 §5.1: consent expires 30 s after the last response we could verify.
 CONSENT_TIMEOUT_S = 30.0
+# Nothing heard from a connected client for this long: its media path is lost (clients send
+# media, RTCP at least every second or so, and STUN checks; the SFU reports the member as
+# reconnecting, the client restarts ICE). Loss alone does not get there: at 50 % loss some of
+# a second's packets arrive.
+PATH_LOST_S = 1.5
 
 _ICE_CHARS = string.ascii_letters + string.digits
 
@@ -50,25 +61,23 @@ class IceParams:
         )
 
 
-class RemoteIce(Protocol):
-    """The part of the remote parameters the responder checks."""
-
-    @property
-    def ice_ufrag(self) -> str: ...
-
-
 class IceEndpoint(Protocol):
     """What the responder needs from a transport."""
 
     ice_params: IceParams
 
-    @property
-    def remote(self) -> RemoteIce | None:
-        """The client's parameters once negotiated (its ufrag must end USERNAME)."""
+    def ice_ufrags(self) -> list[str]:
+        """Every local ufrag answered now (the current one, and the previous one for a while
+        after an ICE restart)."""
         ...
 
-    def on_ice_binding(self, addr: tuple[str, int], nominated: bool) -> None:
-        """A valid Binding request came from ``addr``."""
+    def ice_credentials(self, ufrag: str) -> tuple[str, str | None] | None:
+        """For one of :meth:`ice_ufrags`: (local password, the client ufrag USERNAME must end
+        with, or None while the client's is not known yet); None for a retired ufrag."""
+        ...
+
+    def on_ice_binding(self, addr: tuple[str, int], nominated: bool, ufrag: str = "") -> None:
+        """A valid Binding request for local ``ufrag`` came from ``addr``."""
         ...
 
 
@@ -88,13 +97,15 @@ class IceLiteResponder:
         self.faults = faults if faults is not None else FaultLog(logger)
 
     def register(self, endpoint: IceEndpoint) -> None:
-        """Start answering for ``endpoint.ice_params.ufrag``."""
-        self._by_ufrag[endpoint.ice_params.ufrag] = endpoint
+        """Start answering for every ufrag of ``endpoint`` (again after an ICE restart)."""
+        for ufrag in endpoint.ice_ufrags():
+            self._by_ufrag[ufrag] = endpoint
 
-    def unregister(self, endpoint: IceEndpoint) -> None:
-        """Stop answering for this endpoint (idempotent)."""
-        if self._by_ufrag.get(endpoint.ice_params.ufrag) is endpoint:
-            del self._by_ufrag[endpoint.ice_params.ufrag]
+    def unregister(self, endpoint: IceEndpoint, ufrags: list[str] | None = None) -> None:
+        """Stop answering for this endpoint's ufrags (or only ``ufrags``); idempotent."""
+        for ufrag in endpoint.ice_ufrags() if ufrags is None else ufrags:
+            if self._by_ufrag.get(ufrag) is endpoint:
+                del self._by_ufrag[ufrag]
 
     def __len__(self) -> int:
         return len(self._by_ufrag)
@@ -118,14 +129,15 @@ class IceLiteResponder:
             return None
         local_ufrag, remote_ufrag = username.split(":", 1)
         endpoint = self._by_ufrag.get(local_ufrag)
-        if endpoint is None:
+        creds = endpoint.ice_credentials(local_ufrag) if endpoint is not None else None
+        if endpoint is None or creds is None:
             self._drop("stun.unknown_ufrag", addr)
             return None
-        remote = endpoint.remote
-        if remote is not None and remote.ice_ufrag != remote_ufrag:
+        pwd, expected_remote = creds
+        if expected_remote is not None and expected_remote != remote_ufrag:
             self._drop("stun.wrong_remote_ufrag", addr)
             return None
-        key = endpoint.ice_params.pwd.encode()
+        key = pwd.encode()
         try:
             valid = request.check_message_integrity(key)
         except Exception:
@@ -140,7 +152,7 @@ class IceLiteResponder:
         )
         response.attributes["XOR-MAPPED-ADDRESS"] = (addr[0], addr[1])
         response.add_message_integrity(key)  # also adds FINGERPRINT
-        endpoint.on_ice_binding(addr, "USE-CANDIDATE" in request.attributes)
+        endpoint.on_ice_binding(addr, "USE-CANDIDATE" in request.attributes, local_ufrag)
         return endpoint, bytes(response)
 
     def _drop(self, reason: str, addr: tuple[str, int]) -> None:

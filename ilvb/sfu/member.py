@@ -39,6 +39,8 @@ class MemberMedia:
     mid_ext: int | None = None
     # the cap on the REMB its producers announce (bits/s), from the member's quality profile
     send_cap_bps: int | None = None
+    # every connected transport of the member lost its path (reported as MediaPathChanged)
+    path_lost: bool = False
 
     # -- producers ------------------------------------------------------------------------------
 

@@ -216,6 +216,11 @@ class WorkerRouter:
         self._slots[member_id] = list(specs)
         return build_receive_offer(local, list(specs))
 
+    async def restart_receive(self, member_id: str) -> str:
+        local, specs = await self._call("restart_receive", member_id)
+        self._slots[member_id] = list(specs)
+        return build_receive_offer(local, list(specs))
+
     async def accept_receive_answer(self, member_id: str, answer_sdp: str) -> None:
         specs = self._slots.get(member_id)
         if specs is None:

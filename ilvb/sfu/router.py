@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ilvb.sfu.api import (
+    MediaPathChanged,
     ProducerClosed,
     ProducerInfo,
     RouterEvent,
@@ -46,7 +47,7 @@ from ilvb.sfu.dtls import DtlsCertificate
 from ilvb.sfu.faults import FaultLog
 from ilvb.sfu.member import MemberMedia
 from ilvb.sfu.observer import Observer, consumer_added, consumer_closed, producer_added
-from ilvb.sfu.producer import Producer
+from ilvb.sfu.producer import FEEDBACK_SSRC, Producer
 from ilvb.sfu.router_rtcp import RouterRtcp
 from ilvb.sfu.rtp.packet import parse_rtp
 from ilvb.sfu.sdp import AcceptedTrack, SlotSpec
@@ -123,7 +124,12 @@ class Router:
         """Create or update the member's send transport and its producers."""
         m = self._member(member_id)
         if m.send is not None and m.send.remote is not None and m.send.remote != remote:
-            self._drop_send(m)  # a new peer connection (new ICE credentials / certificate)
+            if m.send.state != "closed" and m.send.same_dtls(remote):
+                # new ICE credentials, same certificate: an ICE restart (RFC 8445 §9)
+                m.send.restart_ice()
+                m.send.set_remote_ice(remote)
+            else:
+                self._drop_send(m)  # a new peer connection (new certificate)
         if m.send is None or m.send.state == "closed":
             m.send = self._new_transport(m, "send")
             m.send.connect(remote)
@@ -166,10 +172,20 @@ class Router:
         m.open_slots(recv, slots, cname=f"ilvb-{random.getrandbits(40):010x}")
         return recv.local, m.slot_specs
 
+    def restart_receive(self, member_id: str) -> tuple[LocalParams, list[SlotSpec]]:
+        """ICE restart of the member's receive transport: new local credentials, same slots."""
+        m = self._member(member_id)
+        if m.recv is None or m.recv.state == "closed" or not m.recv_negotiated:
+            from ilvb.errors import InvalidState
+
+            raise InvalidState("invalid_state", "no receive transport to restart: open one")
+        return m.recv.restart_ice(), m.slot_specs
+
     def accept_receive_answer(
         self, member_id: str, remote: RemoteParams, payload_types: dict[str, dict[str, int]]
     ) -> None:
-        """The subscriber's answer: connect DTLS and learn each slot's payload types."""
+        """The subscriber's answer: connect DTLS and learn each slot's payload types (after
+        an ICE restart: its new ICE credentials)."""
         m = self._member(member_id)
         if m.recv is None:
             from ilvb.errors import InvalidState
@@ -177,7 +193,10 @@ class Router:
             raise InvalidState("invalid_state", "no receive transport: call offer_receive first")
         for slot in m.slots:
             slot.payload_types = dict(payload_types.get(slot.mid, {}))
-        m.recv.connect(remote)
+        if m.recv_negotiated and m.recv.same_dtls(remote):
+            m.recv.set_remote_ice(remote)  # the answer to an ICE restart
+        else:
+            m.recv.connect(remote)
         m.recv_negotiated = True
         self.slots.assign(m, self._w.now())
 
@@ -436,8 +455,19 @@ class Router:
             t.on_rtcp = lambda data: self.rtcp.on_subscriber_rtcp(m, data)
             t.on_connected = lambda: self.slots.assign(m, w.now())
         t.on_closed = lambda reason: self._transport_closed(m, t, reason)
+        t.on_path = lambda _t, _ok: self._path_changed(m)
+        t.keepalive_ssrc = FEEDBACK_SSRC
         w.add_transport(t)
         return t
+
+    def _path_changed(self, m: MemberMedia) -> None:
+        """A transport of ``m`` lost its path or got it back: the member's path is lost when
+        every connected transport of it is; tell the owner when that changes."""
+        live = [t for t in (m.send, m.recv) if t is not None and t.state == "connected"]
+        lost = bool(live) and all(t.path_lost for t in live)
+        if lost != m.path_lost and self.members.get(m.member_id) is m:
+            m.path_lost = lost
+            self._safe_emit(MediaPathChanged(m.member_id, lost))
 
     def _transport_closed(self, m: MemberMedia, t: WebRtcTransport, reason: str) -> None:
         """A transport closed on its own account (consent expired, DTLS failure).
@@ -459,6 +489,7 @@ class Router:
         elif t is m.recv:
             m.recv = None
             self._close_slots(m)
+        self._path_changed(m)  # a member left without a connected transport is not "lost"
         self._safe_emit(TransportClosed(m.member_id, t.kind, reason))  # type: ignore[arg-type]
         self.slots.assign_all(self._w.now())
 

@@ -190,6 +190,7 @@ class Worker:
         self.transports.add(transport)
         self.ice.register(transport)
         transport.on_addr = self._on_addr
+        transport.on_ufrags = self._on_ufrags
 
     def remove_transport(self, transport: WebRtcTransport) -> None:
         self.transports.discard(transport)
@@ -200,6 +201,12 @@ class Worker:
 
     def _on_addr(self, transport: WebRtcTransport, addr: Addr) -> None:
         self.by_addr[addr] = transport
+
+    def _on_ufrags(self, transport: WebRtcTransport, added: list[str], removed: list[str]) -> None:
+        """An ICE restart: answer the new ufrag, retire the old one."""
+        if transport in self.transports:
+            self.ice.unregister(transport, removed)
+            self.ice.register(transport)
 
     # -- timer --------------------------------------------------------------------------------
 
@@ -303,6 +310,7 @@ _ROUTER_COMMANDS = frozenset(
     {
         "negotiate_send",
         "offer_receive",
+        "restart_receive",
         "accept_receive_answer",
         "set_source_enabled",
         "set_subscription",

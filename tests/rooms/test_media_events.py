@@ -19,6 +19,7 @@ from ilvb.rooms.clock import ManualClock
 from ilvb.rooms.manager import RoomManager
 from ilvb.rooms.member import Member
 from ilvb.sfu.api import (
+    MediaPathChanged,
     NullRouter,
     ProducerClosed,
     RouterEventHandler,
@@ -261,4 +262,20 @@ async def test_missed_notices_of_both_transports_merge() -> None:
     s.manager.flush_media_notice(s.pub)
     assert back.events("transport.closed") == [{"transport": "both", "reason": "b"}]
     assert s.pub.sending == set()
+    await s.manager.close()
+
+
+async def test_a_lost_media_path_shows_as_reconnecting_to_everyone_and_ends_when_back() -> None:
+    s = await setup()
+    sending = set(s.pub.sending)
+    s.on_event()(MediaPathChanged("pub", True))
+    (state,) = s.sub_box.events("member.state")
+    assert state["user_id"] == "pub" and state["reconnecting"] is True
+    assert state["connected"] is True  # its signaling is fine: not in the disconnect window
+    s.on_event()(MediaPathChanged("pub", True))  # a repeat changes nothing
+    s.on_event()(MediaPathChanged("ghost", True))
+    s.on_event()(MediaPathChanged("pub", False))
+    assert [e["reconnecting"] for e in s.sub_box.events("member.state")] == [True, False]
+    assert s.sub_box.events("members.exited") == []  # it never left
+    assert s.pub.sending == sending  # nothing was stopped
     await s.manager.close()

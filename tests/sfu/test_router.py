@@ -416,7 +416,8 @@ def test_a_new_peer_connection_replaces_the_transports_quietly() -> None:
     room.subscribe("bob", views=(("alice", "camera"),))
     first_recv = room.router.members["bob"].recv
     # a retried offer_receive before the answer gets the same transport; after it, a new one
-    room.router.negotiate_send("alice", replace(REMOTE, ice_ufrag="new"), [video_track()])
+    new_pc = replace(REMOTE, ice_ufrag="new", fingerprints=(("sha-256", "BB"),))
+    room.router.negotiate_send("alice", new_pc, [video_track()])
     new_pub = room.router.members["alice"].send
     assert new_pub is not pub and pub.state == "closed" and pub not in room.svc.transports
     local, _ = room.router.offer_receive("bob", 1, 1)

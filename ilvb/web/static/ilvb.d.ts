@@ -83,6 +83,8 @@ export interface MemberState {
   sending: { audio: boolean; video: boolean; screen: boolean };
   muted: { audio: boolean; video: boolean; screen: boolean };
   connected: boolean;
+  /** The SFU hears nothing from the member's media transports (for 1.5 s); it is restarting ICE. */
+  reconnecting: boolean;
   /** Brought on stage by an accepted invitation. */
   on_stage: boolean;
   hand_raised: boolean;
@@ -199,6 +201,10 @@ export interface ClientEvents {
   "transport.closed": { transport: "send" | "recv" | "both"; reason: string };
   /** New transports are negotiated after a `transport.closed`. */
   "transport.restored": { transport: "send" | "recv" | "both" };
+  /** My media path went silent (nothing received for 1.5 s); the SDK restarts ICE, in the room. */
+  "media.reconnecting": { transport: "send" | "recv" | "both" };
+  /** Packets arrive again on every transport that was lost; `outage_ms` since the last one before. */
+  "media.reconnected": { transport: "send" | "recv" | "both"; outage_ms: number; ice_restarts: number };
   /** The server changed my quality profile; the SDK applies it (then `quality.applied`). */
   "quality.changed": QualityUpdate;
   /** The pushed profile was applied and reported to the server. */
