@@ -5,7 +5,9 @@ upstream socket, so the SFU sees one distinct remote address per client (as thro
 Each direction of each flow (``up``: client → SFU, ``down``: SFU → client) passes through a
 :class:`Link` that applies, in this order:
 
-1. **blackhole** — everything is dropped while it is on (switchable at run time: path loss);
+1. **blackhole** — everything is dropped while it is on (switchable at run time: path loss;
+   :meth:`ImpairmentRelay.rebind` then gives every flow a new upstream port, as a NAT that
+   lost its mapping would);
 2. **loss** — random (Bernoulli, ``loss``) or bursty (Gilbert–Elliott, ``burst``);
 3. **rate limit** — a serializing bottleneck of ``rate_bps`` with a FIFO queue of at most
    ``queue_ms`` of waiting; a packet that would wait longer is tail-dropped;
@@ -266,6 +268,14 @@ class Flow:
             transport.sendto(data, self._relay.upstream)
         self._pending.clear()
 
+    async def rebind(self) -> None:
+        """A new upstream socket (a new source port towards the SFU); the old one closes."""
+        old = self._transport
+        self._transport = None
+        await self.open()
+        if old is not None:
+            old.close()
+
     def _to_upstream(self, data: bytes) -> None:
         if self._transport is None:
             self._pending.append(data)
@@ -359,6 +369,19 @@ class ImpairmentRelay:
         for flow in self.flows.values():
             flow.up.blackhole = self.blackhole_up
             flow.down.blackhole = self.blackhole_down
+
+    async def rebind(self) -> None:
+        """Every flow gets a new upstream port (the SFU sees each client at a new address)."""
+        for flow in list(self.flows.values()):
+            await flow.rebind()
+
+    def upstream_ports(self) -> list[int]:
+        """The source port of each flow towards the SFU (what the SFU sees)."""
+        return [
+            int(f._transport.get_extra_info("sockname")[1])
+            for f in self.flows.values()
+            if f._transport is not None
+        ]
 
     def stats(self, direction: str) -> LinkStats:
         """The counters of ``up`` or ``down``, summed over every flow."""

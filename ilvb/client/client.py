@@ -20,6 +20,11 @@ The stage (docs/protocol.md, "Stage and room controls"): a host calls
 (``stage.removed``) or with its screen share stopped by a host (``control.screen_stopped``),
 the client stops sending those sources by itself.
 
+When nothing arrives on a media transport for 1.5 s the client emits ``media.reconnecting``,
+restarts ICE on it without leaving the room (:mod:`ilvb.client.reconnect`) and emits
+``media.reconnected`` once packets arrive again; others see the member's ``member.state`` with
+``reconnecting`` true meanwhile.
+
 When the server loses a media transport (``transport.closed``: ICE consent expired, DTLS
 closed, or ``media_restarted`` after a media worker died) the client asks again for the sources
 it was sending, negotiates new transports by itself and emits ``transport.restored``.
@@ -38,6 +43,7 @@ from ilvb.client.events import Callback, Event, EventHub, EventStream
 from ilvb.client.logs import SdkLogs
 from ilvb.client.media import MediaSession
 from ilvb.client.quality import QualityApplier
+from ilvb.client.reconnect import PathWatch
 from ilvb.client.remote import FrameCallback, FrameStream, RemoteMedia
 from ilvb.errors import IlvbError, InvalidArgument, Unavailable
 
@@ -50,6 +56,8 @@ class Client:
         self._events = events
         self.remote = RemoteMedia()
         self.media = MediaSession(self._request, self.remote)
+        # restarts ICE when a transport goes silent (media.reconnecting / media.reconnected)
+        self.path = PathWatch(self.media, self._request, events.emit)
         # The pushed quality profile and what was applied of it (ilvb.client.quality).
         self.quality = QualityApplier(self._request, self._published_video)
         self.room: str | int | None = None
@@ -147,6 +155,7 @@ class Client:
         self.video_slots = int(reply.get("video_slots", 0))
         if isinstance(reply.get("quality"), dict):
             await self._apply_quality(self.quality.set(reply["quality"]))
+        self.path.start()
         if receive:
             try:
                 await self.media.open_receive()
@@ -369,6 +378,7 @@ class Client:
         if self.room is not None and not self.connection.closed:
             with contextlib.suppress(IlvbError):
                 await self.connection.request("room.exit", {}, timeout_s=3)
+        await self.path.stop()
         await self.media.close()
         await self.remote.close()
         await self.connection.close()
@@ -460,4 +470,5 @@ class Client:
         self.recordings.clear()
         self.kind = None
         self.me = None
+        await self.path.stop()
         await self.media.close()

@@ -213,6 +213,28 @@ async def test_relay_impairs_media_only_with_one_upstream_per_client() -> None:
             t.close()
 
 
+async def test_rebind_gives_each_flow_a_new_upstream_port_and_keeps_relaying() -> None:
+    loop = asyncio.get_running_loop()
+    echo_t, echo = await loop.create_datagram_endpoint(Echo, local_addr=("127.0.0.1", 0))
+    relay = ImpairmentRelay(echo_t.get_extra_info("sockname")[:2], seed=1)
+    address = await relay.start()
+    t, sink = await loop.create_datagram_endpoint(Sink, remote_addr=address)
+    try:
+        t.sendto(b"\x00\x01one")
+        await poll(lambda: len(sink.got) == 1)
+        (before,) = relay.upstream_ports()
+        await relay.rebind()
+        (after,) = relay.upstream_ports()
+        assert after != before
+        t.sendto(b"\x00\x01two")
+        await poll(lambda: len(sink.got) == 2)  # the reply to the new port comes back too
+        assert {port for _, port in echo.senders} == {before, after}
+    finally:
+        relay.close()
+        echo_t.close()
+        t.close()
+
+
 def test_rewrite_candidates_points_at_the_relay() -> None:
     sdp = (
         "v=0\r\nm=video 40000 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 127.0.0.1\r\n"
