@@ -15,8 +15,9 @@ request every :data:`CHECK_EVERY_S` on its selected pair (aioice's own consent c
 every ~5 s), so the first check after the path returns — also from a new address, after a NAT
 rebinding — moves the SFU's path back at once. When every lost connection receives again the
 client emits ``media.reconnected`` (``outage_ms``: from the last datagram before to the first
-after). A restart that fails (signaling down too) is retried every :data:`RESTART_RETRY_S`;
-the checks meanwhile keep using the credentials in force.
+after). While the path works, a plain check every :data:`KEEPALIVE_S` keeps the SFU's own watch
+hearing a connection that sends nothing else. A restart that fails (signaling down too) is
+retried every :data:`RESTART_RETRY_S`; the checks meanwhile use the credentials in force.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.25
 LOST_AFTER_S = 1.5
+# A Binding request this often on each connected pair: the SFU's own watch (1.5 s) hears a
+# receive-only connection too (aiortc sends RTCP only for streams it receives, and consent
+# checks every ~5 s).
+KEEPALIVE_S = 0.5
 CHECK_EVERY_S = 0.2
 RESTART_RETRY_S = 5.0
 
@@ -128,6 +133,7 @@ class PathWatch:
         self._reconnecting = False
         self._episode: set[str] = set()  # the transports lost since media.reconnecting
         self._outage = 0.0
+        self._next_keepalive = 0.0
 
     def start(self) -> None:
         """Start watching (idempotent)."""
@@ -184,6 +190,15 @@ class PathWatch:
             if w.lost and now >= w.next_restart:
                 w.next_restart = now + RESTART_RETRY_S
                 self._spawn(self._restart(kind, w, dtls))
+        if now >= self._next_keepalive:
+            self._next_keepalive = now + KEEPALIVE_S
+            for w in self._watched.values():
+                dtls = _dtls(w.pc)
+                if not w.lost and dtls is not None and dtls.state == "connected":
+                    conn = _ice(dtls)
+                    pair = conn._nominated.get(1)
+                    if pair is not None and conn.remote_password:
+                        self._spawn(self._check(conn, pair, nominate=False))
         lost = [k for k, w in self._watched.items() if w.lost]
         self._episode.update(newly_lost)
         self._outage = max([self._outage, *(o for _, o in back)])
@@ -233,8 +248,8 @@ class PathWatch:
             await asyncio.sleep(CHECK_EVERY_S)
 
     @staticmethod
-    async def _check(conn: Any, pair: Any) -> None:
-        request = conn.build_request(pair, nominate=True)
+    async def _check(conn: Any, pair: Any, nominate: bool = True) -> None:
+        request = conn.build_request(pair, nominate=nominate)
         with contextlib.suppress(Exception):  # a lost check is the normal case here
             await pair.protocol.request(
                 request,

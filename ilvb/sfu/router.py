@@ -455,14 +455,25 @@ class Router:
             t.on_rtcp = lambda data: self.rtcp.on_subscriber_rtcp(m, data)
             t.on_connected = lambda: self.slots.assign(m, w.now())
         t.on_closed = lambda reason: self._transport_closed(m, t, reason)
-        t.on_path = lambda _t, _ok: self._path_changed(m)
+        t.on_path = lambda _t, ok: self._path_changed(m, t if ok else None)
         t.keepalive_ssrc = FEEDBACK_SSRC
         w.add_transport(t)
         return t
 
-    def _path_changed(self, m: MemberMedia) -> None:
-        """A transport of ``m`` lost its path or got it back: the member's path is lost when
-        every connected transport of it is; tell the owner when that changes."""
+    def _path_changed(self, m: MemberMedia, back: WebRtcTransport | None = None) -> None:
+        """A transport of ``m`` lost its path or got it back (``back``): the member's path is
+        lost when every connected transport of it is; tell the owner when that changes. A path
+        back asks for keyframes: what was sent into it meanwhile is gone (send: its subscribers
+        missed this publisher's frames; recv: this subscriber missed its slots' frames)."""
+        if back is not None:
+            now = self._w.now()
+            if back is m.send:
+                for p in m.producers.values():
+                    p.request_keyframe(now, force=True)
+            elif back is m.recv:
+                for slot in m.video_slots:
+                    if slot.consumer is not None:
+                        slot.consumer.producer.request_keyframe(now, force=True)
         live = [t for t in (m.send, m.recv) if t is not None and t.state == "connected"]
         lost = bool(live) and all(t.path_lost for t in live)
         if lost != m.path_lost and self.members.get(m.member_id) is m:

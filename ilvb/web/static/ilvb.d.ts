@@ -376,6 +376,16 @@ export interface PublishOptions {
 /** A login ticket, or an ID token of one of the app's OpenID Connect providers (docs/identity.md). */
 export type Credential = string | { idToken: string; appId: string };
 
+/** Watches both media transports; 1.5 s without a packet restarts ICE on one (docs/web-sdk.md). */
+export interface PathWatch {
+  /** Some transport lost its path and has not received since. */
+  readonly reconnecting: boolean;
+  /** Completed ICE restarts. */
+  readonly iceRestarts: number;
+  /** Silence that counts as a lost path (1500 ms). */
+  lostAfterMs: number;
+}
+
 export declare class Client extends Emitter<ClientEvents> {
   static connect(url: string, ticket: Credential, opts?: { devices?: Devices; requestTimeoutMs?: number }): Promise<Client>;
   static wsUrl(url: string): string;
@@ -386,6 +396,8 @@ export declare class Client extends Emitter<ClientEvents> {
   readonly devices: Devices;
   /** The pushed quality profile and what was applied of it. */
   readonly quality: QualityApplier;
+  /** The media path watch: restarts ICE on a silent transport (`media.reconnecting`). */
+  readonly path: PathWatch;
   room: string | number | null;
   kind: "room" | "call" | null;
   /** Recordings running in my room: recording id → mode ("tracks" | "composite"). */

@@ -19,6 +19,7 @@
 //   sources.js     ExternalAudio, Accompaniment: app-fed audio (ilvb.client.sources)
 //   screen.js      SCREEN_MODES, captureScreen: desktop sharing
 //   send.js        the send transport; receive.js the receive transport (ilvb.client.media)
+//   reconnect.js   PathWatch (Client.path): a silent transport restarts ICE (ilvb.client.reconnect)
 //   quality.js     QualityApplier (Client.quality): the pushed quality profile applied to what is sent, reported back
 //   processing.js  ProcessedVideo: a frame hook before encoding (image pre-processing)
 //   remote.js      RemoteVideo: one received video slot (ilvb.client.remote)

@@ -7,6 +7,7 @@ import { Emitter } from "./events.js";
 import { installedLogs, log } from "./logs.js";
 import { QualityApplier, profileCodec } from "./quality.js";
 import { ReceiveTransport } from "./receive.js";
+import { PathWatch } from "./reconnect.js";
 import { captureScreen } from "./screen.js";
 import { SendTransport } from "./send.js";
 
@@ -50,7 +51,9 @@ async function sessionHash(token) {
  * `unpublished` event with reason "server" follows); and client events:
  * `video.added` / `video.removed` ({userId, source, video: RemoteVideo}), `audio.slot`
  * ({mid, userId}), `unpublished` ({source, reason: "server"}: a permission revoke stopped one
- * of my sources), `quality.applied` (QualityReport: the pushed profile was applied and reported), `transport.restored`, `connection.lost`, `connection.resumed`,
+ * of my sources), `quality.applied` (QualityReport: the pushed profile was applied and reported), `transport.restored`,
+ * `media.reconnecting` / `media.reconnected` (reconnect.js: a silent transport, ICE restarted
+ * in the room), `connection.lost`, `connection.resumed`,
  * `connection.closed`, `error` (IlvbError of a background step, e.g. receive negotiation).
  */
 export class Client extends Emitter {
@@ -104,6 +107,8 @@ export class Client extends Emitter {
     const emit = this.emit.bind(this);
     this._send = new SendTransport(request, emit, () => this.devices.cameraTrack);
     this._recv = new ReceiveTransport(request, emit, (track) => this.devices.play(track));
+    /** Restarts ICE when a transport goes silent (`media.reconnecting` / `media.reconnected`). */
+    this.path = new PathWatch({ send: this._send, recv: this._recv }, emit);
     /** The pushed quality profile and what was applied of it (`quality.current`, `quality.lastReport`). */
     this.quality = new QualityApplier(request, {
       sender: (source) => this._send.sender(source),
@@ -277,6 +282,7 @@ export class Client extends Emitter {
     this.audioSlots = data.audio_slots;
     this.videoSlots = data.video_slots;
     if (data.quality) this.quality.set(data.quality);
+    this.path.start();
     if (opts.receive !== false) {
       try {
         await this.openReceive();
@@ -581,6 +587,7 @@ export class Client extends Emitter {
   }
 
   _closeMedia() {
+    this.path.stop();
     this._recv.close();
     this._send.close();
   }

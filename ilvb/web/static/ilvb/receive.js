@@ -62,6 +62,22 @@ export class ReceiveTransport {
     for (const [mid, slot] of this.slots) this._bindSlot(mid, slot);
   }
 
+  /**
+   * ICE restart (the path was lost): the server's offer with new ICE credentials for the same
+   * transport (`transport.recv.restart`), answered with new ones of mine.
+   */
+  async restartIce() {
+    const pc = this.pc;
+    if (!pc) return;
+    const { sdp } = await this._request("transport.recv.restart", {});
+    if (pc !== this.pc) return; // rebuilt meanwhile
+    await pc.setRemoteDescription({ type: "offer", sdp });
+    await pc.setLocalDescription(await pc.createAnswer());
+    await gathered(pc);
+    const local = /** @type {RTCSessionDescription} */ (pc.localDescription);
+    await this._request("transport.recv.answer", { sdp: local.sdp });
+  }
+
   /** @param {RTCTrackEvent} ev */
   _onTrack(ev) {
     const mid = /** @type {string} */ (ev.transceiver.mid);

@@ -215,9 +215,19 @@ export class SendTransport {
     });
   }
 
-  /** @param {RTCPeerConnection} pc */
-  async _negotiate(pc) {
-    const offer = await pc.createOffer();
+  /**
+   * ICE restart (the path was lost): a new offer with new ICE credentials, same certificate;
+   * the server answers with its new ones and keeps the transport and its producers.
+   */
+  async restartIce() {
+    return this._serial(async () => {
+      if (this.pc) await this._negotiate(this.pc, { iceRestart: true });
+    });
+  }
+
+  /** @param {RTCPeerConnection} pc @param {RTCOfferOptions} [options] */
+  async _negotiate(pc, options) {
+    const offer = await pc.createOffer(options);
     await pc.setLocalDescription(offer);
     await gathered(pc);
     /** @type {Record<string, string>} */
