@@ -465,11 +465,6 @@ class Router:
         lost when every connected transport of it is; tell the owner when that changes. A path
         back asks for keyframes: what was sent into it meanwhile is gone (send: its subscribers
         missed this publisher's frames; recv: this subscriber missed its slots' frames)."""
-        send = m.send
-        if back is None and send is not None and send.path_lost:
-            for p in m.producers.values():
-                if p.nack is not None:
-                    p.nack.forget()  # no NACKs (and RTX storm) for the whole outage
         if back is not None:
             now = self._w.now()
             if back is m.send:

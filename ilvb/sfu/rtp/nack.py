@@ -165,13 +165,6 @@ class NackGenerator:
                 self.lost += 1
             self.keyframe_needed = True
 
-    def forget(self) -> None:
-        """Forget the stream's position and every missing seq, without counting them lost: the
-        path was cut (what was sent into it is gone; a keyframe is asked for instead), so the
-        first packet after it starts afresh rather than opening a hole of the whole outage."""
-        self._missing.clear()
-        self._hi = None
-
     def _reset(self, seq: int) -> None:
         """Forget every missing seq and restart from ``seq``."""
         logger.debug("nack generator reset at seq %d (%d missing dropped)", seq, len(self._missing))
