@@ -44,7 +44,9 @@ async def _place(
 
 @router.get(
     "/placement",
-    responses=error_responses({400: "invalid_argument", 401: "ticket_bad_signature"}),
+    responses=error_responses(
+        {400: "invalid_argument", 401: "ticket_bad_signature", 403: "ticket_wrong_room"}
+    ),
 )
 async def client_placement(
     request: Request, room: Room, kind: Kind = "room", region: Region = None
@@ -63,7 +65,9 @@ async def client_placement(
 
 @router.get(
     "/v1/apps/{app_id}/placement",
-    responses=error_responses({400: "invalid_argument", 401: "app_signature_required"}),
+    responses=error_responses(
+        {400: "invalid_argument", 401: "app_signature_required", 404: "app_not_found"}
+    ),
 )
 async def app_placement(
     request: Request, app_id: AppId, room: Room, kind: Kind = "room", region: Region = None

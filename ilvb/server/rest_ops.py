@@ -67,7 +67,7 @@ async def readiness(request: Request) -> dict[str, str]:
     return checks
 
 
-@router.get("/metrics", include_in_schema=True)
+@router.get("/metrics", include_in_schema=False)  # Prometheus text, not the REST API
 async def metrics(request: Request) -> Response:
     """Prometheus metrics of this node (text format); needs the admin key or the metrics
     token (``metrics.token``)."""

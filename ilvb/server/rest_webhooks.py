@@ -36,7 +36,7 @@ class EndpointBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(min_length=8, max_length=2048)
+    url: str = Field(min_length=8, max_length=2048, pattern=r"^https?://[^/\s?#]+")
     enabled: bool = True
 
     @field_validator("url")
