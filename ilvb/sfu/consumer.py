@@ -88,6 +88,11 @@ class ReceiveSlot:
         self.payload_types: dict[str, int] = {}  # codec -> the subscriber's payload type
         self.munger = RtpMunger(ssrc, clock_rate)
         self.consumer: Consumer | None = None
+        # simulcast: the layer this slot switches to at that layer's next keyframe (the
+        # current consumer forwards until then, so the subscriber's picture never stops)
+        self.pending: Consumer | None = None
+        self.layer_switches = 0
+        self.layer_changed_at = -1e9
         # (member, source) last reported in a "slot" event, None = empty
         self.announced: tuple[str, str] | None = None
         # for sender reports: packets / payload octets sent, newest out timestamp and its time
@@ -181,9 +186,10 @@ class ReceiveSlot:
             if self.transport.send_rtp(out):
                 self.copies_sent += 1
 
-    def on_report(self, block: ReportBlock, now: float) -> None:
+    def on_report(self, block: ReportBlock, now: float) -> float | None:
         """The subscriber's RR block about this slot: an RTT sample when it echoes one of our
-        SRs (RFC 3550 §6.4.1 LSR/DLSR), and its loss fraction (for the publisher's RR)."""
+        SRs (RFC 3550 §6.4.1 LSR/DLSR), and its loss fraction (for the publisher's RR).
+        Returns the RTT sample (seconds) or None."""
         rtt = rtt_from_report(block, ntp_timestamp(time.time()))
         if rtt is not None:
             self.rtt.update(rtt)
@@ -195,6 +201,7 @@ class ReceiveSlot:
             self.jitter_avg_s = jitter_s
         else:
             self.jitter_avg_s += JITTER_GAIN * (jitter_s - self.jitter_avg_s)
+        return rtt
 
     def sender_report(self, now: float) -> bytes | None:
         """An SR for this slot's SSRC, or None before the first packet."""
@@ -225,8 +232,58 @@ class ReceiveSlot:
         self.consumer = consumer
         return consumer
 
+    @property
+    def layer(self) -> Producer | None:
+        """The simulcast layer this slot carries or is switching to (None: not simulcast)."""
+        c = self.pending or self.consumer
+        return c.producer if c is not None and c.producer.parent is not None else None
+
+    def switch_layer(self, layer: Producer, now: float) -> bool:
+        """Carry simulcast ``layer`` (of the track the slot carries) from its next keyframe on;
+        the current layer goes on until then (even congested, some of its frames still get
+        through: measured, stopping it at once froze the picture longer). A PLI asks the layer
+        for that keyframe at once. Returns True when a switch was started."""
+        current = self.consumer
+        if current is None or current.closed:
+            return False
+        if current.producer is layer:
+            self._drop_pending()  # back to the current layer before the switch happened
+            return False
+        if self.pending is not None and self.pending.producer is layer:
+            return False
+        self._drop_pending()
+        pending = Consumer(
+            layer,
+            self,
+            current.payload_type,
+            current.red_payload_type,
+            current.generation,  # replaced by a new munger generation at the keyframe
+            self._producer_closed,
+        )
+        layer.add_consumer(pending)
+        self.pending = pending
+        self.layer_changed_at = now
+        layer.request_keyframe(now, force=True)
+        return True
+
+    def _promote(self, pending: Consumer) -> None:
+        """``pending`` got its keyframe: it feeds the slot now, in a new munger generation."""
+        old = self.consumer
+        self.pending = None
+        pending.generation = self.munger.switch_source()
+        self.consumer = pending
+        self.layer_switches += 1
+        if old is not None:
+            old.close()
+
+    def _drop_pending(self) -> None:
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.close()
+
     def release(self) -> Consumer | None:
         """Stop feeding this slot; returns the consumer that closed (None if it was empty)."""
+        self._drop_pending()
         consumer = self.consumer
         if consumer is None:
             return None
@@ -236,8 +293,11 @@ class ReceiveSlot:
 
     def _producer_closed(self, consumer: Consumer) -> None:
         # the consumer's private close notice: its producer went, the slot is empty now
-        if self.consumer is consumer:
+        if self.pending is consumer:
+            self.pending = None
+        elif self.consumer is consumer:
             self.consumer = None
+            self._drop_pending()  # the whole track went
 
     def close(self) -> None:
         """The transport is gone: close the current consumer."""
@@ -296,6 +356,8 @@ class Consumer:
             if not is_keyframe(self.codec, data[view.header_len : view.payload_end]):
                 return
             self.waiting_keyframe = False
+            if self.slot.pending is self:
+                self.slot._promote(self)  # a simulcast layer switch happens on its keyframe
         slot = self.slot
         if view.payload_end == view.header_len and slot.munger.skip(view.seq):
             return  # padding-only (a bandwidth probe): not forwarded, and no seq hole left

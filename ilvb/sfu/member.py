@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ilvb.sfu.api import Subscription
+from ilvb.sfu.bandwidth import Downlink
 from ilvb.sfu.consumer import ReceiveSlot
 from ilvb.sfu.producer import Producer
 from ilvb.sfu.rtp.packet import RtpView, get_extension
@@ -41,6 +42,8 @@ class MemberMedia:
     send_cap_bps: int | None = None
     # every connected transport of the member lost its path (reported as MediaPathChanged)
     path_lost: bool = False
+    # the subscriber's downlink estimate, layer choice and probes (ilvb.sfu.bandwidth)
+    downlink: Downlink = field(default_factory=Downlink)
 
     # -- producers ------------------------------------------------------------------------------
 
@@ -48,6 +51,9 @@ class MemberMedia:
         """Index a new producer of the send transport (by source, SDP SSRCs and mid);
         ``rtx_ssrc``: its RFC 4588 retransmission stream, when the SDP named one."""
         self.producers[producer.source] = producer
+        if producer.layers:
+            self.by_mid[producer.mid] = producer  # simulcast: SSRCs are learned by rid
+            return
         if producer.ssrc is not None:
             self.by_ssrc[producer.ssrc] = producer
         if rtx_ssrc is not None:
@@ -62,7 +68,7 @@ class MemberMedia:
         p.close()
         if self.by_mid.get(p.mid) is p:
             del self.by_mid[p.mid]
-        for ssrc in [s for s, q in self.by_ssrc.items() if q is p]:
+        for ssrc in [s for s, q in self.by_ssrc.items() if q is p or q.parent is p]:
             del self.by_ssrc[ssrc]
         return p
 
@@ -80,6 +86,8 @@ class MemberMedia:
             p = matches[0] if len(matches) == 1 else None
         if p is None or view.payload_type != p.payload_type:
             return None
+        if p.layers:
+            return self._learn_layer(p, data, view)
         if p.ssrc is not None and p.ssrc != view.ssrc:
             if not by_mid:
                 return None  # bound to another SSRC and nothing says this one replaces it
@@ -87,6 +95,23 @@ class MemberMedia:
         p.ssrc = view.ssrc
         self.by_ssrc[view.ssrc] = p
         return p
+
+    def _learn_layer(self, track: Producer, data: bytes, view: RtpView) -> Producer | None:
+        """RFC 8852: a simulcast encoding's SSRC is bound by the rid on its packets."""
+        if track.rid_ext is None:
+            return None
+        rid = get_extension(data, view, track.rid_ext)
+        if rid is None:
+            return None  # a packet without its rid (or an RTX one, repaired-rid): not yet
+        name = rid.decode("ascii", "replace")
+        layer = next((q for q in track.layers if q.rid == name), None)
+        if layer is None:
+            return None
+        if layer.ssrc is not None:
+            self.by_ssrc.pop(layer.ssrc, None)  # the sender switched this encoding's SSRC
+        layer.ssrc = view.ssrc
+        self.by_ssrc[view.ssrc] = layer
+        return layer
 
     def counters(self) -> dict[str, int]:
         """This member's share of the router's counters (``Router.stats``)."""
@@ -102,9 +127,10 @@ class MemberMedia:
         for p in self.producers.values():
             # a disabled (muted / revoked) producer forwards nothing
             c["producers" if p.enabled else "producers_paused"] += 1
-            c["consumers"] += len(p.consumers)
-            c["nacks_sent"] += p.nacks_sent
-            c["plis_sent"] += p.plis_sent
+            for s in p.streams():
+                c["consumers"] += len(s.consumers)
+                c["nacks_sent"] += s.nacks_sent
+                c["plis_sent"] += s.plis_sent
         c["retransmits"] = sum(s.retransmits for s in self.slots)
         return c
 

@@ -6,6 +6,12 @@ feeds the router's audio selector. Keyframe requests (PLI, RFC 4585 §6.3.1) to 
 throttled to one per ``keyframe_interval_s`` unless forced (a new consumer starts).
 
 Hot path (:meth:`Producer.on_rtp`): cache put → fan out to ``consumers`` (a plain list).
+
+Simulcast (RFC 8853): the track's producer holds one *layer* producer per encoding
+(:attr:`Producer.layers`, lowest first as offered), each with its own SSRC (learned from the
+RFC 8852 rid extension), packet cache, NACK generator, reception statistics and consumers; the
+track's own producer then carries no packets itself. :meth:`Producer.streams` lists what
+carries packets either way, and :attr:`Producer.rate_bps` is what each layer brings in.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from ilvb.sfu.rtp.rtcp import ReportBlock, build_nack, build_pli, build_remb
 from ilvb.sfu.rtp.stats import ReceptionStats
 
 if TYPE_CHECKING:
+    from ilvb.sfu.bandwidth import Uplink
     from ilvb.sfu.consumer import Consumer
     from ilvb.sfu.sdp import AcceptedTrack
     from ilvb.sfu.tap import PlainTap
@@ -35,11 +42,17 @@ _faults = FaultLog(logger)
 
 # The SSRC the SFU uses as "sender SSRC" in the RTCP feedback it originates (RFC 4585 §6.1).
 FEEDBACK_SSRC = 0x1F5F5F5F
-# The SFU does no bandwidth estimation of its own. To a publisher that negotiated goog-remb
-# (and no transport-cc, which we never accept) REMB is the receive-side estimate it waits for;
-# without one Chromium stays near its 300 kbps start rate. We announce a fixed ceiling, once
-# a second, and leave the rest to the publisher's loss-based control.
+# To a publisher that negotiated goog-remb (and no transport-cc, which we never accept) REMB is
+# the receive-side estimate it waits for; without one Chromium stays near its 300 kbps start
+# rate. Once a second we announce what its subscribers can take (the best of their downlink
+# estimates, ilvb.sfu.downlink), within these bounds; the publisher's own loss-based control
+# does the rest on its uplink.
 REMB_BPS = 3_000_000
+REMB_MIN_BPS = 150_000
+# a layer's incoming bitrate is measured over this long (seconds)
+RATE_WINDOW_S = 0.5
+# a simulcast layer without a packet for this long is not being sent (seconds)
+LAYER_IDLE_S = 1.0
 # After the NACK generator gave up on a packet, the subscribers' decoders are stuck until a
 # keyframe: ask at once, but not more often than this (seconds) or twice the RTT — a keyframe
 # is several times a delta frame, and under heavy loss it needs NACKs itself to arrive.
@@ -107,6 +120,7 @@ class Producer:
         self.remb = remb and self.is_video
         # the publisher's cap (bits/s, its quality profile's max send bitrate): no REMB above it
         self.send_cap_bps: int | None = None
+        self.last_remb_bps = 0
         # the worker socket's fd when the C fast path forwards (ilvb.sfu.fastpath), else None
         self.fast_fd = fast_fd
         self.fast_send_failed = 0
@@ -118,6 +132,43 @@ class Producer:
         self.plis_sent = 0
         self.nacks_sent = 0
         self.keyframes_after_give_up = 0
+        # simulcast: the layer producers (lowest first) of this track, or this layer's rid
+        self.layers: list[Producer] = []
+        self.rid: str | None = None
+        self.rid_ext: int | None = None
+        self.parent: Producer | None = None  # a layer's track
+        # incoming bitrate (bits/s, over the last RATE_WINDOW_S) for the layer choice
+        self.rate_bps = 0.0
+        self._rate_bytes = 0
+        self._rate_at = -1.0
+        self.last_packet_at = -1e9
+        # what the subscribers of this track would take (bits/s), for the REMB
+        self.wanted_bps: float | None = None
+        self.subscribers_bps: float | None = None  # the best estimate of those viewing it
+        # the track's uplink estimate (ilvb.sfu.bandwidth), and a stream's transit reference
+        self.uplink: Uplink | None = None
+        self.transit_ref: int | None = None
+
+    def streams(self) -> list[Producer]:
+        """The producers that carry packets: the layers of a simulcast track, else itself."""
+        return self.layers or [self]
+
+    def measure(self, now: float) -> None:
+        """Update :attr:`rate_bps` (the slow timer calls this, ~5 times a second)."""
+        if self._rate_at < 0:
+            self._rate_at, self._rate_bytes = now, self.bytes
+            return
+        dt = now - self._rate_at
+        if dt >= RATE_WINDOW_S:
+            rate = 8.0 * (self.bytes - self._rate_bytes) / dt
+            # smoothed over ~1.5 s (a keyframe is a spike); a layer that starts counts at once
+            self.rate_bps = rate if not self.rate_bps else 0.7 * self.rate_bps + 0.3 * rate
+            self._rate_at, self._rate_bytes = now, self.bytes
+
+    def active(self, now: float) -> bool:
+        """A layer the publisher is sending now (Chromium stops the top ones when it lacks
+        uplink bandwidth)."""
+        return now - self.last_packet_at <= LAYER_IDLE_S and not self.closed
 
     @classmethod
     def for_track(
@@ -133,6 +184,47 @@ class Producer:
     ) -> Producer:
         """The producer of an accepted m-line of ``member_id``'s send transport (SDP answer)."""
         t = track
+        producer = cls._new(
+            member_id,
+            t,
+            transport,
+            cache_size=cache_size,
+            keyframe_interval_s=keyframe_interval_s,
+            on_level=on_level,
+            fast_fd=fast_fd,
+        )
+        if t.rids:
+            producer.rid_ext = t.rid_ext
+            for rid in t.rids:
+                layer = cls._new(
+                    member_id,
+                    replace(t, ssrc=None),
+                    transport,
+                    cache_size=cache_size,
+                    keyframe_interval_s=keyframe_interval_s,
+                    on_level=on_level,
+                    fast_fd=fast_fd,
+                )
+                layer.rid = rid
+                layer.parent = producer
+                layer.remb = False  # the track's producer announces one REMB for all
+                producer.layers.append(layer)
+            producer.cache = None
+            producer.nack = None
+        return producer
+
+    @classmethod
+    def _new(
+        cls,
+        member_id: str,
+        t: AcceptedTrack,
+        transport: WebRtcTransport,
+        *,
+        cache_size: int,
+        keyframe_interval_s: float,
+        on_level: Callable[[str, int, float], None],
+        fast_fd: int | None,
+    ) -> Producer:
         return cls(
             member_id,
             t.source,
@@ -161,6 +253,7 @@ class Producer:
         """One decrypted RTP packet of this track (``retransmitted``: unwrapped from RTX)."""
         self.packets += 1
         self.bytes += len(data)
+        self.last_packet_at = now
         if not retransmitted:  # RFC 3550 statistics are about the original stream
             self.reception.on_packet(view.seq, view.timestamp, now)
         if self.cache is not None:
@@ -214,11 +307,15 @@ class Producer:
 
     # -- feedback to the publisher -------------------------------------------------------------
 
-    def request_keyframe(self, now: float, force: bool = False) -> bool:
-        """Send a PLI unless one went out less than ``keyframe_interval_s`` ago (or ``force``)."""
+    def request_keyframe(
+        self, now: float, force: bool = False, interval: float | None = None
+    ) -> bool:
+        """Send a PLI unless one went out less than ``interval`` (default
+        ``keyframe_interval_s``) ago, or ``force``."""
         if self.closed or self.ssrc is None or not self.is_video:
             return False
-        if not force and now - self._last_keyframe_request < self.keyframe_interval_s:
+        wait = self.keyframe_interval_s if interval is None else interval
+        if not force and now - self._last_keyframe_request < wait:
             return False
         if self.transport.send_rtcp(build_pli(FEEDBACK_SSRC, self.ssrc)):
             self._last_keyframe_request = now
@@ -277,11 +374,19 @@ class Producer:
         return replace(block, fraction_lost=worst)
 
     def send_remb(self) -> None:
-        """Announce :data:`REMB_BPS`, or :attr:`send_cap_bps` when lower, to the publisher (slow
-        timer, when goog-remb was agreed)."""
-        if self.remb and self.ssrc is not None and not self.closed:
-            bps = self.capped(REMB_BPS)
-            self.transport.send_rtcp(build_remb(FEEDBACK_SSRC, bps, [self.ssrc]))
+        """Announce what the subscribers take to the publisher (slow timer, when goog-remb was
+        agreed): :attr:`wanted_bps` (the router sets it from the subscribers' estimates) within
+        ``REMB_MIN_BPS``..:data:`REMB_BPS`, or :data:`REMB_BPS` before any subscriber; never above
+        the publisher's :attr:`send_cap_bps`."""
+        if not self.remb or self.closed:
+            return
+        ssrcs = [s.ssrc for s in self.streams() if s.ssrc is not None]
+        if not ssrcs:
+            return
+        bps = REMB_BPS if self.wanted_bps is None else self.wanted_bps
+        bps = self.capped(int(min(REMB_BPS, max(REMB_MIN_BPS, bps))))
+        self.last_remb_bps = bps
+        self.transport.send_rtcp(build_remb(FEEDBACK_SSRC, bps, ssrcs))
 
     def capped(self, bps: int) -> int:
         """``bps`` within the publisher's cap (:attr:`send_cap_bps`), for any REMB it is sent."""
@@ -313,3 +418,5 @@ class Producer:
         consumers, self.consumers = self.consumers, []
         for consumer in consumers:
             consumer.producer_closed()
+        for layer in self.layers:
+            layer.close()

@@ -42,6 +42,7 @@ from ilvb.sfu.api import (
     TapInfo,
     TransportClosed,
 )
+from ilvb.sfu.bandwidth import sample_uplink
 from ilvb.sfu.consumer import Consumer, ReceiveSlot
 from ilvb.sfu.dtls import DtlsCertificate
 from ilvb.sfu.faults import FaultLog
@@ -143,6 +144,7 @@ class Router:
                 or t.payload_type != old.payload_type
                 or t.mid != old.mid
                 or (t.ssrc is not None and t.ssrc != old.ssrc)  # a new track on the m-line
+                or t.rids != tuple(q.rid for q in old.layers)  # other simulcast encodings
             ):
                 self._close_producer(m, source)
         infos: list[ProducerInfo] = []
@@ -206,7 +208,8 @@ class Router:
         p = m.producers.get(source) if m else None
         if p is None or p.enabled == enabled:
             return
-        p.enabled = enabled
+        for s in (p, *p.layers):
+            s.enabled = enabled
         # a disabled producer feeds no slot: the re-assignment empties (or refills) them at once
         self.slots.assign_all(self._w.now())
 
@@ -333,12 +336,18 @@ class Router:
     def tick(self, now: float) -> None:
         """Fast timer (~20 ms): NACKs to publishers."""
         for m in self.members.values():
-            for p in m.producers.values():
-                if p.nack is not None:
-                    try:
-                        p.tick(now)
-                    except Exception as exc:
-                        self._member_failed("router.member_tick", exc, m)
+            for track in m.producers.values():
+                for p in track.layers or (track,):
+                    if p.nack is not None:
+                        try:
+                            p.tick(now)
+                        except Exception as exc:
+                            self._member_failed("router.member_tick", exc, m)
+            if m.downlink.probe_until > now:
+                try:
+                    m.downlink.probe_tick(m, now)
+                except Exception as exc:
+                    self._member_failed("router.probe_tick", exc, m)
 
     def slow_tick(self, now: float, send_reports: bool) -> None:
         """Slow timer (~200 ms): audio re-selection, keyframe re-requests, sender reports."""
@@ -346,6 +355,10 @@ class Router:
         for p, tap in self.taps.values():
             if tap.waiting_keyframe and not tap.closed:
                 p.request_keyframe(now)
+        try:
+            self._bandwidth(now, send_reports)
+        except Exception as exc:
+            self.faults.failed("router.bandwidth", exc, f"router {self.room_id}")
         for m in list(self.members.values()):
             try:
                 self._member_slow_tick(m, now, reselect, send_reports)
@@ -360,6 +373,46 @@ class Router:
         self.rtcp.rerequest_keyframes(m, now)
         if send_reports:
             self.rtcp.send_reports(m, now)
+        else:
+            self.rtcp.send_video_srs(m, now)
+
+    def _bandwidth(self, now: float, send_reports: bool) -> None:
+        """Rates of every stream, uplink samples (a congested one sends its REMB at once),
+        each subscriber's layers, and with the reports what each track's REMB announces."""
+        for m in self.members.values():
+            for track in m.producers.values():
+                for s in track.streams():
+                    s.measure(now)
+                if track.is_video and sample_uplink(track, now):
+                    self._set_wanted(track)
+                    track.send_remb()
+        for m in self.members.values():
+            if m.recv is not None and m.recv_negotiated and m.recv.state == "connected":
+                m.downlink.allocate(m, now)
+        if not send_reports:
+            return
+        # what the subscribers take: the best estimate among those viewing a track
+        best: dict[int, float] = {}
+        for m in self.members.values():
+            for slot in m.video_slots:
+                c = slot.consumer
+                if c is not None:
+                    track = c.producer.parent or c.producer
+                    best[id(track)] = max(best.get(id(track), 0.0), m.downlink.estimate_bps)
+        for m in self.members.values():
+            for track in m.producers.values():
+                if track.is_video:
+                    track.subscribers_bps = best.get(id(track))
+                    self._set_wanted(track)
+
+    @staticmethod
+    def _set_wanted(track: Producer) -> None:
+        """The REMB of ``track``: its uplink estimate, within what its subscribers take (a
+        simulcast track keeps every layer: its subscribers pick among them)."""
+        up = track.uplink.bwe.estimate_bps if track.uplink is not None else None
+        subs = None if track.layers else track.subscribers_bps
+        values = [v for v in (up, subs) if v is not None]
+        track.wanted_bps = min(values) if values else None
 
     def _member_failed(self, kind: str, exc: Exception, m: MemberMedia) -> None:
         self.faults.failed(kind, exc, f"member {m.member_id} of router {self.room_id}")

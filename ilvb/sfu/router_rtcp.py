@@ -11,13 +11,16 @@ From a subscriber (its receive transport):
 Originated here, on the router's slow timer:
   * a PLI for a video consumer still waiting for its first keyframe (throttled);
   * RR to each publisher (one report block per stream, at most 31) and REMB where agreed;
-  * SR per receive slot, so each subscriber can sync audio and video.
+  * SR per receive slot, so each subscriber can sync audio and video (slots carrying a simulcast
+    layer on every slow tick: the RTT samples of the downlink estimate, ilvb.sfu.bandwidth,
+    come from their echoes).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from ilvb.sfu.consumer import ReceiveSlot
 from ilvb.sfu.member import MemberMedia
 from ilvb.sfu.producer import FEEDBACK_SSRC
 from ilvb.sfu.rtp.rtcp import (
@@ -25,11 +28,14 @@ from ilvb.sfu.rtp.rtcp import (
     Nack,
     Pli,
     ReceiverReport,
+    ReportBlock,
     SenderReport,
     build_rr,
     parse_rtcp,
 )
 
+# a simulcast slot waiting for its new layer's keyframe asks again after this (seconds)
+LAYER_KEYFRAME_INTERVAL_S = 0.4
 # RFC 3550 §6.4: the report count is 5 bits
 MAX_REPORT_BLOCKS = 31
 
@@ -59,21 +65,26 @@ class RouterRtcp:
         """RTCP from a subscriber: NACK → cache, PLI/FIR → producer (throttled), RR → the
         slot's RTT and loss."""
         now = self._now()
+        blocks: list[tuple[ReceiveSlot, ReportBlock, float | None]] = []
         for pkt in parse_rtcp(data):
             if isinstance(pkt, Nack):
                 slot = m.slot_by_ssrc.get(pkt.media_ssrc)
                 if slot is not None:
                     self.nacks_answered += slot.on_nack(pkt.lost, now)
+                    if slot.kind == "video":
+                        m.downlink.nacked += len(pkt.lost)
             elif isinstance(pkt, (ReceiverReport, SenderReport)):
                 for block in pkt.reports:
                     slot = m.slot_by_ssrc.get(block.ssrc)
                     if slot is not None:
-                        slot.on_report(block, now)
+                        blocks.append((slot, block, slot.on_report(block, now)))
             elif isinstance(pkt, (Pli, Fir)):  # both name the media SSRC (FIR: per FCI entry)
                 slot = m.slot_by_ssrc.get(pkt.media_ssrc)
                 if slot is not None and slot.consumer is not None:
                     if slot.consumer.producer.request_keyframe(now):
                         self.plis_relayed += 1
+        if blocks:
+            m.downlink.on_reports(m, now, blocks)
 
     # -- originated (slow timer) ----------------------------------------------------------------
 
@@ -84,12 +95,33 @@ class RouterRtcp:
             c = slot.consumer
             if c is not None and c.waiting_keyframe:
                 c.producer.request_keyframe(now)
+            p = slot.pending
+            if p is not None:
+                # a layer switch (the current layer still plays): the keyframe that completes
+                # it may have been lost on a congested path, so ask again sooner
+                p.producer.request_keyframe(now, interval=LAYER_KEYFRAME_INTERVAL_S)
+
+    @staticmethod
+    def send_video_srs(m: MemberMedia, now: float) -> None:
+        """SRs on ``m``'s simulcast video slots between the reports (every slow tick): each RR
+        echoes the newest one, so the RTT the layer choice reads is at most this old."""
+        if m.recv is not None and m.recv.state == "connected":
+            for slot in m.video_slots:
+                if slot.consumer is not None and slot.consumer.producer.parent is not None:
+                    sr = slot.sender_report(now)
+                    if sr is not None:
+                        m.recv.send_rtcp(sr)
 
     @staticmethod
     def send_reports(m: MemberMedia, now: float) -> None:
         """RR + REMB to ``m`` as a publisher, SRs to ``m`` as a subscriber (once a second)."""
         if m.send is not None and m.send.state == "connected":
-            blocks = [b for p in m.producers.values() if (b := p.report_block(now))]
+            blocks = [
+                b
+                for track in m.producers.values()
+                for p in track.streams()
+                if (b := p.report_block(now))
+            ]
             if blocks:
                 m.send.send_rtcp(build_rr(FEEDBACK_SSRC, blocks[:MAX_REPORT_BLOCKS]))
             for p in m.producers.values():

@@ -25,7 +25,14 @@ from typing import Any, Literal
 
 from ilvb.errors import InvalidArgument
 from ilvb.sfu.dtls import DtlsRole
-from ilvb.sfu.sdp_lines import URI_AUDIO_LEVEL, URI_MID, CheckedSdp, check_sdp
+from ilvb.sfu.sdp_lines import (
+    URI_AUDIO_LEVEL,
+    URI_MID,
+    URI_REPAIRED_RID,
+    URI_RID,
+    CheckedSdp,
+    check_sdp,
+)
 from ilvb.sfu.transport import LocalParams, RemoteParams
 
 Kind = Literal["audio", "video"]
@@ -76,6 +83,12 @@ class AcceptedTrack:
     # the offer's FID group: the publisher then answers NACKs on it
     rtx_payload_type: int | None = None
     rtx_ssrc: int | None = None
+    # RFC 8853 simulcast: the encodings' rids in the offer's order (the Web SDK sends them
+    # lowest resolution first) and the RFC 8852 extension ids that name them on each packet;
+    # () for a single encoding
+    rids: tuple[str, ...] = ()
+    rid_ext: int | None = None
+    repaired_rid_ext: int | None = None
 
 
 @dataclass(frozen=True)
@@ -359,7 +372,7 @@ def parse_publisher_offer(sdp: str, sources: dict[str, str]) -> PublisherOffer:
             audio_level_ext=exts.get(URI_AUDIO_LEVEL),
             mid_ext=exts.get(URI_MID),
             red_payload_type=_red_for(media, codec.payloadType) if media.kind == "audio" else None,
-            **_rtx_fields(media, codec, feedback),
+            **_simulcast_fields(media, codec, feedback, checked, index),
         )
         lines.append(MLine(mid, media.kind, media.profile, fmt, track))
     _check_bundle_consistency(desc, [m.mid in bundle for m in lines])
@@ -385,6 +398,20 @@ def _check_bundle_consistency(desc: Any, bundled: list[bool]) -> None:
                 raise _invalid(f"extension id {ext.id} names two URIs in the BUNDLE group")
             if ext_id.setdefault(ext.uri, ext.id) != ext.id:
                 raise _invalid(f"{ext.uri} has two extension ids in the BUNDLE group")
+
+
+def _simulcast_fields(
+    media: Any, codec: Any, feedback: tuple[str, ...], checked: CheckedSdp, index: int
+) -> dict[str, Any]:
+    """Simulcast (RFC 8853, rids named by the RFC 8852 extension) for a video m-line that
+    offers it with the rid extension, else RTX as :func:`_rtx_fields` decides. A simulcast
+    m-line has no SSRCs in the offer, so no RTX stream can be bound to its encodings: the
+    answer leaves RTX out and the publisher retransmits on the encodings' own SSRCs."""
+    rids = checked.send_rids[index] if checked.send_rids else ()
+    rid_ext, repaired = checked.rid_ext[index] if checked.rid_ext else (None, None)
+    if media.kind == "video" and rids and rid_ext is not None:
+        return {"rids": rids, "rid_ext": rid_ext, "repaired_rid_ext": repaired}
+    return _rtx_fields(media, codec, feedback)
 
 
 def _rtx_fields(media: Any, codec: Any, feedback: tuple[str, ...]) -> dict[str, int | None]:
@@ -454,6 +481,10 @@ def build_publisher_answer(offer: PublisherOffer, local: LocalParams) -> str:
             out.append(f"a=extmap:{t.mid_ext} {URI_MID}")
         if t.audio_level_ext is not None:
             out.append(f"a=extmap:{t.audio_level_ext} {URI_AUDIO_LEVEL}")
+        if t.rids:
+            out.append(f"a=extmap:{t.rid_ext} {URI_RID}")
+            if t.repaired_rid_ext is not None:
+                out.append(f"a=extmap:{t.repaired_rid_ext} {URI_REPAIRED_RID}")
         channels = f"/{t.channels}" if t.channels else ""
         out.append(f"a=rtpmap:{t.payload_type} {t.codec}/{t.clock_rate}{channels}")
         for fb in t.feedback:
@@ -466,6 +497,9 @@ def build_publisher_answer(offer: PublisherOffer, local: LocalParams) -> str:
         if t.red_payload_type is not None:
             out.append(f"a=rtpmap:{t.red_payload_type} red/{t.clock_rate}/2")
             out.append(f"a=fmtp:{t.red_payload_type} {t.payload_type}/{t.payload_type}")
+        if t.rids:
+            out += [f"a=rid:{rid} recv" for rid in t.rids]
+            out.append(f"a=simulcast:recv {';'.join(t.rids)}")
     return "\r\n".join(out) + "\r\n"
 
 

@@ -15,6 +15,8 @@ its line number, never parser internals) any line whose numbers or tokens are ou
 ``a=extmap``                id 1..14, or 1..255 with ``a=extmap-allow-mixed``; no id twice
 ``a=ssrc``/``ssrc-group``   SSRC 0..2³²−1
 ``a=mid`` / ``a=rid``       1..32 token characters / 1..16 of ``[A-Za-z0-9_-]``
+``a=simulcast``             ``send``/``recv`` lists of rids (RFC 8853); the send rids kept
+                            per m-line with the rid extension ids (aiortc reads neither)
 ``a=ice-ufrag``/``ice-pwd`` 4..256 / 22..256 ice-chars (RFC 8839 §5.4)
 ``a=setup``                 active, passive or actpass (holdconn is refused by name)
 ==========================  ==================================================================
@@ -39,7 +41,14 @@ RTCP_TYPES_AS_PT = range(72, 77)
 
 URI_AUDIO_LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 URI_MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
+# RFC 8852: the RTP stream id of a simulcast encoding (and of its RTX stream)
+URI_RID = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"
+URI_REPAIRED_RID = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
 KEPT_EXTENSIONS = (URI_AUDIO_LEVEL, URI_MID)
+# read from the checked text itself (aiortc.sdp keeps neither them nor a=rid / a=simulcast)
+SIMULCAST_EXTENSIONS = (URI_RID, URI_REPAIRED_RID)
+# RFC 8853: at most this many simulcast encodings are taken from one m-line
+MAX_RIDS = 4
 
 _TOKEN = r"[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+"  # RFC 8866 token
 _ICE_CHARS = r"[A-Za-z0-9+/]"
@@ -57,6 +66,9 @@ _SSRC = re.compile(rf"({_NUM}) ({_TOKEN})(?::(.{{0,256}}))?")
 _SSRC_GROUP = re.compile(rf"({_TOKEN})((?: {_NUM})+)")
 _MID = re.compile(r"[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]{1,32}")
 _RID = re.compile(r"([A-Za-z0-9_\-]{1,16}) (send|recv)(?: .*)?")
+# RFC 8853 §5.1: a=simulcast:send r0;r1;~r2 (alternatives r0,r1: the first is taken)
+_STREAMS = r"([A-Za-z0-9_\-~,;]{1,200})"
+_SIMULCAST = re.compile(rf"(send|recv) {_STREAMS}(?: (send|recv) {_STREAMS})?")
 _UFRAG = re.compile(rf"{_ICE_CHARS}{{4,256}}")
 _PWD = re.compile(rf"{_ICE_CHARS}{{22,256}}")
 _FINGERPRINT = re.compile(r"([A-Za-z0-9\-]{1,16}) ([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){15,63})")
@@ -81,6 +93,11 @@ class CheckedSdp:
     text: str
     bundle_only: tuple[bool, ...]  # per m-line
     allow_mixed_ext: tuple[bool, ...]  # per m-line: two-byte extension ids (1..255) allowed
+    # per m-line: the rids it sends as simulcast (RFC 8853 a=simulcast:send order, paused
+    # ones left out), () when it is not simulcast
+    send_rids: tuple[tuple[str, ...], ...] = ()
+    # per m-line: the ids of the rid and repaired-rid extensions (RFC 8852), or None
+    rid_ext: tuple[tuple[int | None, int | None], ...] = ()
 
 
 def _invalid(message: str) -> InvalidArgument:
@@ -107,6 +124,16 @@ class _Section:
         self.bundle_only = False
         self.allow_mixed = False
         self.mid_seen = False
+        self.rids: list[str] = []  # a=rid:X send, in order
+        self.simulcast: list[str] | None = None  # a=simulcast send list
+        self.rid_ext: int | None = None
+        self.repaired_rid_ext: int | None = None
+
+    def send_rids(self) -> tuple[str, ...]:
+        """The simulcast encodings this m-line sends (a=simulcast order, declared rids only)."""
+        if self.simulcast is None or len(self.rids) < 2:
+            return ()
+        return tuple(r for r in self.simulcast if r in self.rids)[:MAX_RIDS]
 
 
 def check_sdp(sdp: str) -> CheckedSdp:
@@ -150,6 +177,8 @@ def check_sdp(sdp: str) -> CheckedSdp:
         "\r\n".join(kept) + "\r\n",
         tuple(s.bundle_only for s in sections),
         tuple(session.allow_mixed or s.allow_mixed for s in sections),
+        tuple(s.send_rids() for s in sections),
+        tuple((s.rid_ext, s.repaired_rid_ext) for s in sections),
     )
 
 
@@ -227,6 +256,10 @@ def _check_attribute(
         if ext_id in cur.ext_ids:
             raise _invalid(f"extension id {ext_id} used twice ({where})")
         cur.ext_ids[ext_id] = where
+        if uri == URI_RID:
+            cur.rid_ext = ext_id
+        elif uri == URI_REPAIRED_RID:
+            cur.repaired_rid_ext = ext_id
         if uri not in KEPT_EXTENSIONS or m.group(4) is not None:
             return None  # not forwarded (or with extension attributes): not parsed either
     elif name == "extmap-allow-mixed":
@@ -249,6 +282,20 @@ def _check_attribute(
     elif name == "rid":
         if not _RID.fullmatch(value):
             raise _invalid(f"a rid is 1..16 of [A-Za-z0-9_-] and send|recv ({where})")
+        rid, direction = value.split(" ", 2)[:2]
+        if direction == "send" and rid not in cur.rids:
+            cur.rids.append(rid)
+        return None  # aiortc.sdp does not read it
+    elif name == "simulcast":
+        m = _SIMULCAST.fullmatch(value)
+        if m is None:
+            raise _invalid(f"malformed {where}")
+        for direction, streams in ((m.group(1), m.group(2)), (m.group(3), m.group(4))):
+            if direction == "send" and streams:
+                # each ';' item is a list of alternatives: the first, unless paused (~)
+                firsts = [item.split(",")[0] for item in streams.split(";") if item]
+                cur.simulcast = [r for r in firsts if r and not r.startswith("~")]
+        return None
     elif name == "ice-ufrag":
         if not _UFRAG.fullmatch(value):
             raise _invalid(f"an ice-ufrag is 4..256 ice-chars ({where})")

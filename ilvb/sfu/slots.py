@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from ilvb.sfu.api import SlotChanged
+from ilvb.sfu.bandwidth import first_layer
 from ilvb.sfu.consumer import Consumer, ReceiveSlot
 from ilvb.sfu.faults import FaultLog
 from ilvb.sfu.member import MemberMedia
@@ -113,14 +114,19 @@ class SlotAssigner:
             )
             producer = None
         current = slot.consumer
-        if current is not None and current.producer is producer and not current.closed:
-            return
+        if current is not None and not current.closed:
+            if current.producer is producer or (
+                producer is not None and current.producer.parent is producer
+            ):
+                return  # the same track (its simulcast layer is the downlink's choice)
         if producer is not None:
             assert pt is not None
-            new = slot.consume(producer, pt)  # closes the current consumer first
+            # simulcast: start on the layer the subscriber's downlink estimate affords
+            stream = first_layer(m, producer, now) if producer.layers else producer
+            new = slot.consume(stream, pt)  # closes the current consumer first
             self.switches += 1
             if producer.kind == "video":
-                producer.request_keyframe(now, force=True)
+                stream.request_keyframe(now, force=True)
         else:
             new = None
             slot.release()

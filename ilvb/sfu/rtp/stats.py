@@ -31,6 +31,7 @@ class ReceptionStats:
         "_received_prior",
         "_lsr",
         "_sr_time",
+        "min_transit",
     )
 
     def __init__(self, clock_rate: int) -> None:
@@ -47,6 +48,9 @@ class ReceptionStats:
         # middle 32 bits of the last SR's NTP time, and when it arrived (seconds)
         self._lsr = 0
         self._sr_time = 0.0
+        # the smallest transit (arrival - timestamp, in timestamp units mod 2**32) since the
+        # owner last reset it to None: the one-way delay floor of an interval (ilvb.sfu.bandwidth)
+        self.min_transit: int | None = None
 
     def on_packet(self, seq: int, timestamp: int, now: float) -> None:
         """Count one packet (``now``: arrival time in seconds on the worker's clock)."""
@@ -63,6 +67,9 @@ class ReceptionStats:
         transit = (arrival - timestamp) & TS_MASK
         prev = self._transit
         self._transit = transit
+        low = self.min_transit
+        if low is None or ((transit - low + TS_HALF) & TS_MASK) - TS_HALF < 0:
+            self.min_transit = transit
         if prev is not None:
             d = ((transit - prev + TS_HALF) & TS_MASK) - TS_HALF  # ts_diff, inlined
             self._jitter += (abs(d) - self._jitter) / 16.0

@@ -368,6 +368,9 @@ export interface PublishOptions {
   track?: MediaStreamTrack;
   /** "VP8" or "H264" */
   codec?: string;
+  /** camera: send three simulcast layers (1/4, 1/2 and full size); the SFU forwards each
+   * viewer the layer its downlink carries */
+  simulcast?: boolean;
   mode?: ScreenModeName;
   region?: { x: number; y: number; width: number; height: number };
   deviceId?: string;

@@ -3,6 +3,7 @@
 // `quality.report` (docs/protocol.md; the profile itself is described in docs/console.md).
 
 import { applyScreenMode, screenModeName } from "./screen.js";
+import { SIMULCAST_LAYERS } from "./send.js";
 
 /** @typedef {import("../ilvb.js").Source} Source */
 /** @typedef {import("../ilvb.js").QualityUpdate} QualityUpdate */
@@ -198,8 +199,11 @@ function flagsMatch(track, flags) {
 async function applyVideo(sender, profile, applied, unsupported) {
   const v = profile.video;
   const track = /** @type {MediaStreamTrack} */ (sender.track);
-  await track.applyConstraints({ width: { ideal: v.width }, height: { ideal: v.height },
-    frameRate: { ideal: v.fps } }).catch(() => {});
+  // Simulcast keeps the capture's size: Chromium sends three layers only from 960x540 of input
+  // up (two from 480x270), so the layers, not the capture, are scaled to the profile's size.
+  const simulcast = (sender.getParameters().encodings?.length || 0) > 1;
+  const size = simulcast ? {} : { width: { ideal: v.width }, height: { ideal: v.height } };
+  await track.applyConstraints({ ...size, frameRate: { ideal: v.fps } }).catch(() => {});
   const s = track.getSettings();
   const width = s.width || v.width;
   const height = s.height || v.height;
@@ -207,10 +211,20 @@ async function applyVideo(sender, profile, applied, unsupported) {
   const kbps = Math.min(v.bitrate_kbps, profile.network.max_send_kbps);
   const params = sender.getParameters();
   if (!params.encodings?.length) return;
-  const enc = params.encodings[0];
-  enc.maxBitrate = kbps * 1000;
-  enc.maxFramerate = v.fps;
-  enc.scaleResolutionDownBy = scale;
+  if (params.encodings.length > 1) {
+    // simulcast: the top layer gets the profile, the lower ones their share of it
+    params.encodings.forEach((enc, i) => {
+      const layer = SIMULCAST_LAYERS[i] || SIMULCAST_LAYERS[SIMULCAST_LAYERS.length - 1];
+      enc.maxBitrate = Math.round(kbps * 1000 * layer.share);
+      enc.maxFramerate = v.fps;
+      enc.scaleResolutionDownBy = scale * layer.scale;
+    });
+  } else {
+    const enc = params.encodings[0];
+    enc.maxBitrate = kbps * 1000;
+    enc.maxFramerate = v.fps;
+    enc.scaleResolutionDownBy = scale;
+  }
   /** @type {RTCRtpSendParameters & {degradationPreference?: string}} */
   const withPref = params;
   withPref.degradationPreference = profile.network.degradation;

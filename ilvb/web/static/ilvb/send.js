@@ -9,7 +9,15 @@ import { stopTrack } from "./tracks.js";
 /** @typedef {import("../ilvb.js").Source} Source */
 /** @typedef {import("../ilvb.js").MemberState} MemberState */
 /** @typedef {import("../ilvb.js").ScreenMode} ScreenMode */
-/** @typedef {{codec?: string}} SendOptions */
+/** @typedef {{codec?: string, simulcast?: boolean}} SendOptions */
+
+/** Simulcast layers, lowest first (the SFU takes them in this order): rid, size divisor, and
+ * the share of the profile's video bitrate each may use. */
+export const SIMULCAST_LAYERS = [
+  { rid: "q", scale: 4, share: 0.15 },
+  { rid: "h", scale: 2, share: 0.35 },
+  { rid: "f", scale: 1, share: 1.0 },
+];
 /** @typedef {(type: string, data?: Record<string, unknown>) => Promise<any>} Request */
 /**
  * Opus settings the SFU's answer carries to this browser's encoder (RFC 7587 fmtp, a=ptime).
@@ -195,6 +203,9 @@ export class SendTransport {
       if (screenMode) {
         init.sendEncodings = [{ maxBitrate: screenMode.maxBitrate, maxFramerate: screenMode.frameRate,
           scaleResolutionDownBy: 1 }];
+      } else if (track.kind === "video" && opts.simulcast) {
+        init.sendEncodings = SIMULCAST_LAYERS.map((l) => ({ rid: l.rid, scaleResolutionDownBy: l.scale,
+          maxBitrate: Math.round(800_000 * l.share), maxFramerate: CAMERA_DEFAULTS.frameRate }));
       } else if (track.kind === "video") {
         init.sendEncodings = [{ maxBitrate: 800_000, maxFramerate: CAMERA_DEFAULTS.frameRate }];
       }
