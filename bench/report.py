@@ -19,6 +19,8 @@ from bench.impairment import existing_section, splice  # noqa: E402
 from bench.recording import existing_section as recording_section  # noqa: E402
 from bench.recording import splice as splice_recording  # noqa: E402
 
+SIMULCAST_BEGIN, SIMULCAST_END = "<!-- simulcast:begin -->", "<!-- simulcast:end -->"
+
 # Targets from issue 6.
 TARGET_CPU_RATIO = 2.0
 TARGET_STREAMS_PER_CORE = 500
@@ -396,7 +398,12 @@ def write_report(results: dict[str, Any], md_path: Path, png_dir: Path) -> None:
     kept = existing_section(old)  # bench/impairment.py's runs are recorded separately
     text = splice(text, kept) if kept else text
     recording = recording_section(old)  # so are bench/recording.py's
-    md_path.write_text(splice_recording(text, recording) if recording else text)
+    text = splice_recording(text, recording) if recording else text
+    # the simulcast figures come from tests/web/test_simulcast.py runs, written by hand
+    start, end = old.find(SIMULCAST_BEGIN), old.find(SIMULCAST_END)
+    if start >= 0 and end > start:
+        text = text.rstrip("\n") + "\n\n" + old[start : end + len(SIMULCAST_END)] + "\n"
+    md_path.write_text(text)
 
 
 if __name__ == "__main__":

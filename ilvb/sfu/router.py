@@ -379,31 +379,45 @@ class Router:
     def _bandwidth(self, now: float, send_reports: bool) -> None:
         """Rates of every stream, uplink samples (a congested one sends its REMB at once),
         each subscriber's layers, and with the reports what each track's REMB announces."""
+        # each member's part is isolated (counted as its slow tick failing), as the rest is
         for m in self.members.values():
-            for track in m.producers.values():
-                for s in track.streams():
-                    s.measure(now)
-                if track.is_video and sample_uplink(track, now):
-                    self._set_wanted(track)
-                    track.send_remb()
+            try:
+                for track in m.producers.values():
+                    for s in track.streams():
+                        s.measure(now)
+                    if track.is_video and sample_uplink(track, now):
+                        self._set_wanted(track)
+                        track.send_remb()
+            except Exception as exc:
+                self._member_failed("router.member_slow_tick", exc, m)
         for m in self.members.values():
             if m.recv is not None and m.recv_negotiated and m.recv.state == "connected":
-                m.downlink.allocate(m, now)
+                try:
+                    m.downlink.allocate(m, now)
+                except Exception as exc:
+                    self._member_failed("router.member_slow_tick", exc, m)
         if not send_reports:
             return
         # what the subscribers take: the best estimate among those viewing a track
         best: dict[int, float] = {}
         for m in self.members.values():
-            for slot in m.video_slots:
-                c = slot.consumer
-                if c is not None:
-                    track = c.producer.parent or c.producer
-                    best[id(track)] = max(best.get(id(track), 0.0), m.downlink.estimate_bps)
+            try:
+                for slot in m.video_slots:
+                    c = slot.consumer
+                    if c is not None:
+                        track = c.producer.parent or c.producer
+                        bps = m.downlink.estimate_bps
+                        best[id(track)] = max(best.get(id(track), 0.0), bps)
+            except Exception as exc:
+                self._member_failed("router.member_slow_tick", exc, m)
         for m in self.members.values():
-            for track in m.producers.values():
-                if track.is_video:
-                    track.subscribers_bps = best.get(id(track))
-                    self._set_wanted(track)
+            try:
+                for track in m.producers.values():
+                    if track.is_video:
+                        track.subscribers_bps = best.get(id(track))
+                        self._set_wanted(track)
+            except Exception as exc:
+                self._member_failed("router.member_slow_tick", exc, m)
 
     @staticmethod
     def _set_wanted(track: Producer) -> None:
