@@ -25,7 +25,7 @@ from bench.glass import CHROMIUM, CHROMIUM_ARGS, COMMON_JS, RECEIVER_HTML, ROOT
 from bench.impair import CLEAN, LinkProfile
 from bench.impairment import Setup
 
-pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
 
 LOW_WITHIN_S = 3.0
 HIGH_WITHIN_S = 10.0
