@@ -246,6 +246,8 @@ class Router:
             raise InvalidState(message=f"tap {tap_id!r} is already open")
         m = self.members.get(member_id)
         p = m.producers.get(source) if m is not None else None
+        if p is not None and p.layers:  # simulcast: the top layer being sent
+            p = next((q for q in reversed(p.layers) if q.ssrc is not None), p)
         if p is None or p.closed or p.ssrc is None:
             raise NotFound(message=f"{member_id!r} sends no {source} yet")
         tap = PlainTap(tap_id, addr, p.codec, p.kind, self._w.sendto)
