@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import struct
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -39,6 +40,10 @@ class BrokenRouter:
 
     def slow_tick(self, now: float, send_reports: bool) -> None:
         raise struct.error("'I' format requires 0 <= number <= 4294967295")
+
+    def traffic(self) -> Counter[str]:
+        """Its counters (the worker's stats read them): nothing forwarded."""
+        return Counter()
 
     def close(self) -> None:
         pass
