@@ -172,7 +172,11 @@ async def test_live_members_kick_and_the_usage_chart(new_page: Any, console: Con
     page = await new_page()
     await _signin(page, console)
     await page.goto(f"{console.origin}/console#/apps/{app['app_id']}")
-    await page.wait_for_function("document.querySelector('#usage')?.dataset.points === '1'")
+    # One minute of samples, or two when the room's life crossed a minute boundary (the test
+    # takes 10-40 s on a loaded machine); exact minutes are tests/server/test_usage_scenario.py's.
+    await page.wait_for_function(
+        "['1', '2'].includes(document.querySelector('#usage')?.dataset.points)"
+    )
     assert (await page.text_content("#peak") or "").startswith("peak 3.0")
 
 
