@@ -1,5 +1,7 @@
 """A host live stream in real Chromium: the host publishes camera and microphone, two viewers
-raise a hand and are invited on stage as co-hosts, 50 Python SDK viewers follow.
+raise a hand and are invited on stage as co-hosts, 50 Python SDK viewers follow; the host then
+records the room per track (the files list all three speakers) and starts bypass live, which
+hls.js plays in a page outside the room.
 
 To fit this loaded 2-core machine, 2 viewers decode and must hear all three speakers (the
 host's fake-device audio, the co-hosts' tones by FFT) and see the host's camera; the other 48
@@ -20,6 +22,7 @@ import pytest
 from ilvb.client import Client
 from ilvb.client.sources import ToneSource
 from tests.integration.media_checks import AudioLog, record_audio
+from tests.live.hls_page import PlayerOrigin
 from tests.web.pagekit import poll
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
@@ -34,6 +37,7 @@ HOST_JS = """async ([room]) => {
     headers: {'content-type': 'application/json'},
     body: JSON.stringify({user: 'host', room, role: 'host'})});
   const {ticket} = await res.json();
+  window.hostTicket = ticket;
   window.c = await sdk.Client.connect(location.origin, ticket);
   window.hands = [];
   c.on('hand.raised', (d) => hands.push(d.user_id));
@@ -122,6 +126,37 @@ async def test_a_live_stream_with_two_cohosts_invited_from_the_audience(
             return all({"host", "co1", "co2"} <= s for s in seen)
 
         await poll(all_see_three, within=20)
+        await record_and_broadcast(page, ilvb_origin, room, new_page)
         print(f"live scenario: {time.monotonic() - started:.1f} s, video frames {video}")
     finally:
         await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+
+
+async def record_and_broadcast(page: Any, origin: str, room: str, new_page: Any) -> None:
+    """The host, through the demo app's server: a per-track recording lists all three
+    speakers' tracks, and bypass live plays in hls.js for a viewer outside the room."""
+    ticket = await page.evaluate("hostTicket")
+    auth = {"Authorization": f"Bearer {ticket}"}
+    async with httpx.AsyncClient(base_url=origin, headers=auth, timeout=60) as http:
+        started = await http.post(f"/demo/rooms/{room}/recordings", json={"mode": "tracks"})
+        assert started.status_code == 201, started.text
+        rec_id = started.json()["recording_id"]
+        live = await http.post(f"/demo/rooms/{room}/live", json={"hls": True})
+        assert live.status_code == 201, live.text
+        with PlayerOrigin() as player_origin:
+            player = await new_page(player_origin.url)
+            await player.evaluate("(u) => window.play(u)", live.json()["hls_url"])
+
+            async def advancing() -> bool:
+                state = await player.evaluate("window.state()")
+                assert state["errors"] == [], state
+                return state["width"] == 640 and state["time"] > 1.0
+
+            await poll(advancing, within=60, every=0.5)
+        assert (await http.delete(f"/demo/rooms/{room}/live")).status_code == 200
+        stopped = await http.post(f"/demo/recordings/{rec_id}/stop")
+        assert stopped.status_code == 200, stopped.text
+        files = [f["name"] for f in stopped.json()["files"]]
+        for speaker in ("host", "co1", "co2"):
+            assert any(name.startswith(f"{speaker}-microphone") for name in files), files
+        assert any(name.startswith("host-camera") for name in files), files
