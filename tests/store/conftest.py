@@ -179,3 +179,13 @@ async def reset_postgres(url: str) -> None:
         await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
     finally:
         await conn.close()
+
+
+async def fresh_db_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database for a SQL store test: SQLite under ``tmp_path`` for ``"sqlite"``, else
+    the session's PostgreSQL, emptied by :func:`reset_postgres`."""
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'ilvb.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    await reset_postgres(url)
+    return url

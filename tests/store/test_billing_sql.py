@@ -17,18 +17,14 @@ from ilvb.billing.ledger import LedgerEntry, balance_of
 from ilvb.store.billing_sql import SqlBillingStore
 from ilvb.store.sql import SqlAppStore
 from tests.billing import scenario
-from tests.store.conftest import reset_postgres
+from tests.store.conftest import fresh_db_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'ilvb.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    await reset_postgres(url)
-    return url
+    return await fresh_db_url(request.param, request, tmp_path)
 
 
 @pytest.fixture

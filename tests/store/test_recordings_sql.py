@@ -12,7 +12,7 @@ import pytest
 from ilvb.recording.store import MemoryAutoRecordStore, MemoryRecordingStore, RecordingRecord
 from ilvb.store.recordings_sql import SqlRecordingStore
 from ilvb.store.sql import SqlAppStore
-from tests.store.conftest import reset_postgres
+from tests.store.conftest import fresh_db_url
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
@@ -20,11 +20,7 @@ async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     if request.param == "memory":
         yield MemoryRecordingStore(), MemoryAutoRecordStore(), "app1"
         return
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'ilvb.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-        await reset_postgres(url)
+    url = await fresh_db_url(request.param, request, tmp_path)
     app_store = SqlAppStore(url)
     await app_store.open()
     app = await app_store.create_app("recorded")
@@ -38,8 +34,9 @@ async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 async def test_rows_are_kept_listed_newest_first_and_deleted(stores: Any) -> None:
     store, _, app_id = stores
     a = RecordingRecord("rec_a", app_id, "math", "room", "tracks", "recording", 100.0)
-    b = RecordingRecord("rec_b", app_id, "math", "room", "composite", "stopped", 200.0, 260.5,
-                        "stopped", 12.5)
+    b = RecordingRecord(
+        "rec_b", app_id, "math", "room", "composite", "stopped", 200.0, 260.5, "stopped", 12.5
+    )
     await store.put(a)
     await store.put(b)
     assert await store.get(app_id, "rec_b") == b

@@ -10,7 +10,7 @@ import pytest
 from ilvb.store.sql import SqlAppStore
 from ilvb.store.webhooks_sql import SqlWebhookStore
 from ilvb.webhooks.store import MemoryWebhookStore, NewEvent, WebhookStore
-from tests.store.conftest import reset_postgres
+from tests.store.conftest import fresh_db_url
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])
@@ -21,11 +21,7 @@ async def outbox(
     if request.param == "memory":
         yield MemoryWebhookStore(), "app_x", None
         return
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'ilvb.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-        await reset_postgres(url)
+    url = await fresh_db_url(request.param, request, tmp_path)
     apps = SqlAppStore(url)
     await apps.open()
     app = await apps.create_app("hooks")
